@@ -1,0 +1,44 @@
+# The two commands of the README, and the few others a developer wants.
+# Each installs what it needs: uv (into .tools/ when it is not on PATH), then the locked deps.
+
+UV_VERSION := 0.13.8
+SYSTEM_UV := $(shell command -v uv 2>/dev/null)
+ifeq ($(SYSTEM_UV),)
+UV := $(CURDIR)/.tools/bin/uv
+else
+UV := $(SYSTEM_UV)
+endif
+PYTEST_WORKERS ?= 2
+
+.PHONY: run test lint format bench migrate clean
+
+$(CURDIR)/.tools/bin/uv:
+	python3 -m venv $(CURDIR)/.tools
+	$(CURDIR)/.tools/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+uv: $(UV)
+
+run: $(UV)  ## serve the API on embedded defaults (SQLite + in-process Redis) at 127.0.0.1:8000
+	$(UV) run --frozen healthbook serve
+
+test: $(UV)  ## the whole suite, on SQLite/fakeredis and on the PostgreSQL/Redis servers when reachable
+	$(UV) sync --frozen --quiet
+	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+lint: $(UV)
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+
+format: $(UV)
+	$(UV) run --frozen ruff check --fix .
+	$(UV) run --frozen ruff format .
+
+bench: $(UV)  ## loopback benchmarks against PostgreSQL + Redis (needs wrk: apt-get install -y wrk)
+	@command -v wrk >/dev/null || (apt-get install -y wrk || (apt-get update && apt-get install -y wrk))
+	$(UV) run --frozen python -m bench.run $(BENCH_ARGS)
+
+migrate: $(UV)
+	$(UV) run --frozen healthbook migrate
+
+clean:
+	rm -rf .tools .venv .pytest_cache .ruff_cache

@@ -1,0 +1,97 @@
+"""The application factory: plugins, routers, lifespan; nothing else."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+from litestar import Litestar
+from litestar.di import Provide
+
+from api.core.db import create_engine, create_sessionmaker, ping
+from api.core.deps import provide_db_session, provide_redis
+from api.core.observability import Metrics, RequestContextMiddleware, configure_logging
+from api.core.openapi import openapi_config
+from api.core.problem_handlers import EXCEPTION_HANDLERS
+from api.core.redis import create_redis
+from api.core.settings import Settings
+from api.db.migrate import upgrade
+from api.operations.routes import OperationsController
+
+logger = logging.getLogger("healthbook.app")
+
+
+def _version() -> str:
+    try:
+        return version("healthbook")
+    except PackageNotFoundError:  # running from a source tree without an install
+        return "0.0.0"
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the API for ``settings`` (from the environment when not given).
+
+    Clients (database engine, Redis) are created in the lifespan, on ``app.state``.
+    """
+    settings = settings or Settings.from_env()
+    settings.check()
+    configure_logging(settings.log_level)
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        state = app.state
+        url = settings.effective_database_url
+        if settings.migrate_on_start:
+            await upgrade(url)
+        engine = create_engine(settings)
+        redis = create_redis(settings)
+        state.engine = engine
+        state.sessionmaker = create_sessionmaker(engine)
+        state.redis = redis
+        state.readiness_probes = {
+            "database": lambda: ping(engine),
+            "redis": redis.ping,
+        }
+        logger.info(
+            "started",
+            extra={
+                "database": engine.dialect.name,
+                "redis": "embedded" if settings.embedded_redis else "server",
+                "production": settings.production,
+            },
+        )
+        try:
+            yield
+        finally:
+            await redis.aclose()
+            await engine.dispose()
+
+    app = Litestar(
+        route_handlers=[OperationsController],
+        dependencies={
+            "db_session": Provide(provide_db_session),
+            "redis": Provide(provide_redis, sync_to_thread=False),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan],
+        openapi_config=openapi_config(_version()),
+        request_max_body_size=settings.max_request_body_bytes,
+        state=None,
+        debug=False,
+        logging_config=None,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    # Outermost: sees every request, including unknown routes answered by the router itself.
+    app.asgi_handler = RequestContextMiddleware(
+        app.asgi_handler, metrics=metrics, access_log=settings.access_log
+    )
+    return app
+
+
+def create_app_from_env() -> Litestar:
+    """Factory for granian (``--factory``): settings from the environment."""
+    return create_app(Settings.from_env())

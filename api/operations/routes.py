@@ -1,0 +1,93 @@
+"""Operational endpoints: liveness, readiness, Prometheus metrics, the problem type registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Controller, Response, get
+from litestar.datastructures import State
+from litestar.params import FromPath
+
+from api.core.errors import NOT_READY, PROBLEM_TYPES, ProblemType
+from api.core.errors import NotFound as NotFoundError
+from api.core.observability import Metrics
+from api.core.openapi import problem_responses
+from api.operations.service import CheckResult, check_readiness
+
+
+class Liveness(msgspec.Struct, frozen=True):
+    status: str
+
+
+class Readiness(msgspec.Struct, frozen=True):
+    status: str
+    checks: dict[str, CheckResult]
+
+
+class ProblemTypeDoc(msgspec.Struct, frozen=True):
+    type: str
+    title: str
+    status: int
+    description: str
+
+
+def _doc(problem: ProblemType) -> ProblemTypeDoc:
+    return ProblemTypeDoc(
+        type=problem.uri,
+        title=problem.title,
+        status=problem.status,
+        description=problem.description,
+    )
+
+
+_LIVE = Liveness(status="ok")
+
+
+class OperationsController(Controller):
+    tags = ["operations"]  # noqa: RUF012 - Litestar reads it as a class attribute
+
+    @get("/health/live", operation_id="GetLiveness", summary="Is the process alive?")
+    async def live(self) -> Liveness:
+        return _LIVE
+
+    @get(
+        "/health/ready",
+        operation_id="GetReadiness",
+        summary="Can this instance serve traffic (database and Redis answer)?",
+        responses=problem_responses(NOT_READY),
+    )
+    async def ready(self, state: State) -> Readiness:
+        probes = state.readiness_probes
+        results = await check_readiness(probes, state.settings.database_timeout_seconds)
+        return Readiness(status="ok", checks=results)
+
+    @get(
+        "/metrics",
+        operation_id="GetMetrics",
+        summary="Prometheus metrics (text exposition format)",
+        media_type="text/plain",
+    )
+    async def metrics(self, state: State) -> Response[bytes]:
+        metrics: Metrics = state.metrics
+        body, content_type = metrics.exposition()
+        return Response(content=body, media_type=content_type)
+
+    @get("/problems", operation_id="ListProblemTypes", summary="Every problem type this API uses")
+    async def problem_types(self) -> list[ProblemTypeDoc]:
+        return [_doc(problem) for problem in sorted(PROBLEM_TYPES.values(), key=lambda p: p.slug)]
+
+    @get(
+        "/problems/{slug:str}",
+        operation_id="GetProblemType",
+        summary="What one problem type means",
+        responses=problem_responses(),
+    )
+    async def problem_type(self, slug: FromPath[str]) -> ProblemTypeDoc:
+        problem = PROBLEM_TYPES.get(slug)
+        if problem is None:
+            raise NotFoundError(f"no problem type {slug!r}")
+        return _doc(problem)
+
+
+__all__: list[Any] = ["OperationsController"]

@@ -1,0 +1,89 @@
+"""Shared fixtures: settings, app and client on both backend pairs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from litestar import Litestar
+
+from api.app import create_app
+from api.core.settings import Settings
+from tests.support.backends import (
+    PostgresTemplate,
+    SqliteTemplate,
+    fresh_redis_url,
+    require_servers,
+)
+from tests.support.running import app_client
+
+BACKENDS = ("embedded", "servers")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests by folder so ``-m unit`` and friends select what they say."""
+    for item in items:
+        path = str(item.fspath)
+        for marker in ("unit", "integration", "e2e"):
+            if f"/tests/{marker}/" in path:
+                item.add_marker(getattr(pytest.mark, marker))
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> SqliteTemplate:
+    return SqliteTemplate(tmp_path_factory.mktemp("sqlite-template"))
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[PostgresTemplate]:
+    require_servers()
+    template = PostgresTemplate()
+    yield template
+    template.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+def base_settings(tmp_path: Path, **overrides: object) -> Settings:
+    """Settings a test starts from: embedded, quiet, keys and data in the test's folder."""
+    values: dict[str, object] = {
+        "data_dir": str(tmp_path / "data"),
+        "auto_migrate": False,
+        "access_log": True,
+        "log_level": "INFO",
+        "identifier_hash_key": "test-identifier-hash-key-0123456789abcdef",
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Settings]:
+    """Settings for an isolated database and Redis on the test's backend pair."""
+    if backend == "embedded":
+        template: SqliteTemplate = request.getfixturevalue("sqlite_template")
+        yield base_settings(tmp_path, database_url=template.fresh(tmp_path))
+        return
+    pg: PostgresTemplate = request.getfixturevalue("postgres_template")
+    name, url = pg.fresh()
+    try:
+        yield base_settings(tmp_path, database_url=url, redis_url=fresh_redis_url())
+    finally:
+        pg.drop(name)
+
+
+@pytest.fixture
+def app(settings: Settings) -> Litestar:
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the app in the test's own event loop (concurrent requests interleave)."""
+    async with app_client(app) as http:
+        yield http

@@ -1,0 +1,77 @@
+import pytest
+
+from api.core.settings import Settings, SettingsError
+
+
+def test_defaults_are_embedded() -> None:
+    settings = Settings.from_env({})
+    assert settings.embedded_database
+    assert settings.embedded_redis
+    assert settings.effective_database_url.startswith("sqlite+aiosqlite:///")
+    assert settings.effective_database_url.endswith("/.healthbook/healthbook.db")
+    assert settings.migrate_on_start is True
+    assert settings.production is False
+
+
+def test_environment_values_are_converted() -> None:
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": "postgresql+asyncpg://u@h:5432/db",
+            "REDIS_URL": "redis://h:6379/0",
+            "PORT": "9000",
+            "WORKERS": "3",
+            "ACCESS_LOG": "false",
+            "MAX_REQUEST_BODY_BYTES": "2048",
+            "UNRELATED": "ignored",
+        }
+    )
+    assert settings.port == 9000
+    assert settings.workers == 3
+    assert settings.access_log is False
+    assert settings.max_request_body_bytes == 2048
+    assert settings.migrate_on_start is False  # a real database is migrated by `healthbook migrate`
+
+
+def test_bad_value_names_the_setting() -> None:
+    with pytest.raises(SettingsError, match="port"):
+        Settings.from_env({"PORT": "eighty"})
+
+
+def test_production_refuses_embedded_backends_and_missing_secrets() -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"PRODUCTION": "true"})
+    message = str(caught.value)
+    for needed in (
+        "DATABASE_URL",
+        "REDIS_URL",
+        "IDENTIFIER_HASH_KEY",
+        "SIGNING_KEYS_DIR",
+        "FCM_CREDENTIALS",
+    ):
+        assert needed in message
+
+
+def test_production_starts_when_everything_is_given() -> None:
+    settings = Settings.from_env(
+        {
+            "PRODUCTION": "1",
+            "DATABASE_URL": "postgresql+asyncpg://u@h/db",
+            "REDIS_URL": "redis://h:6379/0",
+            "IDENTIFIER_HASH_KEY": "k" * 32,
+            "SIGNING_KEYS_DIR": "/run/secrets/keys",
+            "FCM_CREDENTIALS": "/run/secrets/fcm.json",
+        }
+    )
+    assert settings.production
+
+
+def test_several_workers_need_a_real_redis() -> None:
+    with pytest.raises(SettingsError, match="REDIS_URL"):
+        Settings.from_env({"WORKERS": "2"})
+    assert Settings.from_env({"WORKERS": "2", "REDIS_URL": "redis://h/0"}).workers == 2
+
+
+def test_settings_are_frozen() -> None:
+    settings = Settings()
+    with pytest.raises(AttributeError):
+        settings.port = 1  # type: ignore[misc]
