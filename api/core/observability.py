@@ -9,22 +9,18 @@ generated, is echoed on the response and is visible to log records through a con
 from __future__ import annotations
 
 import contextvars
+import itertools
 import logging
-import os
 import re
+import secrets
 import sys
 import time
-import uuid
+from bisect import bisect_left
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -36,39 +32,77 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._\-]{8,64}$")
 _REQUEST_ID_HEADER = b"x-request-id"
 _UNMATCHED = "<unmatched>"
+# Generated request ids: a random per-process prefix and a counter (unique without a syscall).
+_ID_PREFIX = secrets.token_hex(9)
+_ID_COUNTER = itertools.count(1)
 
 access_logger = logging.getLogger("healthbook.access")
 
 
-class Metrics:
-    """The service's Prometheus metrics, in a registry of their own (one per app)."""
+_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class _HttpCollector:
+    """Request counts and latency histograms kept in plain dicts and exported at scrape time.
+
+    Observing a request is a few dictionary and list operations (no locks, no label lookups):
+    the event loop is single-threaded, and a scrape reads a consistent-enough snapshot.
+    """
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
-            "healthbook_http_requests_total",
+        self.counts: dict[tuple[str, str, int], int] = {}
+        self.histograms: dict[tuple[str, str], list[Any]] = {}
+
+    def observe(self, method: str, route: str, status: int, elapsed: float) -> None:
+        key = (method, route, status)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        histogram = self.histograms.get((method, route))
+        if histogram is None:
+            histogram = self.histograms[(method, route)] = [[0] * (len(_BUCKETS) + 1), 0.0]
+        histogram[0][bisect_left(_BUCKETS, elapsed)] += 1
+        histogram[1] += elapsed
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Any:
+        counter = CounterMetricFamily(
+            "healthbook_http_requests",
             "HTTP requests by method, route template and status code.",
-            ("method", "route", "status"),
-            registry=self.registry,
+            labels=("method", "route", "status"),
         )
-        self.latency = Histogram(
+        for (method, route, status), value in list(self.counts.items()):
+            counter.add_metric((method, route, str(status)), value)
+        yield counter
+        latency = HistogramMetricFamily(
             "healthbook_http_request_duration_seconds",
             "HTTP request latency by method and route template.",
-            ("method", "route"),
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
-            registry=self.registry,
+            labels=("method", "route"),
         )
+        for (method, route), (buckets, total) in list(self.histograms.items()):
+            cumulative = 0
+            points = []
+            for bound, count in zip((*_BUCKETS, float("inf")), buckets, strict=True):
+                cumulative += count
+                points.append((str(bound) if bound != float("inf") else "+Inf", cumulative))
+            latency.add_metric((method, route), points, total)
+        yield latency
+
+
+class Metrics:
+    """The service's Prometheus metrics, in a registry of their own (one per app).
+
+    Each process exposes its own: run one API worker per container and let Prometheus scrape
+    every replica (the Kubernetes manifests do), or sum across workers in the query.
+    """
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.http = _HttpCollector()
+        self.registry.register(self.http)  # type: ignore[arg-type]
 
     def exposition(self) -> tuple[bytes, str]:
-        """Text exposition; across granian workers when PROMETHEUS_MULTIPROC_DIR is set."""
-        multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-        if multiproc_dir:
-            from prometheus_client import multiprocess
-
-            registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry, path=multiproc_dir)
-            return generate_latest(registry), CONTENT_TYPE_LATEST
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST.replace("; charset=utf-8", "")
 
 
 class RequestContextMiddleware:
@@ -78,10 +112,6 @@ class RequestContextMiddleware:
         self.app = app
         self.metrics = metrics
         self.access_log = access_log
-        # Label children are cached per (method, route, status): prometheus_client's .labels()
-        # costs a lock and a dict lookup each call.
-        self._counters: dict[tuple[str, str, int], Any] = {}
-        self._histograms: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -96,7 +126,7 @@ class RequestContextMiddleware:
                     request_id = candidate
                 break
         if request_id is None:
-            request_id = uuid.uuid4().hex
+            request_id = f"{_ID_PREFIX}{next(_ID_COUNTER):010x}"
         token = request_id_var.set(request_id)
         encoded_id = request_id.encode("latin-1")
         status = 500
@@ -106,9 +136,11 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = list(message.get("headers", ()))
-                headers.append((_REQUEST_ID_HEADER, encoded_id))
-                message["headers"] = headers
+                headers = message.get("headers")
+                if isinstance(headers, list):
+                    headers.append((_REQUEST_ID_HEADER, encoded_id))
+                else:
+                    message["headers"] = [*(headers or ()), (_REQUEST_ID_HEADER, encoded_id)]
             await send(message)
 
         try:
@@ -117,7 +149,7 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             route = scope.get("path_template") or _UNMATCHED
             method = scope["method"]
-            self._observe(method, route, status, elapsed)
+            self.metrics.http.observe(method, route, status, elapsed)
             if self.access_log:
                 access_logger.info(
                     "request",
@@ -131,20 +163,6 @@ class RequestContextMiddleware:
                     },
                 )
             request_id_var.reset(token)
-
-    def _observe(self, method: str, route: str, status: int, elapsed: float) -> None:
-        counter_key = (method, route, status)
-        counter = self._counters.get(counter_key)
-        if counter is None:
-            counter = self.metrics.requests.labels(method, route, str(status))
-            self._counters[counter_key] = counter
-        counter.inc()
-        histogram_key = (method, route)
-        histogram = self._histograms.get(histogram_key)
-        if histogram is None:
-            histogram = self.metrics.latency.labels(method, route)
-            self._histograms[histogram_key] = histogram
-        histogram.observe(elapsed)
 
 
 _RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message"}

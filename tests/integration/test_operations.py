@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 
 import httpx
@@ -67,7 +68,11 @@ async def test_request_id_is_echoed_or_generated(client: httpx.AsyncClient) -> N
     echoed = await client.get("/health/live", headers={"X-Request-ID": given})
     assert echoed.headers["x-request-id"] == given
     generated = await client.get("/health/live")
-    assert len(generated.headers["x-request-id"]) == 32
+    assert re.fullmatch(r"[0-9a-f]{28}", generated.headers["x-request-id"])
+    assert (
+        generated.headers["x-request-id"]
+        != (await client.get("/health/live")).headers["x-request-id"]
+    )
     # a hostile id (header injection, overlong) is replaced, not echoed
     hostile = await client.get("/health/live", headers={"X-Request-ID": "x" * 300})
     assert hostile.headers["x-request-id"] != "x" * 300

@@ -1,0 +1,1 @@
+"""Benchmark runner for the healthbook service (``uv run python -m bench.run``)."""

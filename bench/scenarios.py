@@ -1,0 +1,164 @@
+"""Benchmark scenarios: small declarative objects in one registry.
+
+A scenario says which request wrk sends to the running service. Adding one is a single
+``register(Scenario(...))`` call at the bottom of this file (see bench/README.md). When a scenario
+needs data first (a user, a token, a record to read), give it a ``setup`` callable: it runs once,
+after the service is ready and before any load, and returns a :class:`Prepared` with the path,
+headers and body to use instead of (or on top of) the scenario's own.
+"""
+
+from __future__ import annotations
+
+import json as _json
+import urllib.error
+import urllib.request
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+RESERVED_NAMES = frozenset({"baseline"})
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What a setup callable hands back. ``None`` / empty fields keep the scenario's own."""
+
+    path: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+
+
+@dataclass(frozen=True)
+class SetupContext:
+    """What a setup callable may use: the running service and the backends it talks to."""
+
+    base_url: str
+    database_url: str
+    redis_url: str
+    data_dir: Path
+    env: Mapping[str, str]
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 10.0,
+    ) -> tuple[int, bytes]:
+        """One HTTP request to the service (loopback only); returns (status, body)."""
+        return http_request(
+            method, self.base_url + path, json=json, body=body, headers=headers, timeout=timeout
+        )
+
+    def request_json(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Like :meth:`request` but fails unless 2xx, and decodes the JSON answer."""
+        status, data = self.request(method, path, **kwargs)
+        if not 200 <= status < 300:
+            raise RuntimeError(f"setup {method} {path} answered {status}: {data[:500]!r}")
+        return _json.loads(data) if data else None
+
+
+SetupFn = Callable[[SetupContext], "Prepared | Awaitable[Prepared]"]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One request shape to load the service with.
+
+    ``lua`` is extra wrk Lua appended after the generated script that sets ``wrk.method``,
+    ``wrk.path``, ``wrk.headers`` and ``wrk.body``; use it for a ``request()`` function that varies
+    the request (note that a ``request()`` function makes wrk build every request in Lua, which
+    costs wrk CPU). ``target_ratio`` is an optional requests/s objective relative to the baseline;
+    it is reported, never enforced.
+    """
+
+    name: str
+    path: str
+    method: str = "GET"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    expect_status: int = 200
+    lua: str | None = None
+    setup: SetupFn | None = None
+    description: str = ""
+    target_ratio: float | None = None
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    """The request a scenario resolves to once its setup has run."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytes | None
+    expect_status: int
+    lua: str | None = None
+
+
+def resolve(scenario: Scenario, prepared: Prepared | None) -> RequestSpec:
+    prepared = prepared or Prepared()
+    headers = {**scenario.headers, **prepared.headers}
+    body = prepared.body if prepared.body is not None else scenario.body
+    return RequestSpec(
+        method=scenario.method.upper(),
+        path=prepared.path or scenario.path,
+        headers=headers,
+        body=body,
+        expect_status=scenario.expect_status,
+        lua=scenario.lua,
+    )
+
+
+def http_request(
+    method: str,
+    url: str,
+    *,
+    json: Any = None,
+    body: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 10.0,
+) -> tuple[int, bytes]:
+    """A plain stdlib HTTP request; answers (status, body) for every status, 4xx/5xx included."""
+    all_headers = dict(headers or {})
+    if json is not None:
+        body = _json.dumps(json).encode()
+        all_headers.setdefault("Content-Type", "application/json")
+    req = urllib.request.Request(url, data=body, method=method.upper(), headers=all_headers)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+SCENARIOS: dict[str, Scenario] = {}
+
+
+def register(scenario: Scenario) -> Scenario:
+    if scenario.name in RESERVED_NAMES:
+        raise ValueError(f"scenario name {scenario.name!r} is reserved")
+    if scenario.name in SCENARIOS:
+        raise ValueError(f"scenario {scenario.name!r} registered twice")
+    if not scenario.path.startswith("/"):
+        raise ValueError(f"scenario {scenario.name!r}: path must start with '/'")
+    SCENARIOS[scenario.name] = scenario
+    return scenario
+
+
+# --------------------------------------------------------------------------------------------
+# The scenarios. Keep each one a single request shape; add new ones below.
+# --------------------------------------------------------------------------------------------
+
+register(
+    Scenario(
+        name="health_live",
+        path="/health/live",
+        description="Liveness probe: routing, middleware, msgspec encoding; no I/O.",
+        target_ratio=0.40,
+    )
+)

@@ -1,0 +1,57 @@
+"""The benchmark runner runs and its invariants hold (never how fast: see BENCHMARKING.md)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.backends import IN_CI, require_servers
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bench_health_live_runs_against_a_baseline(tmp_path: Path) -> None:
+    require_servers()
+    if shutil.which("wrk") is None:
+        if IN_CI:
+            pytest.fail(".ci/run installs wrk; it is missing", pytrace=False)
+        pytest.skip("wrk is not installed (apt-get install -y wrk); CI installs it")
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.run",
+            "--scenarios",
+            "health_live",
+            "--duration",
+            "1",
+            "--warmup",
+            "0",
+            "--rounds",
+            "1",
+            "--database",
+            "healthbook_bench_test",
+            "--redis-url",
+            "redis://127.0.0.1:6379/14",
+            "--json",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr.decode()[-3000:]
+    report = json.loads(out.read_text())
+    for name in ("baseline", "health_live"):
+        median = report["results"][name]["median"]
+        assert median["requests_total"] > 0
+        assert median["errors_total"] == 0
+    printed = result.stdout.decode() + result.stderr.decode()
+    assert "health_live" in printed
+    assert "ratio" in printed
