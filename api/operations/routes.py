@@ -8,9 +8,9 @@ import msgspec
 from litestar import Controller, Response, get
 from litestar.datastructures import State
 from litestar.openapi import ResponseSpec
+from litestar.params import FromPath
 from litestar.response.base import ASGIResponse
 from litestar.types import ASGIApp
-from litestar.params import FromPath
 
 from api.core.errors import NOT_READY, PROBLEM_TYPES, ProblemType
 from api.core.errors import NotFound as NotFoundError
