@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
+import httpx
 from litestar import Litestar
 from litestar.di import Provide
 
+from api.core.clock import Clock, SystemClock
 from api.core.db import create_engine, create_sessionmaker, ping
 from api.core.deps import provide_db_session, provide_redis
 from api.core.observability import Metrics, RequestContextMiddleware, configure_logging
@@ -18,6 +20,10 @@ from api.core.problem_handlers import EXCEPTION_HANDLERS
 from api.core.redis import create_redis
 from api.core.settings import Settings
 from api.db.migrate import upgrade
+from api.identity.demo_idp import demo_routes, register_demo_provider
+from api.identity.deps import IDENTITY_DEPENDENCIES
+from api.identity.routes import IDENTITY_ROUTES
+from api.identity.setup import build_identity
 from api.operations.routes import OperationsController
 
 logger = logging.getLogger("healthbook.app")
@@ -30,10 +36,11 @@ def _version() -> str:
         return "0.0.0"
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Litestar:
     """Build the API for ``settings`` (from the environment when not given).
 
-    Clients (database engine, Redis) are created in the lifespan, on ``app.state``.
+    Clients (database engine, Redis, HTTP) are created in the lifespan, on ``app.state``.
+    ``clock`` lets tests move time.
     """
     settings = settings or Settings.from_env()
     settings.check()
@@ -55,6 +62,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "database": lambda: ping(engine),
             "redis": redis.ping,
         }
+        http = httpx.AsyncClient(
+            timeout=httpx.Timeout(5.0, connect=3.0),
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=10),
+            headers={"user-agent": f"healthbook/{_version()}"},
+        )
+        state.http = http
+        build_identity(state, settings, redis, http)
+        if settings.demo:
+            await register_demo_provider(settings, state.sessionmaker)
         logger.info(
             "started",
             extra={
@@ -66,14 +83,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
         try:
             yield
         finally:
+            await http.aclose()
             await redis.aclose()
             await engine.dispose()
 
     app = Litestar(
-        route_handlers=[OperationsController],
+        route_handlers=[OperationsController, *IDENTITY_ROUTES, *demo_routes(settings)],
         dependencies={
             "db_session": Provide(provide_db_session),
             "redis": Provide(provide_redis, sync_to_thread=False),
+            **IDENTITY_DEPENDENCIES,
         },
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
@@ -85,6 +104,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.clock = clock or SystemClock()
     # Outermost: sees every request, including unknown routes answered by the router itself.
     app.asgi_handler = RequestContextMiddleware(
         app.asgi_handler, metrics=metrics, access_log=settings.access_log

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import os
 import sys
+from pathlib import Path
 
 import click
 
+from api.core.errors import DomainError
 from api.core.observability import configure_logging
 from api.core.settings import Settings, SettingsError
 
@@ -25,6 +28,23 @@ def _settings(**overrides: object) -> Settings:
         raise click.ClickException(str(exc)) from exc
     configure_logging(settings.log_level)
     return settings
+
+
+def _generate_client_key() -> tuple[dict[str, list[dict[str, str]]], dict[str, object]]:
+    """An Ed25519 key pair for a client: (public JWK Set to register, private JWK to hand over)."""
+    import json
+    import secrets
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from jwt.algorithms import OKPAlgorithm
+
+    private = Ed25519PrivateKey.generate()
+    kid = f"k-{secrets.token_hex(4)}"
+    public_jwk = json.loads(OKPAlgorithm.to_jwk(private.public_key()))
+    private_jwk = json.loads(OKPAlgorithm.to_jwk(private))
+    for jwk in (public_jwk, private_jwk):
+        jwk.update({"kid": kid, "alg": "EdDSA", "use": "sig"})
+    return {"keys": [public_jwk]}, private_jwk
 
 
 @click.group()
@@ -97,8 +117,106 @@ def check_config() -> None:
         click.echo(f"{name.upper()}={'' if value is None else value}")
 
 
-def run_async(coro: object) -> object:
-    return asyncio.run(coro)  # type: ignore[arg-type]
+@main.group()
+def keys() -> None:
+    """Our Ed25519 signing keys."""
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Make a new signing key; the previous ones keep verifying for SIGNING_KEY_VERIFY_KEEP_DAYS."""
+    from api.core.security import rotate
+
+    settings = _settings()
+    directory = settings.effective_signing_keys_dir
+    kid = rotate(directory, dt.timedelta(days=settings.signing_key_verify_keep_days))
+    click.echo(f"new signing key {kid} in {directory}; running processes pick it up within seconds")
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """Show the signing keys and which one signs."""
+    from api.core.security import SigningKeys
+
+    settings = _settings()
+    store = SigningKeys(
+        settings.effective_signing_keys_dir,
+        verify_keep=dt.timedelta(days=settings.signing_key_verify_keep_days),
+        generate_if_missing=False,
+    )
+    for key in sorted(store.jwks()["keys"], key=lambda k: k["kid"]):
+        marker = "signing" if key["kid"] == store.signer.kid else "verify-only"
+        click.echo(f"{key['kid']}\t{marker}")
+
+
+@main.group()
+def clients() -> None:
+    """API clients (hospital systems, kiosks, operators)."""
+
+
+@clients.command("create")
+@click.option("--kind", type=click.Choice(["admin", "hospital", "kiosk"]), required=True)
+@click.option("--name", required=True, help="A name operators recognise.")
+@click.option("--facility", "facility_id", default=None, help="Facility id (hospital, kiosk).")
+@click.option("--id", "client_id", default=None, help="Client id (generated when absent).")
+@click.option(
+    "--public-key",
+    "public_key",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="A JWK Set file with the client's public key(s); without it a key pair is generated "
+    "and its private half printed once.",
+)
+def clients_create(
+    kind: str, name: str, facility_id: str | None, client_id: str | None, public_key: str | None
+) -> None:
+    """Register a client (the first operator is made this way; the rest over the admin API)."""
+    import json
+
+    from api.identity.admin import create_client
+    from api.identity.schemas import ClientCreate
+
+    settings = _settings()
+    private_jwk: dict[str, object] | None = None
+    if public_key:
+        jwks = json.loads(Path(public_key).read_text())
+    else:
+        jwks, private_jwk = _generate_client_key()
+
+    async def create() -> object:
+        from api.core.db import create_engine, create_sessionmaker
+
+        if settings.migrate_on_start:
+            from api.db.migrate import upgrade
+
+            await upgrade(settings.effective_database_url)
+        engine = create_engine(settings)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                return await create_client(
+                    session,
+                    ClientCreate(
+                        kind=kind,  # type: ignore[arg-type]
+                        name=name,
+                        jwks=jwks,
+                        facility_id=facility_id,
+                        id=client_id,
+                    ),
+                    now=dt.datetime.now(dt.UTC),
+                )
+        finally:
+            await engine.dispose()
+
+    try:
+        view = asyncio.run(create())
+    except DomainError as exc:
+        raise click.ClickException(exc.detail or exc.problem.title) from exc
+    click.echo(f"client_id: {view.id}")  # type: ignore[attr-defined]
+    click.echo(f"kind: {kind}; scopes: {' '.join(view.scopes)}")  # type: ignore[attr-defined]
+    click.echo(f"token endpoint (assertion aud): {settings.token_endpoint}")
+    if private_jwk is not None:
+        click.echo("private key (JWK) — shown once, store it as a secret:")
+        click.echo(json.dumps(private_jwk))
 
 
 if __name__ == "__main__":

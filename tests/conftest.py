@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -11,12 +12,20 @@ from litestar import Litestar
 
 from api.app import create_app
 from api.core.settings import Settings
+from tests.support.auth import (
+    ClientCredentials,
+    client_token,
+    create_client_directly,
+    login,
+    register_provider,
+)
 from tests.support.backends import (
     PostgresTemplate,
     SqliteTemplate,
     fresh_redis_url,
     require_servers,
 )
+from tests.support.idp import TestIdentityProvider
 from tests.support.running import app_client
 
 BACKENDS = ("embedded", "servers")
@@ -87,3 +96,32 @@ async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client on the app in the test's own event loop (concurrent requests interleave)."""
     async with app_client(app) as http:
         yield http
+
+
+@pytest.fixture
+def idp() -> Iterator[TestIdentityProvider]:
+    with TestIdentityProvider() as provider:
+        yield provider
+
+
+@pytest.fixture
+async def admin_credentials(app: Litestar, client: httpx.AsyncClient) -> ClientCredentials:
+    return await create_client_directly(app, "admin")
+
+
+@pytest.fixture
+async def admin_token(client: httpx.AsyncClient, admin_credentials: ClientCredentials) -> str:
+    return await client_token(client, admin_credentials)
+
+
+@pytest.fixture
+async def citizen(
+    client: httpx.AsyncClient, admin_token: str, idp: TestIdentityProvider
+) -> Callable[..., Awaitable[dict[str, Any]]]:
+    """Log a citizen in through the test identity provider: ``await citizen("001090000001")``."""
+    await register_provider(client, admin_token, idp)
+
+    async def _login(national_id: str, **claims: Any) -> dict[str, Any]:
+        return await login(client, idp, national_id, **claims)
+
+    return _login

@@ -64,6 +64,36 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     signing_keys_dir: str | None = None
     """Directory of our Ed25519 signing keys. Unset: DATA_DIR/keys, generated on first start."""
 
+    access_token_ttl_seconds: int = 900
+    """Lifetime of our access tokens (15 minutes)."""
+
+    refresh_token_ttl_days: int = 30
+    """A refresh token family lives this long from login; each use rotates it."""
+
+    token_leeway_seconds: int = 30
+    """Clock skew allowed on exp/iat/nbf of tokens from identity providers and clients."""
+
+    jwks_cache_ttl_seconds: int = 300
+    """How long an identity provider's keys are used before they are fetched again."""
+
+    jwks_refetch_cooldown_seconds: int = 60
+    """An unknown ``kid`` triggers at most one fetch per provider in this interval."""
+
+    jwks_max_staleness_seconds: int = 86_400
+    """Through a JWKS outage, the last good keys keep working this long."""
+
+    client_assertion_max_lifetime_seconds: int = 300
+    """A client assertion must expire within this many seconds of being issued."""
+
+    signing_key_verify_keep_days: int = 30
+    """After a rotation, the previous signing key still verifies this long."""
+
+    guardian_child_max_age: int = 18
+    """A parent acts for a child until the child turns this old."""
+
+    demo: bool = False
+    """Demo mode (``healthbook demo``): mounts the demo identity provider. Never in production."""
+
     fcm_credentials: str | None = None
     """Path to a Firebase service-account JSON file. Unset: notifications go to the console."""
 
@@ -91,6 +121,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     def effective_signing_keys_dir(self) -> Path:
         return Path(self.signing_keys_dir or Path(self.data_dir) / "keys")
 
+    @property
+    def issuer(self) -> str:
+        """Our ``iss`` and ``aud``: the public base URL without a trailing slash."""
+        return self.public_base_url.rstrip("/")
+
+    @property
+    def token_endpoint(self) -> str:
+        return f"{self.issuer}/auth/token"
+
     def check(self) -> None:
         """Refuse settings that must not start; raise SettingsError naming every problem."""
         problems: list[str] = []
@@ -112,6 +151,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
                 problems.append("PRODUCTION needs IDENTIFIER_HASH_KEY (at least 32 characters)")
             if not self.signing_keys_dir:
                 problems.append("PRODUCTION needs SIGNING_KEYS_DIR (keys are never generated)")
+            if self.demo:
+                problems.append("PRODUCTION cannot run the demo identity provider (DEMO)")
             if not self.fcm_credentials:
                 problems.append("PRODUCTION needs FCM_CREDENTIALS (no console sender)")
         if problems:

@@ -1,0 +1,227 @@
+"""Citizens and guardianships: find-or-create by keyed hash, cached profiles, who acts for whom.
+
+The profile and the list of dependents of a citizen are cached in Redis, msgspec-encoded, under
+keys hash-tagged by citizen id; every write that changes them deletes the cache in the same use
+case after it commits. A guard therefore decides "self or a current guardian" without a database
+round trip when nothing changed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Sequence
+
+import msgspec
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.core.errors import NotFound
+from api.identity.models import Citizen, Guardianship
+from api.identity.schemas import CitizenProfile, Dependent
+
+logger = logging.getLogger("healthbook.citizens")
+
+PROFILE_TTL_S = 300
+
+
+class CachedDependent(msgspec.Struct, frozen=True, array_like=True):
+    dependent_id: str
+    relationship: str
+    valid_from: dt.datetime
+    effective_until: dt.datetime | None
+
+
+class CachedCitizen(msgspec.Struct, frozen=True):
+    profile: CitizenProfile
+    dependents: list[CachedDependent]
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(CachedCitizen)
+
+
+def profile_key(citizen_id: uuid.UUID | str) -> str:
+    return f"citizen:{{{citizen_id}}}:profile"
+
+
+def effective_until(
+    guardianship: Guardianship, dependent_birth: dt.date | None, child_max_age: int
+) -> dt.datetime | None:
+    """A parent's guardianship also ends when the child comes of age."""
+    ends = guardianship.valid_until
+    if guardianship.kind == "parent" and dependent_birth is not None:
+        try:
+            adulthood = dependent_birth.replace(year=dependent_birth.year + child_max_age)
+        except ValueError:  # 29 February
+            adulthood = dt.date(dependent_birth.year + child_max_age, 3, 1)
+        coming_of_age = dt.datetime.combine(adulthood, dt.time(), tzinfo=dt.UTC)
+        ends = coming_of_age if ends is None else min(ends, coming_of_age)
+    return ends
+
+
+async def find_or_create(
+    session: AsyncSession, national_id_hash: str, masked: str | None, now: dt.datetime
+) -> tuple[Citizen, bool]:
+    """The citizen with this hash, created if new (a race on the unique hash is retried)."""
+    citizen = await session.scalar(
+        select(Citizen).where(Citizen.national_id_hash == national_id_hash)
+    )
+    if citizen is not None:
+        if masked and not citizen.national_id_masked:
+            citizen.national_id_masked = masked
+        return citizen, False
+    citizen = Citizen(
+        id=uuid.uuid4(),
+        national_id_hash=national_id_hash,
+        national_id_masked=masked,
+        locale="vi",
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(citizen)
+    except IntegrityError:  # another request created the same citizen first: use theirs
+        existing = await session.scalar(
+            select(Citizen).where(Citizen.national_id_hash == national_id_hash)
+        )
+        if existing is None:
+            raise
+        return existing, False
+    return citizen, True
+
+
+async def _load(
+    session: AsyncSession, citizen_id: uuid.UUID, child_max_age: int, now: dt.datetime
+) -> CachedCitizen | None:
+    citizen = await session.get(Citizen, citizen_id)
+    if citizen is None:
+        return None
+    rows = (
+        await session.execute(
+            select(Guardianship, Citizen)
+            .join(Citizen, Citizen.id == Guardianship.dependent_id)
+            .where(
+                Guardianship.guardian_id == citizen_id,
+                or_(Guardianship.valid_until.is_(None), Guardianship.valid_until > now),
+            )
+        )
+    ).all()
+    dependents: list[Dependent] = []
+    cached: list[CachedDependent] = []
+    for guardianship, dependent in rows:
+        until = effective_until(guardianship, dependent.birth_date, child_max_age)
+        if until is not None and until <= now:
+            continue
+        cached.append(
+            CachedDependent(
+                dependent_id=str(dependent.id),
+                relationship=guardianship.kind,
+                valid_from=guardianship.valid_from,
+                effective_until=until,
+            )
+        )
+        dependents.append(
+            Dependent(
+                id=str(dependent.id),
+                full_name=dependent.full_name,
+                birth_date=dependent.birth_date,
+                relationship=guardianship.kind,
+                valid_until=until,
+            )
+        )
+    profile = CitizenProfile(
+        id=str(citizen.id),
+        national_id_masked=citizen.national_id_masked,
+        full_name=citizen.full_name,
+        birth_date=citizen.birth_date,
+        sex=citizen.sex,
+        phone=citizen.phone,
+        insurance_card=citizen.insurance_card,
+        locale=citizen.locale,
+        dependents=dependents,
+    )
+    return CachedCitizen(profile=profile, dependents=cached)
+
+
+class CitizenDirectory:
+    """Profiles and guardianship checks, served from Redis when nothing changed."""
+
+    def __init__(self, redis: Redis, *, child_max_age: int) -> None:
+        self.redis = redis
+        self.child_max_age = child_max_age
+
+    async def cached(
+        self, session: AsyncSession, citizen_id: uuid.UUID, now: dt.datetime
+    ) -> CachedCitizen:
+        raw = await self.redis.get(profile_key(citizen_id))
+        if raw is not None:
+            entry = _decoder.decode(raw)
+            if all(d.effective_until is None or d.effective_until > now for d in entry.dependents):
+                return entry
+        entry = await _load(session, citizen_id, self.child_max_age, now)
+        if entry is None:
+            raise NotFound("no such citizen")
+        await self.redis.set(profile_key(citizen_id), _encoder.encode(entry), ex=PROFILE_TTL_S)
+        return entry
+
+    async def profile(
+        self, session: AsyncSession, citizen_id: uuid.UUID, now: dt.datetime
+    ) -> CitizenProfile:
+        return (await self.cached(session, citizen_id, now)).profile
+
+    async def may_act_for(
+        self,
+        session: AsyncSession,
+        guardian_id: uuid.UUID,
+        dependent_id: uuid.UUID,
+        now: dt.datetime,
+    ) -> bool:
+        entry = await self.cached(session, guardian_id, now)
+        target = str(dependent_id)
+        return any(
+            d.dependent_id == target
+            and d.valid_from <= now
+            and (d.effective_until is None or d.effective_until > now)
+            for d in entry.dependents
+        )
+
+    async def invalidate(self, citizen_ids: Sequence[uuid.UUID | str]) -> None:
+        """Drop cached profiles (after the change committed). A Redis failure is logged: the
+        entries also expire on their own."""
+        if not citizen_ids:
+            return
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for citizen_id in citizen_ids:
+                    pipe.delete(profile_key(citizen_id))
+                await pipe.execute()
+        except RedisError as exc:
+            logger.error("could not invalidate cached profiles: %s", type(exc).__name__)
+
+
+async def guardians_of(
+    session: AsyncSession, dependent_id: uuid.UUID, now: dt.datetime, child_max_age: int
+) -> list[uuid.UUID]:
+    """The citizens who may currently act for ``dependent_id`` (for notifications about them)."""
+    dependent = await session.get(Citizen, dependent_id)
+    if dependent is None:
+        return []
+    rows = await session.scalars(
+        select(Guardianship).where(
+            Guardianship.dependent_id == dependent_id,
+            Guardianship.valid_from <= now,
+            or_(Guardianship.valid_until.is_(None), Guardianship.valid_until > now),
+        )
+    )
+    result: list[uuid.UUID] = []
+    for guardianship in rows:
+        until = effective_until(guardianship, dependent.birth_date, child_max_age)
+        if (until is None or until > now) and guardianship.guardian_id not in result:
+            result.append(guardianship.guardian_id)
+    return result

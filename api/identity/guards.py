@@ -1,0 +1,126 @@
+"""Guards for every kind of caller, reused by every domain.
+
+- ``requires_citizen``: a citizen's access token.
+- ``requires_citizen_access``: a citizen acting on ``/citizens/{citizen_id}/...`` where
+  ``citizen_id`` is ``me``, their own id, or the id of someone they are a current guardian of.
+  Anything else is 404, so ids of other people cannot be probed.
+- ``requires_client(kind, scope)``: a hospital, kiosk or admin client with that scope.
+- ``requires_admin``: an operator.
+
+The verified principal and the resolved target citizen are kept in the request's scope state;
+``provide_principal`` and ``provide_citizen_id`` hand them to handlers.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import jwt
+from litestar.connection import ASGIConnection, Request
+from litestar.handlers.base import BaseRouteHandler
+
+from api.core.errors import NotFound
+from api.identity.access_tokens import AccessTokens, CallerKind, Principal
+from api.identity.citizens import CitizenDirectory
+from api.identity.errors import InsufficientScope, InvalidToken
+
+Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Coroutine[Any, Any, None]]
+
+_PRINCIPAL = "hb_principal"
+_CITIZEN = "hb_citizen_id"
+_ON_BEHALF = "hb_on_behalf"
+
+
+async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    state = connection.scope["state"]
+    principal: Principal | None = state.get(_PRINCIPAL)
+    if principal is not None:
+        return principal
+    header = connection.headers.get("authorization")
+    if not header:
+        raise InvalidToken("a bearer token is required")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidToken("the Authorization header must be `Bearer <token>`")
+    tokens: AccessTokens = connection.app.state.access_tokens
+    try:
+        principal = tokens.verify(token.strip())
+    except (jwt.InvalidTokenError, ValueError, KeyError) as exc:
+        raise InvalidToken("the access token is invalid or expired") from exc
+    state[_PRINCIPAL] = principal
+    return principal
+
+
+async def requires_authenticated(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    await authenticate(connection)
+
+
+async def requires_citizen(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    principal = await authenticate(connection)
+    if principal.kind != "citizen":
+        raise InsufficientScope("this route is for citizens")
+
+
+async def requires_citizen_access(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    principal = await authenticate(connection)
+    if principal.kind != "citizen":
+        raise InsufficientScope("this route is for citizens")
+    raw = connection.path_params.get("citizen_id", "me")
+    own = principal.citizen_id
+    if raw == "me":
+        target = own
+    else:
+        try:
+            target = uuid.UUID(str(raw))
+        except ValueError as exc:
+            raise NotFound("no such citizen") from exc
+    if target != own:
+        app_state = connection.app.state
+        directory: CitizenDirectory = app_state.directory
+        async with app_state.sessionmaker() as session:
+            allowed = await directory.may_act_for(session, own, target, app_state.clock.now())
+        if not allowed:
+            raise NotFound("no such citizen")
+    connection.scope["state"][_CITIZEN] = target
+    connection.scope["state"][_ON_BEHALF] = target != own
+
+
+def requires_client(kind: CallerKind, scope: str | None = None) -> Guard:
+    """A guard admitting clients of ``kind`` holding ``scope``."""
+
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        principal = await authenticate(connection)
+        if principal.kind != kind:
+            raise InsufficientScope(f"this route is for {kind} clients")
+        if scope is not None and scope not in principal.scopes:
+            raise InsufficientScope(f"the `{scope}` scope is required")
+
+    guard.__name__ = f"requires_{kind}" + (f"_{scope.replace(':', '_')}" if scope else "")
+    return guard
+
+
+requires_admin = requires_client("admin", "admin")
+
+
+def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    principal: Principal | None = request.scope["state"].get(_PRINCIPAL)
+    if principal is None:
+        raise InvalidToken("a bearer token is required")
+    return principal
+
+
+def provide_citizen_id(request: Request[Any, Any, Any]) -> uuid.UUID:
+    """The citizen a citizen route acts on (after ``requires_citizen_access``)."""
+    return request.scope["state"][_CITIZEN]
+
+
+def acting_on_behalf(request: Request[Any, Any, Any]) -> bool:
+    return bool(request.scope["state"].get(_ON_BEHALF))
