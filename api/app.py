@@ -11,6 +11,7 @@ import httpx
 from litestar import Litestar
 from litestar.di import Provide
 
+from api.core.cache import Invalidations
 from api.core.clock import Clock, SystemClock
 from api.core.db import create_engine, create_sessionmaker, ping
 from api.core.deps import provide_db_session, provide_redis
@@ -69,7 +70,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             headers={"user-agent": f"healthbook/{_version()}"},
         )
         state.http = http
+        state.invalidations = Invalidations(redis)
         build_identity(state, settings, redis, http)
+        await state.invalidations.start()
         if settings.demo:
             await register_demo_provider(settings, state.sessionmaker)
         logger.info(
@@ -83,12 +86,17 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         try:
             yield
         finally:
+            await state.invalidations.stop()
             await http.aclose()
             await redis.aclose()
             await engine.dispose()
 
     app = Litestar(
-        route_handlers=[OperationsController, *IDENTITY_ROUTES, *demo_routes(settings)],
+        route_handlers=[
+            OperationsController,
+            *IDENTITY_ROUTES,
+            *demo_routes(settings),
+        ],
         dependencies={
             "db_session": Provide(provide_db_session),
             "redis": Provide(provide_redis, sync_to_thread=False),

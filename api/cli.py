@@ -88,6 +88,24 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 
 
 @main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", type=int, default=8000, show_default=True, help="Port.")
+def demo(host: str, port: int) -> None:
+    """Run the service in demo mode, with the demo identity provider, on embedded defaults."""
+    base = f"http://{host}:{port}"
+    os.environ["DEMO"] = "true"
+    os.environ.setdefault("PUBLIC_BASE_URL", base)
+    from api.identity.demo_idp import DEMO_PATH, DEMO_PEOPLE
+
+    click.echo(f"Sổ Sức Khỏe demo at {base}")
+    click.echo(f"  API documentation: {base}/schema")
+    click.echo(f"  demo identity provider (citizens and a curl login): {base}{DEMO_PATH}/")
+    click.echo(f"  demo citizens: {', '.join(p.national_id for p in DEMO_PEOPLE)}")
+    ctx = click.get_current_context()
+    ctx.invoke(serve, host=host, port=port, workers=1)
+
+
+@main.command()
 @click.option("--revision", default="head", show_default=True, help="Target revision.")
 @click.option("--downgrade", "down", is_flag=True, help="Downgrade to --revision instead.")
 def migrate(revision: str, down: bool) -> None:

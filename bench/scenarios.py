@@ -162,3 +162,23 @@ register(
         target_ratio=0.40,
     )
 )
+
+
+def _citizen_headers(ctx: SetupContext) -> Prepared:
+    from bench.setups import citizen_headers
+
+    return citizen_headers(ctx)
+
+
+register(
+    Scenario(
+        name="citizens_me",
+        path="/citizens/me",
+        setup=_citizen_headers,
+        description=(
+            "A citizen's profile with a valid access token: token verification (cached per "
+            "process), guard, profile from the Redis cache; no database round trip."
+        ),
+        target_ratio=0.15,
+    )
+)

@@ -18,8 +18,9 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api.core.cache import Invalidations, LocalCache
 from api.core.errors import NotFound
 from api.identity.models import Citizen, Guardianship
 from api.identity.schemas import CitizenProfile, Dependent
@@ -27,6 +28,8 @@ from api.identity.schemas import CitizenProfile, Dependent
 logger = logging.getLogger("healthbook.citizens")
 
 PROFILE_TTL_S = 300
+LOCAL_TTL_S = 30.0
+LOCAL_CACHE = "citizen"
 
 
 class CachedDependent(msgspec.Struct, frozen=True, array_like=True):
@@ -150,39 +153,58 @@ async def _load(
 
 
 class CitizenDirectory:
-    """Profiles and guardianship checks, served from Redis when nothing changed."""
+    """Profiles and guardianship checks, served from Redis when nothing changed.
 
-    def __init__(self, redis: Redis, *, child_max_age: int) -> None:
+    It opens a database session only on a cache miss, so the hot path (a guard deciding "self or
+    guardian", ``GET /citizens/me``) costs one Redis round trip and no database work.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        invalidations: Invalidations,
+        *,
+        child_max_age: int,
+    ) -> None:
         self.redis = redis
+        self.sessionmaker = sessionmaker
+        self.invalidations = invalidations
         self.child_max_age = child_max_age
+        self.local: LocalCache[CachedCitizen] = LocalCache(LOCAL_CACHE, ttl=LOCAL_TTL_S)
+        invalidations.register(self.local)
 
-    async def cached(
-        self, session: AsyncSession, citizen_id: uuid.UUID, now: dt.datetime
-    ) -> CachedCitizen:
+    @staticmethod
+    def _current(entry: CachedCitizen, now: dt.datetime) -> bool:
+        return all(d.effective_until is None or d.effective_until > now for d in entry.dependents)
+
+    async def cached(self, citizen_id: uuid.UUID, now: dt.datetime) -> CachedCitizen:
+        key = str(citizen_id)
+        entry = self.local.get(key)
+        if entry is not None and self._current(entry, now):
+            return entry
+        generation = self.local.generation()
         raw = await self.redis.get(profile_key(citizen_id))
         if raw is not None:
             entry = _decoder.decode(raw)
-            if all(d.effective_until is None or d.effective_until > now for d in entry.dependents):
+            if self._current(entry, now):
+                self.local.put(key, entry, generation)
                 return entry
-        entry = await _load(session, citizen_id, self.child_max_age, now)
+        async with self.sessionmaker() as session:
+            entry = await _load(session, citizen_id, self.child_max_age, now)
         if entry is None:
             raise NotFound("no such citizen")
         await self.redis.set(profile_key(citizen_id), _encoder.encode(entry), ex=PROFILE_TTL_S)
+        self.local.put(key, entry, generation)
         return entry
 
-    async def profile(
-        self, session: AsyncSession, citizen_id: uuid.UUID, now: dt.datetime
-    ) -> CitizenProfile:
-        return (await self.cached(session, citizen_id, now)).profile
+    async def profile(self, citizen_id: uuid.UUID, now: dt.datetime) -> CitizenProfile:
+        return (await self.cached(citizen_id, now)).profile
 
     async def may_act_for(
-        self,
-        session: AsyncSession,
-        guardian_id: uuid.UUID,
-        dependent_id: uuid.UUID,
-        now: dt.datetime,
+        self, guardian_id: uuid.UUID, dependent_id: uuid.UUID, now: dt.datetime
     ) -> bool:
-        entry = await self.cached(session, guardian_id, now)
+        entry = await self.cached(guardian_id, now)
         target = str(dependent_id)
         return any(
             d.dependent_id == target
@@ -203,6 +225,7 @@ class CitizenDirectory:
                 await pipe.execute()
         except RedisError as exc:
             logger.error("could not invalidate cached profiles: %s", type(exc).__name__)
+        await self.invalidations.publish(LOCAL_CACHE, [str(c) for c in citizen_ids])
 
 
 async def guardians_of(

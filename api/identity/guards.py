@@ -85,9 +85,7 @@ async def requires_citizen_access(
     if target != own:
         app_state = connection.app.state
         directory: CitizenDirectory = app_state.directory
-        async with app_state.sessionmaker() as session:
-            allowed = await directory.may_act_for(session, own, target, app_state.clock.now())
-        if not allowed:
+        if not await directory.may_act_for(own, target, app_state.clock.now()):
             raise NotFound("no such citizen")
     connection.scope["state"][_CITIZEN] = target
     connection.scope["state"][_ON_BEHALF] = target != own

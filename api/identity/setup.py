@@ -38,7 +38,12 @@ def build_identity(state: State, settings: Settings, redis: Redis, http: httpx.A
         cooldown=settings.jwks_refetch_cooldown_seconds,
         max_staleness=settings.jwks_max_staleness_seconds,
     )
-    state.directory = CitizenDirectory(redis, child_max_age=settings.guardian_child_max_age)
+    state.directory = CitizenDirectory(
+        redis,
+        state.sessionmaker,
+        state.invalidations,
+        child_max_age=settings.guardian_child_max_age,
+    )
     if settings.demo:
         state.demo_idp = DemoIdentityProvider(settings)
     state.identity = IdentityService(

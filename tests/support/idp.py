@@ -26,12 +26,26 @@ def public_jwk(private_key: Any, kid: str, alg: str) -> dict[str, Any]:
     return jwk
 
 
+_RSA_POOL: list[rsa.RSAPrivateKey] = []
+_RSA_POOL_SIZE = 4
+
+
+def _rsa_key() -> rsa.RSAPrivateKey:
+    """RSA keys take ~50 ms to make: tests draw from a small pool (each key gets its own kid)."""
+    if len(_RSA_POOL) < _RSA_POOL_SIZE:
+        _RSA_POOL.append(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+        return _RSA_POOL[-1]
+    key = _RSA_POOL.pop(0)
+    _RSA_POOL.append(key)
+    return key
+
+
 class SigningKey:
     def __init__(self, alg: str = "RS256", kid: str | None = None) -> None:
         self.alg = alg
         self.kid = kid or f"k-{secrets.token_hex(4)}"
         if alg.startswith(("RS", "PS")):
-            self.private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            self.private = _rsa_key()
         elif alg == "ES256":
             self.private = ec.generate_private_key(ec.SECP256R1())
         else:
@@ -88,7 +102,9 @@ class TestIdentityProvider:
         self.issuer = f"http://127.0.0.1:{self.port}/idp"
         self.jwks_uri = f"http://127.0.0.1:{self.port}/jwks.json"
         self.audience = "healthbook-app"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     def __enter__(self) -> TestIdentityProvider:
         self._thread.start()

@@ -1,0 +1,98 @@
+"""Role × endpoint matrix: every route the app serves, and who may call it.
+
+Each later feature adds its routes here; the first test fails until it does.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from litestar.routes import HTTPRoute
+
+from tests.support.auth import bearer, client_token, create_client_directly
+
+PUBLIC = "public"
+CALLERS = ("anonymous", "citizen", "hospital", "kiosk", "admin")
+
+# (method, path template) -> who may call it: PUBLIC, or a set of caller kinds
+MATRIX: dict[tuple[str, str], str | frozenset[str]] = {
+    ("GET", "/health/live"): PUBLIC,
+    ("GET", "/health/ready"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,
+    ("GET", "/problems"): PUBLIC,
+    ("GET", "/problems/{slug}"): PUBLIC,
+    ("POST", "/auth/token"): PUBLIC,
+    ("POST", "/auth/logout"): frozenset({"citizen"}),
+    ("GET", "/.well-known/jwks.json"): PUBLIC,
+    ("GET", "/.well-known/oauth-authorization-server"): PUBLIC,
+    ("GET", "/citizens/{citizen_id}"): frozenset({"citizen"}),
+    ("GET", "/citizens/{citizen_id}/guardianships"): frozenset({"citizen"}),
+    ("PUT", "/admin/identity-providers/{provider_id}"): frozenset({"admin"}),
+    ("GET", "/admin/identity-providers"): frozenset({"admin"}),
+    ("GET", "/admin/identity-providers/{provider_id}"): frozenset({"admin"}),
+    ("POST", "/admin/clients"): frozenset({"admin"}),
+    ("GET", "/admin/clients"): frozenset({"admin"}),
+    ("GET", "/admin/clients/{client_id}"): frozenset({"admin"}),
+    ("PATCH", "/admin/clients/{client_id}"): frozenset({"admin"}),
+    ("POST", "/admin/guardianships"): frozenset({"admin"}),
+    ("POST", "/admin/guardianships/{guardianship_id}/end"): frozenset({"admin"}),
+}
+
+SAMPLE_PARAMS = {
+    "citizen_id": "me",
+    "provider_id": "no-such-provider",
+    "client_id": "no-such-client",
+    "guardianship_id": str(uuid.uuid4()),
+    "slug": "not-found",
+}
+
+
+def served_routes(app) -> set[tuple[str, str]]:
+    routes: set[tuple[str, str]] = set()
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute) or route.path.startswith("/schema"):
+            continue
+        template = re.sub(r"{(\w+):[^}]+}", r"{\1}", route.path)
+        for method in route.methods - {"OPTIONS", "HEAD"}:
+            routes.add((method, template))
+    return routes
+
+
+def test_matrix_covers_every_served_route(app) -> None:
+    served = served_routes(app)
+    assert served - MATRIX.keys() == set(), "routes missing from the role matrix"
+    assert MATRIX.keys() - served == set(), "the matrix lists routes the app does not serve"
+
+
+@pytest.fixture
+async def tokens(client, app, citizen) -> dict[str, str | None]:
+    hospital = await create_client_directly(app, "hospital", facility_id="BV-TEST")
+    kiosk = await create_client_directly(app, "kiosk", facility_id="BV-TEST")
+    admin = await create_client_directly(app, "admin")
+    return {
+        "anonymous": None,
+        "citizen": (await citizen("001090000099"))["access_token"],
+        "hospital": await client_token(client, hospital),
+        "kiosk": await client_token(client, kiosk),
+        "admin": await client_token(client, admin),
+    }
+
+
+async def test_each_caller_kind_reaches_only_its_routes(client, tokens) -> None:
+    for (method, template), allowed in sorted(MATRIX.items()):
+        path = template.format(**SAMPLE_PARAMS)
+        for caller in CALLERS:
+            token = tokens[caller]
+            headers = bearer(token) if token else {}
+            response = await client.request(method, path, headers=headers)
+            where = f"{caller} {method} {path}: {response.status_code} {response.text[:200]}"
+            if allowed == PUBLIC or caller in allowed:
+                assert response.status_code not in (401, 403), where
+            elif caller == "anonymous":
+                assert response.status_code == 401, where
+                assert response.headers["www-authenticate"].startswith("Bearer"), where
+            else:
+                assert response.status_code in (403, 404), where
+            assert response.status_code < 500, where
