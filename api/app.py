@@ -11,21 +11,30 @@ import httpx
 from litestar import Litestar
 from litestar.di import Provide
 
+from api.core.background import BackgroundTasks
 from api.core.cache import Invalidations
 from api.core.clock import Clock, SystemClock
 from api.core.db import create_engine, create_sessionmaker, ping
 from api.core.deps import provide_db_session, provide_redis
 from api.core.observability import Metrics, RequestContextMiddleware, configure_logging
 from api.core.openapi import openapi_config
+from api.core.pagination import Cursors
 from api.core.problem_handlers import EXCEPTION_HANDLERS
 from api.core.redis import create_redis
 from api.core.settings import Settings
 from api.db.migrate import upgrade
+from api.facilities.routes import FACILITY_ROUTES
+from api.facilities.service import register_cache as register_facility_cache
+from api.health_book.book import BookReader
+from api.health_book.pull import pull_service_from_state
+from api.health_book.routes import HEALTH_BOOK_ROUTES
 from api.identity.demo_idp import demo_routes, register_demo_provider
 from api.identity.deps import IDENTITY_DEPENDENCIES
 from api.identity.routes import IDENTITY_ROUTES
 from api.identity.setup import build_identity
 from api.operations.routes import OperationsController
+from notifications.routes import NOTIFICATION_ROUTES
+from notifications.setup import build_notifications, start_embedded_relay, stop_notifications
 
 logger = logging.getLogger("healthbook.app")
 
@@ -71,7 +80,19 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         )
         state.http = http
         state.invalidations = Invalidations(redis)
+        register_facility_cache(state.invalidations)
         build_identity(state, settings, redis, http)
+        state.cursors = Cursors(state.identifier_key)
+        state.book = BookReader(redis, state.sessionmaker, state.cursors, state.invalidations)
+        state.background = BackgroundTasks()
+        state.pull = pull_service_from_state(state)
+
+        def pull_at_first_login(number: str) -> None:
+            # the number lives only in this task's memory; it is never stored or logged
+            state.background.start("pull-at-first-login", state.pull.sync_national_id(number))
+
+        state.identity.on_first_login = pull_at_first_login
+        build_notifications(state, settings)
         await state.invalidations.start()
         if settings.demo:
             await register_demo_provider(settings, state.sessionmaker)
@@ -83,9 +104,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 "production": settings.production,
             },
         )
+        start_embedded_relay(state, settings)
         try:
             yield
         finally:
+            await stop_notifications(state)
+            await state.background.stop()
             await state.invalidations.stop()
             await http.aclose()
             await redis.aclose()
@@ -95,7 +119,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         route_handlers=[
             OperationsController,
             *IDENTITY_ROUTES,
+            *FACILITY_ROUTES,
+            *HEALTH_BOOK_ROUTES,
             *demo_routes(settings),
+            *NOTIFICATION_ROUTES,
         ],
         dependencies={
             "db_session": Provide(provide_db_session),

@@ -106,6 +106,20 @@ def demo(host: str, port: int) -> None:
 
 
 @main.command()
+def worker() -> None:
+    """Run the notification relay (outbox -> inbox and push); run as many replicas as needed."""
+    from notifications.worker import run_worker
+
+    settings = _settings()
+    try:
+        import uvloop
+    except ImportError:  # Windows
+        asyncio.run(run_worker(settings))
+    else:
+        uvloop.run(run_worker(settings))
+
+
+@main.command()
 @click.option("--revision", default="head", show_default=True, help="Target revision.")
 @click.option("--downgrade", "down", is_flag=True, help="Downgrade to --revision instead.")
 def migrate(revision: str, down: bool) -> None:
@@ -235,6 +249,60 @@ def clients_create(
     if private_jwk is not None:
         click.echo("private key (JWK) — shown once, store it as a secret:")
         click.echo(json.dumps(private_jwk))
+
+
+@main.command()
+@click.option("--facility", "facility_id", required=True, help="Facility id (with a FHIR URL).")
+@click.option(
+    "--identifier",
+    default=None,
+    metavar="SYSTEM|VALUE",
+    help="Sync the one patient carrying this identifier at the facility.",
+)
+@click.option(
+    "--all",
+    "all_known",
+    is_flag=True,
+    help="Re-sync every patient already linked at the facility (changes since their last sync).",
+)
+def sync(facility_id: str, identifier: str | None, all_known: bool) -> None:
+    """Pull patients' records from a facility's FHIR API into the health book."""
+    from api.health_book.pull import SyncResult, standalone_pull_service
+
+    if (identifier is None) == (not all_known):
+        raise click.UsageError("give either --identifier SYSTEM|VALUE or --all")
+    system, _, value = (identifier or "").partition("|")
+    if identifier is not None and not (system and value):
+        raise click.UsageError("--identifier must be SYSTEM|VALUE")
+    settings = _settings()
+
+    async def run() -> list[SyncResult]:
+        async with standalone_pull_service(settings) as service:
+            if identifier is not None:
+                return [await service.sync_patient_identifier(facility_id, system, value)]
+            return await service.sync_known_patients(facility_id)
+
+    try:
+        results = asyncio.run(run())
+    except DomainError as exc:
+        raise click.ClickException(exc.detail or exc.problem.title) from exc
+    if not results:
+        click.echo(f"no patients are linked at facility {facility_id} yet")
+    for result in results:
+        line = f"{result.facility_id}/Patient/{result.remote_patient_id}: {result.outcome}"
+        if result.operation != "none":
+            line += f" ({result.operation}, {result.pages} page(s))"
+        if result.document_id:
+            line += f"; document {result.document_id} v{result.version}"
+        stored = ", ".join(f"{k}={n}" for k, n in result.entry_counts.items() if n)
+        if stored:
+            line += f"; entries: {stored}"
+        if result.error:
+            line += f"; {result.error}"
+        click.echo(line)
+    failed = sum(1 for result in results if result.outcome == "failed")
+    if failed:
+        raise click.ClickException(f"{failed} of {len(results)} patient(s) failed")
 
 
 if __name__ == "__main__":

@@ -109,6 +109,12 @@ class Target:
     def url(self) -> str:
         return self.server.base_url + self.spec.path
 
+    def connections(self, config: Config) -> int:
+        """The scenario's own connection count (heavy writes), else the run's."""
+        if self.scenario is not None and self.scenario.connections is not None:
+            return self.scenario.connections
+        return config.connections
+
 
 def log(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
@@ -296,7 +302,7 @@ def measure(target: Target, config: Config, wrk: str, load_prefix: list[str], rn
         wrk,
         target.url,
         duration_s=config.duration,
-        connections=config.connections,
+        connections=target.connections(config),
         threads=config.threads,
         script=target.script,
         cpu_prefix=load_prefix,
@@ -336,7 +342,7 @@ def warm_up(target: Target, config: Config, wrk: str, load_prefix: list[str]) ->
         wrk,
         target.url,
         duration_s=config.warmup,
-        connections=config.connections,
+        connections=target.connections(config),
         threads=config.threads,
         script=target.script,
         cpu_prefix=load_prefix,
@@ -523,6 +529,11 @@ def run_benchmark(config: Config) -> dict[str, Any]:
             "DATA_DIR": str(data_dir),
             "PRODUCTION": "false",
             "PUBLIC_BASE_URL": service_url,
+            # the identifier systems of the public FHIR samples the publish scenarios send
+            "NATIONAL_ID_SYSTEMS": (
+                "https://fhir.moh.gov.vn/sid/cccd,urn:oid:2.16.840.1.113883.2.4.6.3,"
+                "http://hospital.smarthealthit.org"
+            ),
         }
         service_cmd = [
             *server_prefix,

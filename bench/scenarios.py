@@ -86,6 +86,8 @@ class Scenario:
     setup: SetupFn | None = None
     description: str = ""
     target_ratio: float | None = None
+    connections: int | None = None
+    """wrk connections for this scenario (heavy writes queue past a few); default: the run's."""
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,85 @@ register(
         description=(
             "A citizen's profile with a valid access token: token verification (cached per "
             "process), guard, profile from the Redis cache; no database round trip."
+        ),
+        target_ratio=0.15,
+    )
+)
+
+
+def _publish_setup(sample: str) -> SetupFn:
+    def setup(ctx: SetupContext) -> Prepared:
+        from bench.setups import hospital_publish
+
+        return hospital_publish(sample)(ctx)
+
+    return setup
+
+
+SEQ = "SEQ000000000"
+"""Placeholder in a body that ``UNIQUE_BODY_LUA`` replaces per request."""
+
+# wrk: a per-process random prefix and a counter make every request a new document and patient.
+UNIQUE_BODY_LUA = f"""
+math.randomseed(os.time() + math.floor(os.clock() * 1000000))
+local prefix = math.random(100, 999)
+local counter = 0
+local template = wrk.body
+request = function()
+  counter = counter + 1
+  local body = template:gsub("{SEQ}", string.format("%03d%09d", prefix, counter))
+  return wrk.format(nil, nil, nil, body)
+end
+"""
+
+
+register(
+    Scenario(
+        name="publish_ips",
+        path="/hospital/summaries",
+        method="POST",
+        expect_status=201,
+        setup=_publish_setup("ips-bundle-minimal.json"),
+        lua=UNIQUE_BODY_LUA,
+        connections=16,
+        description=(
+            "A hospital publishes the HL7 IPS sample (16 KB document Bundle), each request a new "
+            "document for a new patient: parse, extract, match, store, access log. Target: 200/s."
+        ),
+    )
+)
+
+register(
+    Scenario(
+        name="publish_synthea",
+        path="/hospital/summaries",
+        method="POST",
+        expect_status=201,
+        setup=_publish_setup("synthea-Leonor_Trujillo_5542148c-67d6-4d91-be71-29973234a33b.json"),
+        lua=UNIQUE_BODY_LUA,
+        connections=4,
+        description=(
+            "A hospital publishes a 1 MB Synthea transaction Bundle (a whole history: 300+ "
+            "entries), each request a new document for a new patient. Target: 10/s."
+        ),
+    )
+)
+
+
+def _book_owner(ctx: SetupContext) -> Prepared:
+    from bench.setups import book_owner_headers
+
+    return book_owner_headers(ctx)
+
+
+register(
+    Scenario(
+        name="health_book_overview",
+        path="/citizens/me/health-book",
+        setup=_book_owner,
+        description=(
+            "A citizen reads the overview of a book holding a 1 MB Synthea history (warm: the "
+            "materialised overview from process memory, kept coherent through Redis)."
         ),
         target_ratio=0.15,
     )

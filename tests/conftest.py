@@ -25,6 +25,8 @@ from tests.support.backends import (
     fresh_redis_url,
     require_servers,
 )
+from tests.support.fhir_samples import NATIONAL_ID_SYSTEMS
+from tests.support.hospital import Hospital, make_hospital
 from tests.support.idp import TestIdentityProvider
 from tests.support.running import app_client
 
@@ -66,6 +68,8 @@ def base_settings(tmp_path: Path, **overrides: object) -> Settings:
         "access_log": True,
         "log_level": "INFO",
         "identifier_hash_key": "test-identifier-hash-key-0123456789abcdef",
+        # the identifier systems the public FHIR samples use, beside our own default
+        "national_id_systems": ["https://fhir.moh.gov.vn/sid/cccd", *NATIONAL_ID_SYSTEMS],
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -125,3 +129,9 @@ async def citizen(
         return await login(client, idp, national_id, **claims)
 
     return _login
+
+
+@pytest.fixture
+async def hospital(app: Litestar, client: httpx.AsyncClient, admin_token: str) -> Hospital:
+    """Facility ``01001`` and a hospital client bound to it."""
+    return await make_hospital(app, client, admin_token)

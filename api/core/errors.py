@@ -196,6 +196,10 @@ class Unprocessable(DomainError):
     problem = UNPROCESSABLE
 
 
+class UnsupportedMediaType(DomainError):
+    problem = UNSUPPORTED_MEDIA_TYPE
+
+
 class TooManyRequests(DomainError):
     problem = TOO_MANY_REQUESTS
 

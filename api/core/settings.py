@@ -91,11 +91,104 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     guardian_child_max_age: int = 18
     """A parent acts for a child until the child turns this old."""
 
+    national_id_systems: list[str] = msgspec.field(
+        default_factory=lambda: ["https://fhir.moh.gov.vn/sid/cccd"]
+    )
+    """Patient identifier systems that carry the national ID number (comma-separated). Published
+    summaries are matched to citizens by an identifier in one of these systems."""
+
+    insurance_card_systems: list[str] = msgspec.field(
+        default_factory=lambda: ["https://fhir.moh.gov.vn/sid/bhyt"]
+    )
+    """Patient identifier systems of health-insurance card numbers (comma-separated)."""
+
+    fhir_max_body_bytes: int = 10_000_000
+    """Largest FHIR Bundle accepted on the FHIR endpoints (413 OperationOutcome past it)."""
+
+    fhir_max_depth: int = 64
+    """Deepest JSON nesting accepted in a FHIR Bundle."""
+
     demo: bool = False
     """Demo mode (``healthbook demo``): mounts the demo identity provider. Never in production."""
 
     fcm_credentials: str | None = None
     """Path to a Firebase service-account JSON file. Unset: notifications go to the console."""
+
+    fcm_endpoint: str | None = None
+    """Origin of the FCM HTTP v1 API instead of https://fcm.googleapis.com. Tests only: a fake FCM
+    server on loopback (``http://127.0.0.1:PORT``); refused in production and for other hosts."""
+
+    fcm_timeout_seconds: float = 10.0
+    """Timeout of one request to FCM."""
+
+    fcm_max_concurrency: int = 64
+    """Requests in flight to FCM per relay process (HTTP/2 streams on one connection)."""
+
+    relay_embedded: bool | None = None
+    """Run the notification relay inside the API process. Unset: on in embedded mode (no
+    DATABASE_URL), off otherwise (run ``healthbook worker`` replicas)."""
+
+    relay_batch_size: int = 100
+    """Outbox rows a relay claims at a time."""
+
+    relay_poll_seconds: float = 5.0
+    """How often an idle relay looks for due rows when no Redis wake-up arrives."""
+
+    relay_concurrency: int = 2
+    """Batches a relay process works on at once (one's database work overlaps another's sending);
+    always one on SQLite."""
+
+    relay_lease_seconds: float = 60.0
+    """A claimed row is the relay's for this long (renewed while it works); a relay that dies
+    loses its rows to another after it."""
+
+    notification_max_attempts: int = 8
+    """Attempts before a notification that keeps failing on some device is dead-lettered."""
+
+    notification_retry_base_seconds: float = 10.0
+    """First retry delay; doubles per attempt, with jitter; FCM's Retry-After wins when longer."""
+
+    notification_retry_max_seconds: float = 3600.0
+    """Longest retry delay (before Retry-After)."""
+
+    notification_retention_days: int = 30
+    """Finished outbox rows (and their per-device outcomes) are deleted after this many days."""
+
+    device_stale_days: int = 60
+    """A device not seen (no registration refresh) for this many days is pruned."""
+
+    pull_max_bytes: int = 20_000_000
+    """Most bytes one patient's pull from a facility's FHIR API may download, all pages together
+    (checked while each response streams; past it the pull is refused)."""
+
+    pull_max_pages: int = 100
+    """Most ``$everything`` pages (``Bundle.link[next]``) followed for one patient."""
+
+    pull_connect_timeout_seconds: float = 5.0
+    """Timeout of connecting to a facility's FHIR API (or its token endpoint)."""
+
+    pull_read_timeout_seconds: float = 30.0
+    """Longest wait for the next bytes of a response from a facility's FHIR API."""
+
+    pull_response_deadline_seconds: float = 120.0
+    """The most one response from a facility's FHIR API may take in all, first byte to last."""
+
+    pull_max_attempts: int = 4
+    """Attempts of one request to a facility's FHIR API that fails with 429, 502, 503, 504, a
+    connection error or a timeout, before the pull gives up."""
+
+    pull_retry_base_seconds: float = 1.0
+    """First retry delay of a pull request; doubles per attempt, with jitter; a longer
+    ``Retry-After`` wins."""
+
+    pull_retry_max_seconds: float = 30.0
+    """Longest retry delay; a server asking to wait longer (``Retry-After``) fails the pull."""
+
+    pull_token_scope: str = "system/*.read"
+    """Scope asked of a facility's token endpoint (SMART Backend Services)."""
+
+    pull_interval_seconds: float = 3600.0
+    """How often the periodic pull job re-syncs the patients it knows at each facility."""
 
     @property
     def embedded_database(self) -> bool:
@@ -110,6 +203,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         if self.database_url is not None:
             return self.database_url
         return f"sqlite+aiosqlite:///{Path(self.data_dir).resolve() / 'healthbook.db'}"
+
+    @property
+    def relay_in_process(self) -> bool:
+        """Whether the API process runs the notification relay itself."""
+        if self.relay_embedded is not None:
+            return self.relay_embedded
+        return self.embedded_database
 
     @property
     def migrate_on_start(self) -> bool:
@@ -140,8 +240,49 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
                 "the embedded Redis lives inside one process: set REDIS_URL to run more than one "
                 "worker"
             )
+        if not self.national_id_systems:
+            problems.append("NATIONAL_ID_SYSTEMS must name at least one identifier system")
         if self.max_request_body_bytes < 1024:
             problems.append("MAX_REQUEST_BODY_BYTES must be at least 1024")
+        if not 1 <= self.fcm_max_concurrency <= 1000:
+            problems.append("FCM_MAX_CONCURRENCY must be between 1 and 1000")
+        if not 1 <= self.relay_concurrency <= 16:
+            problems.append("RELAY_CONCURRENCY must be between 1 and 16")
+        if self.relay_batch_size < 1 or self.relay_batch_size > 1000:
+            problems.append("RELAY_BATCH_SIZE must be between 1 and 1000")
+        if self.relay_poll_seconds <= 0 or self.relay_lease_seconds < 1:
+            problems.append("RELAY_POLL_SECONDS must be > 0 and RELAY_LEASE_SECONDS at least 1")
+        if self.notification_max_attempts < 1 or self.notification_retry_base_seconds <= 0:
+            problems.append(
+                "NOTIFICATION_MAX_ATTEMPTS and NOTIFICATION_RETRY_BASE_SECONDS must be > 0"
+            )
+        if self.device_stale_days < 1 or self.notification_retention_days < 1:
+            problems.append("DEVICE_STALE_DAYS and NOTIFICATION_RETENTION_DAYS must be at least 1")
+        if self.pull_max_bytes < 1024 or self.pull_max_pages < 1 or self.pull_max_attempts < 1:
+            problems.append(
+                "PULL_MAX_BYTES must be at least 1024, PULL_MAX_PAGES and PULL_MAX_ATTEMPTS at "
+                "least 1"
+            )
+        if (
+            min(
+                self.pull_connect_timeout_seconds,
+                self.pull_read_timeout_seconds,
+                self.pull_response_deadline_seconds,
+                self.pull_retry_base_seconds,
+                self.pull_interval_seconds,
+            )
+            <= 0
+            or self.pull_retry_max_seconds < self.pull_retry_base_seconds
+        ):
+            problems.append(
+                "PULL_*_SECONDS must be > 0, and PULL_RETRY_MAX_SECONDS at least "
+                "PULL_RETRY_BASE_SECONDS"
+            )
+        if self.fcm_endpoint is not None and (
+            self.production
+            or not self.fcm_endpoint.startswith(("http://127.0.0.1:", "http://localhost:"))
+        ):
+            problems.append("FCM_ENDPOINT is for tests against a fake FCM server on loopback only")
         if self.production:
             if self.embedded_database:
                 problems.append("PRODUCTION needs DATABASE_URL (no embedded SQLite)")
@@ -163,10 +304,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         """Read every field from its upper-case environment variable; bad values raise."""
         env = os.environ if environ is None else environ
         raw: dict[str, Any] = {}
+        list_fields = {
+            field.name
+            for field in msgspec.structs.fields(cls)
+            if getattr(field.type, "__origin__", None) is list
+        }
         for name in cls.__struct_fields__:
             value = env.get(name.upper())
             if value is not None and value != "":
-                raw[name] = value
+                raw[name] = (
+                    [item.strip() for item in value.split(",") if item.strip()]
+                    if name in list_fields
+                    else value
+                )
         try:
             settings = msgspec.convert(raw, cls, strict=False)
         except msgspec.ValidationError as exc:

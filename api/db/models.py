@@ -1,6 +1,15 @@
 """Every domain's models, imported in one place so Alembic and tests see the whole schema."""
 
 from api.core.db import Base
+from api.facilities import models as facility_models
+from api.health_book import models as health_book_models
 from api.identity import models as identity_models
+from notifications import models as notification_models
 
-__all__ = ["Base", "identity_models"]
+__all__ = [
+    "Base",
+    "facility_models",
+    "health_book_models",
+    "identity_models",
+    "notification_models",
+]

@@ -12,12 +12,14 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.core.cache import Invalidations, LocalCache
@@ -68,9 +70,14 @@ def effective_until(
 
 
 async def find_or_create(
-    session: AsyncSession, national_id_hash: str, masked: str | None, now: dt.datetime
+    session: AsyncSession,
+    national_id_hash: str,
+    masked: str | None,
+    now: dt.datetime,
+    **new_values: Any,
 ) -> tuple[Citizen, bool]:
-    """The citizen with this hash, created if new (a race on the unique hash is retried)."""
+    """The citizen with this hash, created if new (a race on the unique hash is retried).
+    ``new_values`` (name, birth date...) are written only when the row is created."""
     citizen = await session.scalar(
         select(Citizen).where(Citizen.national_id_hash == national_id_hash)
     )
@@ -78,25 +85,33 @@ async def find_or_create(
         if masked and not citizen.national_id_masked:
             citizen.national_id_masked = masked
         return citizen, False
-    citizen = Citizen(
-        id=uuid.uuid4(),
-        national_id_hash=national_id_hash,
-        national_id_masked=masked,
-        locale="vi",
-        created_at=now,
-        updated_at=now,
+    # INSERT ... ON CONFLICT DO NOTHING: a concurrent login or publish of the same person
+    # cannot fail this transaction; whoever lost the race reads the winner's row.
+    values = {
+        "id": uuid.uuid4(),
+        "national_id_hash": national_id_hash,
+        "national_id_masked": masked,
+        "locale": "vi",
+        "created_at": now,
+        "updated_at": now,
+        **new_values,
+    }
+    insert = (postgresql_insert if session.bind.dialect.name == "postgresql" else sqlite_insert)(
+        Citizen
     )
-    try:
-        async with session.begin_nested():
-            session.add(citizen)
-    except IntegrityError:  # another request created the same citizen first: use theirs
-        existing = await session.scalar(
-            select(Citizen).where(Citizen.national_id_hash == national_id_hash)
-        )
-        if existing is None:
-            raise
-        return existing, False
-    return citizen, True
+    created = await session.scalar(
+        insert.values(**values)
+        .on_conflict_do_nothing(index_elements=[Citizen.national_id_hash])
+        .returning(Citizen)
+    )
+    if created is not None:
+        return created, True
+    citizen = await session.scalar(
+        select(Citizen).where(Citizen.national_id_hash == national_id_hash)
+    )
+    if citizen is None:  # pragma: no cover - the row exists after the insert, ours or theirs
+        raise RuntimeError("citizen row vanished")
+    return citizen, False
 
 
 async def _load(

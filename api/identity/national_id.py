@@ -37,6 +37,7 @@ def keyed_hash(key: str, normalised: str) -> str:
 
 
 def mask(normalised: str) -> str:
-    """What a citizen sees of their own number: all but the last three characters hidden."""
+    """What a citizen sees of their own number: the last three characters, the rest hidden (at
+    most nine bullets, so long identifiers from other systems fit the column)."""
     visible = 3 if len(normalised) > 6 else 1
-    return "•" * (len(normalised) - visible) + normalised[-visible:]
+    return "•" * min(len(normalised) - visible, 9) + normalised[-visible:]

@@ -7,6 +7,7 @@ import hashlib
 import logging
 import secrets
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio import Redis
@@ -100,6 +101,9 @@ class IdentityService:
         self.directory = directory
         self.redis = redis
         self.clock = clock
+        self.on_first_login: Callable[[str], None] | None = None
+        """Called (after commit) with the national ID number, in memory only, when a citizen
+        logs in for the first time: the app pulls their records from hospitals' FHIR APIs."""
 
     async def token(self, session: AsyncSession, request: TokenRequest) -> TokenResponse:
         grant = request.grant_type
@@ -162,6 +166,7 @@ class IdentityService:
             national_id.mask(number),
             now,
         )
+        first_login = citizen.first_login_at is None
         self._update_demographics(citizen, provider, claims, now)
         changed = [citizen.id]
         if provider.dependents_claim and provider.dependents_claim in claims:
@@ -177,6 +182,8 @@ class IdentityService:
         family_id = refresh[1]
         await session.commit()
         await self.directory.invalidate(changed)
+        if first_login and self.on_first_login is not None:
+            self.on_first_login(number)
         access = self.tokens.issue(
             kind="citizen",
             subject=str(citizen.id),

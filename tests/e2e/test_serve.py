@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -50,7 +51,7 @@ def test_serve_refuses_production_without_secrets(tmp_path: Path) -> None:
 @pytest.fixture
 def pg_database() -> str:
     require_servers()
-    name = f"hbtest_{worker_index()}_cli"
+    name = f"hbtest_{os.getpid()}_{worker_index()}_cli"
     pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
     yield name
     PostgresTemplate.drop(name)

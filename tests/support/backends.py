@@ -100,7 +100,9 @@ class PostgresTemplate:
     """A migrated template database per test worker; each test gets a clone of it."""
 
     def __init__(self) -> None:
-        self.prefix = f"hbtest_{worker_index()}"
+        # the process id keeps two test runs on one machine (two developers, a developer and
+        # CI) from dropping each other's databases
+        self.prefix = f"hbtest_{os.getpid()}_{worker_index()}"
         self.template = f"{self.prefix}_template"
         pg_admin(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)')
         pg_admin(f'CREATE DATABASE "{self.template}"')
@@ -120,8 +122,9 @@ class PostgresTemplate:
 
 
 def redis_db_for_worker() -> int:
-    # db 0 is left to people; each xdist worker gets its own logical db (1..15).
-    return 1 + worker_index() % 15
+    # db 0 is left to people, 14 and 15 to the benchmarks; each test process gets one of 1..13
+    # (by process id, so concurrent runs on one machine rarely meet).
+    return 1 + os.getpid() % 13
 
 
 def fresh_redis_url() -> str:

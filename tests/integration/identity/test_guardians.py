@@ -28,12 +28,21 @@ async def _record(client, admin_token, **body):
 
 
 async def _routes(client, citizen_id: str) -> list[str]:
-    """Every GET route under /citizens/{citizen_id} that takes no other path parameter."""
+    """Every GET route under /citizens/{citizen_id} that needs no other parameter."""
     schema = (await client.get("/schema/openapi.json")).json()
+
+    def needs_more(operation: dict) -> bool:
+        return any(
+            p.get("required") and p.get("in") == "query" for p in operation.get("parameters", [])
+        )
+
     return [
         path.replace("{citizen_id}", citizen_id)
         for path, item in schema["paths"].items()
-        if path.startswith("/citizens/{citizen_id}") and "get" in item and path.count("{") == 1
+        if path.startswith("/citizens/{citizen_id}")
+        and "get" in item
+        and path.count("{") == 1
+        and not needs_more(item["get"])
     ]
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from api.health_book.fhir import parse
 from api.health_book.fhir.parse import nesting_depth
-from tests.unit.fhir.samples import sample_bytes, sample_names
+from tests.support.fhir_samples import sample_bytes, sample_names
 
 TRICKY_TEXT = st.text(alphabet=st.sampled_from(list('[]{}"\\/aé\n\u2028')), max_size=8)
 

@@ -8,7 +8,7 @@ from datetime import datetime
 import pytest
 
 from api.health_book.fhir import Extraction, extract, parse_bundle
-from tests.unit.fhir.samples import (
+from tests.support.fhir_samples import (
     IPS,
     LEONOR,
     NATIONAL_ID_SYSTEMS,

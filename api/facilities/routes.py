@@ -1,0 +1,135 @@
+"""Facility routes: the public directory and the operators' registry."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, Response, get, put
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, Parameter, RequestBody
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.core.errors import InvalidInput, NotFound
+from api.core.openapi import problem_responses
+from api.facilities import schemas, service
+from api.identity.errors import INSUFFICIENT_SCOPE, INVALID_TOKEN
+from api.identity.guards import requires_admin
+
+CodePath = Annotated[str, Parameter(pattern=r"^[A-Za-z0-9._\-]{1,32}$")]
+
+
+class FacilityController(Controller):
+    path = "/facilities"
+    tags = ["facilities"]  # noqa: RUF012
+
+    @get(
+        "/",
+        operation_id="SearchFacilities",
+        summary="Search facilities by name or code, optionally in one province",
+        responses=problem_responses(InvalidInput.problem),
+    )
+    async def search(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        state: State,
+        q: FromQuery[Annotated[str | None, Parameter(max_length=100)]] = None,
+        province: FromQuery[Annotated[str | None, Parameter(max_length=100)]] = None,
+        limit: FromQuery[Annotated[int, Parameter(ge=1, le=100)]] = 20,
+        cursor: FromQuery[Annotated[str | None, Parameter(max_length=500)]] = None,
+    ) -> schemas.FacilityPage:
+        return await service.search(
+            db_session, state.cursors, q=q, province=province, limit=limit, cursor=cursor
+        )
+
+    @get(
+        "/{facility_id:str}",
+        operation_id="GetFacility",
+        summary="One facility",
+        responses=problem_responses(NotFound.problem),
+    )
+    async def get_facility(
+        self, facility_id: FromPath[str], db_session: NamedDependency[AsyncSession]
+    ) -> schemas.Facility:
+        facility = await service.get_facility(db_session, facility_id)
+        if not facility.active:
+            raise NotFound("no such facility")
+        return service.facility_view(facility)
+
+    @get(
+        "/{facility_id:str}/departments",
+        operation_id="ListFacilityDepartments",
+        summary="The departments of a facility",
+        responses=problem_responses(NotFound.problem),
+    )
+    async def departments(
+        self, facility_id: FromPath[str], db_session: NamedDependency[AsyncSession]
+    ) -> list[schemas.Department]:
+        return await service.list_departments(db_session, facility_id)
+
+
+_ADMIN_ERRORS = problem_responses(INVALID_TOKEN, INSUFFICIENT_SCOPE, NotFound.problem)
+
+
+class AdminFacilityController(Controller):
+    path = "/admin/facilities"
+    tags = ["administration"]  # noqa: RUF012
+    guards = [requires_admin]  # noqa: RUF012
+    security = [{"BearerToken": []}]  # noqa: RUF012
+
+    @put(
+        "/{facility_id:str}",
+        operation_id="PutFacility",
+        summary="Register or update a facility (id = its facility code)",
+        responses=_ADMIN_ERRORS,
+    )
+    async def put_facility(
+        self,
+        facility_id: FromPath[CodePath],
+        data: RequestBody[schemas.FacilityPut],
+        db_session: NamedDependency[AsyncSession],
+        state: State,
+    ) -> Response[schemas.FacilityAdminView]:
+        view, created = await service.put_facility(
+            db_session,
+            facility_id,
+            data,
+            production=state.settings.production,
+            now=state.clock.now(),
+            invalidations=state.invalidations,
+        )
+        return Response(view, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
+
+    @get(
+        "/{facility_id:str}",
+        operation_id="GetFacilityAdmin",
+        summary="A facility with its pull configuration",
+        responses=_ADMIN_ERRORS,
+    )
+    async def get_facility(
+        self, facility_id: FromPath[str], db_session: NamedDependency[AsyncSession]
+    ) -> schemas.FacilityAdminView:
+        return service.admin_view(await service.get_facility(db_session, facility_id))
+
+    @put(
+        "/{facility_id:str}/departments/{code:str}",
+        operation_id="PutDepartment",
+        summary="Register or update a department",
+        responses=_ADMIN_ERRORS,
+    )
+    async def put_department(
+        self,
+        facility_id: FromPath[str],
+        code: FromPath[CodePath],
+        data: RequestBody[schemas.DepartmentPut],
+        db_session: NamedDependency[AsyncSession],
+        state: State,
+    ) -> Response[schemas.Department]:
+        view, created = await service.put_department(
+            db_session, facility_id, code, data, now=state.clock.now()
+        )
+        return Response(view, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
+
+
+FACILITY_ROUTES = [FacilityController, AdminFacilityController]

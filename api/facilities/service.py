@@ -1,0 +1,224 @@
+"""Facilities and departments: registered by operators, searched by citizens."""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+import zoneinfo
+
+import msgspec
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.core.cache import Invalidations, LocalCache
+from api.core.errors import InvalidInput, NotFound
+from api.core.pagination import Cursors
+from api.facilities import schemas
+from api.facilities.models import Department, Facility
+from api.identity.admin import check_url
+
+MAX_PAGE = 100
+
+
+def normalise_name(text: str) -> str:
+    """Case- and accent-insensitive form for search: "Bệnh viện Chợ Rẫy" -> "benh vien cho ray"."""
+    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    stripped = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
+    return " ".join(stripped.lower().split())
+
+
+def facility_view(facility: Facility) -> schemas.Facility:
+    return schemas.Facility(
+        id=facility.id,
+        name=facility.name,
+        province=facility.province,
+        address=facility.address,
+        time_zone=facility.time_zone,
+        phone=facility.phone,
+        pulls_from_fhir=facility.fhir_base_url is not None,
+        active=facility.active,
+    )
+
+
+def admin_view(facility: Facility) -> schemas.FacilityAdminView:
+    base = facility_view(facility)
+    return schemas.FacilityAdminView(
+        **{f: getattr(base, f) for f in base.__struct_fields__},
+        fhir_base_url=facility.fhir_base_url,
+        fhir_token_url=facility.fhir_token_url,
+        fhir_client_id=facility.fhir_client_id,
+        created_at=facility.created_at,
+        updated_at=facility.updated_at,
+    )
+
+
+def department_view(department: Department) -> schemas.Department:
+    return schemas.Department(
+        id=str(department.id),
+        facility_id=department.facility_id,
+        code=department.code,
+        name=department.name,
+        name_en=department.name_en,
+        room=department.room,
+        active=department.active,
+    )
+
+
+async def put_facility(
+    session: AsyncSession,
+    facility_id: str,
+    data: schemas.FacilityPut,
+    *,
+    production: bool,
+    now: dt.datetime,
+    invalidations: Invalidations | None = None,
+) -> tuple[schemas.FacilityAdminView, bool]:
+    try:
+        zoneinfo.ZoneInfo(data.time_zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidInput(f"unknown time zone {data.time_zone!r}") from exc
+    for field in ("fhir_base_url", "fhir_token_url"):
+        value = getattr(data, field)
+        if value is not None:
+            check_url(value, field, allow_plain_http=not production)
+    if data.fhir_token_url and not data.fhir_client_id:
+        raise InvalidInput("fhir_token_url needs fhir_client_id (our client id at the facility)")
+    facility = await session.get(Facility, facility_id)
+    created = facility is None
+    if facility is None:
+        facility = Facility(id=facility_id, created_at=now)
+        session.add(facility)
+    for field in schemas.FacilityPut.__struct_fields__:
+        setattr(facility, field, getattr(data, field))
+    facility.name_normalised = normalise_name(data.name)
+    facility.updated_at = now
+    await session.commit()
+    if invalidations is not None:
+        await invalidations.publish(FACILITY_CACHE, [facility_id])
+    return admin_view(facility), created
+
+
+async def get_facility(session: AsyncSession, facility_id: str) -> Facility:
+    facility = await session.get(Facility, facility_id)
+    if facility is None:
+        raise NotFound("no such facility")
+    return facility
+
+
+class ActiveFacility(msgspec.Struct, frozen=True):
+    id: str
+    name: str
+    time_zone: str
+
+
+FACILITY_CACHE = "facility"
+_active: LocalCache[ActiveFacility] = LocalCache(FACILITY_CACHE, ttl=60.0, max_entries=20_000)
+
+
+def register_cache(invalidations: Invalidations) -> None:
+    invalidations.register(_active)
+
+
+async def require_active(session: AsyncSession, facility_id: str | None) -> ActiveFacility:
+    """The facility a hospital or kiosk client is bound to; it must exist and be active.
+
+    Read on every hospital and kiosk request, so kept in process memory; ``put_facility``
+    publishes an invalidation to every process.
+    """
+    if facility_id is None:
+        raise NotFound("the client is not bound to a facility")
+    cached = _active.get(facility_id)
+    if cached is not None:
+        return cached
+    generation = _active.generation()
+    facility = await get_facility(session, facility_id)
+    if not facility.active:
+        raise NotFound("the facility is not active")
+    found = ActiveFacility(id=facility.id, name=facility.name, time_zone=facility.time_zone)
+    _active.put(facility_id, found, generation)
+    return found
+
+
+async def search(
+    session: AsyncSession,
+    cursors: Cursors,
+    *,
+    q: str | None,
+    province: str | None,
+    limit: int,
+    cursor: str | None,
+) -> schemas.FacilityPage:
+    limit = max(1, min(limit, MAX_PAGE))
+    scope = f"facilities|{q or ''}|{province or ''}"
+    after = cursors.decode(scope, cursor)
+    query = select(Facility).where(Facility.active.is_(True))
+    if q:
+        needle = normalise_name(q)
+        query = query.where(
+            or_(Facility.name_normalised.contains(needle, autoescape=True), Facility.id == q)
+        )
+    if province:
+        query = query.where(Facility.province == province)
+    if after is not None:
+        if len(after) != 2 or not all(isinstance(v, str) for v in after):
+            raise InvalidInput("invalid cursor", extra={"field": "cursor"})
+        name, last_id = after
+        query = query.where(
+            or_(
+                Facility.name_normalised > name,
+                and_(Facility.name_normalised == name, Facility.id > last_id),
+            )
+        )
+    rows = list(
+        await session.scalars(
+            query.order_by(Facility.name_normalised, Facility.id).limit(limit + 1)
+        )
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = (
+        cursors.encode(scope, [rows[-1].name_normalised, rows[-1].id]) if more and rows else None
+    )
+    return schemas.FacilityPage(items=[facility_view(f) for f in rows], next_cursor=next_cursor)
+
+
+async def put_department(
+    session: AsyncSession,
+    facility_id: str,
+    code: str,
+    data: schemas.DepartmentPut,
+    *,
+    now: dt.datetime,
+) -> tuple[schemas.Department, bool]:
+    await get_facility(session, facility_id)
+    department = await session.scalar(
+        select(Department).where(Department.facility_id == facility_id, Department.code == code)
+    )
+    created = department is None
+    if department is None:
+        department = Department(facility_id=facility_id, code=code, created_at=now)
+        session.add(department)
+    for field in schemas.DepartmentPut.__struct_fields__:
+        setattr(department, field, getattr(data, field))
+    department.updated_at = now
+    await session.commit()
+    return department_view(department), created
+
+
+async def list_departments(
+    session: AsyncSession, facility_id: str, *, include_inactive: bool = False
+) -> list[schemas.Department]:
+    await get_facility(session, facility_id)
+    query = select(Department).where(Department.facility_id == facility_id)
+    if not include_inactive:
+        query = query.where(Department.active.is_(True))
+    return [department_view(d) for d in await session.scalars(query.order_by(Department.code))]
+
+
+async def get_department(session: AsyncSession, facility_id: str, code: str) -> Department:
+    department = await session.scalar(
+        select(Department).where(Department.facility_id == facility_id, Department.code == code)
+    )
+    if department is None:
+        raise NotFound("no such department")
+    return department

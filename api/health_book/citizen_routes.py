@@ -1,0 +1,259 @@
+"""Citizen routes of the health book (owner or guardian): overview, lists, visits, access log.
+
+Every read by someone other than the owner (a guardian) is written to the access log in a
+transaction of its own that commits before the data is returned: no unlogged access.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, Parameter
+from litestar.status_codes import HTTP_304_NOT_MODIFIED
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.core.errors import InvalidInput, NotFound
+from api.core.openapi import problem_responses
+from api.health_book import access_log, schemas
+from api.health_book.book import BookReader, fhir_collection
+from api.identity.access_tokens import Principal
+from api.identity.errors import INSUFFICIENT_SCOPE, INVALID_TOKEN
+from api.identity.guards import (
+    acting_on_behalf,
+    provide_citizen_id,
+    provide_principal,
+    requires_citizen_access,
+)
+
+_ERRORS = problem_responses(
+    INVALID_TOKEN, INSUFFICIENT_SCOPE, NotFound.problem, InvalidInput.problem
+)
+Limit = Annotated[int, Parameter(ge=1, le=200)]
+Cursor = Annotated[str | None, Parameter(max_length=500)]
+Status = Annotated[str | None, Parameter(max_length=40)]
+CodeFilter = Annotated[str | None, Parameter(max_length=400, description="`code` or `system|code`")]
+FacilityFilter = Annotated[str | None, Parameter(max_length=32)]
+
+
+class EntryFilters(msgspec.Struct, frozen=True, kw_only=True):
+    since: dt.datetime | None
+    until: dt.datetime | None
+    status: str | None
+    code: str | None
+    facility: str | None
+    limit: int
+    cursor: str | None
+
+
+def provide_entry_filters(
+    since: FromQuery[dt.datetime | None] = None,
+    until: FromQuery[dt.datetime | None] = None,
+    status: FromQuery[Status] = None,
+    code: FromQuery[CodeFilter] = None,
+    facility: FromQuery[FacilityFilter] = None,
+    limit: FromQuery[Limit] = 50,
+    cursor: FromQuery[Cursor] = None,
+) -> EntryFilters:
+    """The query parameters every entry list takes."""
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and value.tzinfo is None:
+            raise InvalidInput(f"{name} needs a time zone (e.g. 2024-01-01T00:00:00Z)")
+    return EntryFilters(
+        since=since,
+        until=until,
+        status=status,
+        code=code,
+        facility=facility,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+_FILTERS = {"entry_filters": Provide(provide_entry_filters, sync_to_thread=False)}
+
+
+async def audit_read(
+    request: Request[Any, Any, Any],
+    session: AsyncSession | None,
+    citizen_id: uuid.UUID,
+    resource: str,
+) -> None:
+    """Log a guardian's read of a dependent's records, committed before the answer leaves."""
+    if not acting_on_behalf(request):
+        return
+    state = request.app.state
+    principal: Principal = provide_principal(request)
+
+    async def write(target: AsyncSession) -> None:
+        access_log.record(
+            target,
+            citizen_id=citizen_id,
+            actor_kind="guardian",
+            actor_id=principal.subject,
+            action="read",
+            now=state.clock.now(),
+            resource=resource,
+            purpose="guardian access",
+        )
+        await target.commit()
+
+    if session is not None:
+        await write(session)
+    else:
+        async with state.sessionmaker() as own:
+            await write(own)
+
+
+class HealthBookController(Controller):
+    path = "/citizens/{citizen_id:str}"
+    tags = ["health book"]  # noqa: RUF012
+    guards = [requires_citizen_access]  # noqa: RUF012
+    security = [{"BearerToken": []}]  # noqa: RUF012
+
+    @get(
+        "/health-book",
+        operation_id="GetHealthBookOverview",
+        summary="The book at a glance: profile, allergies, problems, medications, vitals, visits",
+        description="Send `If-None-Match` with the last `ETag` to get 304 when nothing changed.",
+        responses={
+            **_ERRORS,
+        },
+    )
+    async def overview(self, request: Request[Any, Any, Any]) -> Response[bytes]:
+        # The hottest book route reads the guard's result and app.state from the request, as
+        # GET /citizens/{id} does (no per-call dependency resolution).
+        state = request.app.state
+        citizen_id = provide_citizen_id(request)
+        reader: BookReader = state.book
+        cached = await reader.overview(citizen_id, state.clock.now())
+        await audit_read(request, None, citizen_id, "health-book")
+        headers = {"ETag": cached.etag, "Cache-Control": "private, no-cache"}
+        if request.headers.get("if-none-match") == cached.etag:
+            return Response(b"", status_code=HTTP_304_NOT_MODIFIED, headers=headers)
+        return Response(cached.body, media_type="application/json", headers=headers)
+
+    @staticmethod
+    async def _entries(
+        request: Request[Any, Any, Any],
+        category: str,
+        citizen_id: uuid.UUID,
+        session: AsyncSession,
+        state: State,
+        filters: EntryFilters,
+    ) -> schemas.EntryPage:
+        reader: BookReader = state.book
+        page = await reader.entries(
+            session, citizen_id, category, **msgspec.structs.asdict(filters)
+        )
+        await audit_read(request, session, citizen_id, f"health-book/{category}")
+        return page
+
+    @get(
+        "/health-book/{category:str}",
+        operation_id="ListHealthBookEntries",
+        summary="One category of the book, newest first, with filters and cursor pagination",
+        responses=_ERRORS,
+        dependencies=_FILTERS,
+    )
+    async def entries(
+        self,
+        request: Request[Any, Any, Any],
+        category: FromPath[schemas.Category],
+        target_citizen_id: NamedDependency[uuid.UUID],
+        db_session: NamedDependency[AsyncSession],
+        state: State,
+        entry_filters: NamedDependency[EntryFilters],
+    ) -> schemas.EntryPage:
+        return await self._entries(
+            request, category, target_citizen_id, db_session, state, entry_filters
+        )
+
+    # "visits" and "observations" also start longer paths (a visit, a series); the router
+    # matches static segments first, so their lists are routes of their own.
+    @get(
+        "/health-book/visits",
+        operation_id="ListVisits",
+        summary="Visits, newest first (the visits category of ListHealthBookEntries)",
+        responses=_ERRORS,
+        dependencies=_FILTERS,
+    )
+    async def visits(
+        self,
+        request: Request[Any, Any, Any],
+        target_citizen_id: NamedDependency[uuid.UUID],
+        db_session: NamedDependency[AsyncSession],
+        state: State,
+        entry_filters: NamedDependency[EntryFilters],
+    ) -> schemas.EntryPage:
+        return await self._entries(
+            request, "visits", target_citizen_id, db_session, state, entry_filters
+        )
+
+    @get(
+        "/health-book/observations",
+        operation_id="ListObservations",
+        summary="Observations, newest first (the observations category of ListHealthBookEntries)",
+        responses=_ERRORS,
+        dependencies=_FILTERS,
+    )
+    async def observations(
+        self,
+        request: Request[Any, Any, Any],
+        target_citizen_id: NamedDependency[uuid.UUID],
+        db_session: NamedDependency[AsyncSession],
+        state: State,
+        entry_filters: NamedDependency[EntryFilters],
+    ) -> schemas.EntryPage:
+        return await self._entries(
+            request, "observations", target_citizen_id, db_session, state, entry_filters
+        )
+
+    @get(
+        "/health-book/visits/{visit_id:uuid}",
+        operation_id="GetVisit",
+        summary="One visit: everything recorded for it, the facility, the document versions",
+        description="`?format=fhir` returns the stored FHIR resources as a collection Bundle.",
+        responses=_ERRORS,
+    )
+    async def visit(
+        self,
+        request: Request[Any, Any, Any],
+        visit_id: FromPath[uuid.UUID],
+        target_citizen_id: NamedDependency[uuid.UUID],
+        db_session: NamedDependency[AsyncSession],
+        state: State,
+        format: FromQuery[Annotated[str, Parameter(pattern="^(json|fhir)$")]] = "json",
+    ) -> Response[Any]:
+        reader: BookReader = state.book
+        visit, related, detail = await reader.visit(db_session, target_citizen_id, visit_id)
+        await audit_read(request, db_session, target_citizen_id, f"visit/{visit_id}")
+        if format == "fhir":
+            body = fhir_collection([visit.resource, *(e.resource for e in related)])
+            return Response(body, media_type="application/fhir+json")
+        return Response(detail)
+
+    @get(
+        "/access-log",
+        operation_id="ListAccessLog",
+        summary="Who read or published this citizen's records, when and why",
+        responses=_ERRORS,
+    )
+    async def access_log(
+        self,
+        request: Request[Any, Any, Any],
+        target_citizen_id: NamedDependency[uuid.UUID],
+        db_session: NamedDependency[AsyncSession],
+        state: State,
+        limit: FromQuery[Limit] = 50,
+        cursor: FromQuery[Cursor] = None,
+    ) -> schemas.AccessLogPage:
+        reader: BookReader = state.book
+        page = await reader.access_log(db_session, target_citizen_id, limit=limit, cursor=cursor)
+        await audit_read(request, db_session, target_citizen_id, "access-log")
+        return page

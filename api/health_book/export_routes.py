@@ -1,0 +1,132 @@
+"""Citizen routes for charts and FHIR export of the health book (owner or guardian).
+
+A guardian's read is written to the dependent's access log before the answer leaves
+(:func:`~api.health_book.citizen_routes.audit_read`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from litestar import Controller, Request, Response, get
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, Parameter, QueryParameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.core.errors import InvalidInput, NotFound
+from api.core.openapi import problem_responses
+from api.health_book import charts, export, schemas
+from api.health_book.citizen_routes import audit_read
+from api.health_book.fhir_http import FHIR_JSON
+from api.identity.errors import INSUFFICIENT_SCOPE, INVALID_TOKEN
+from api.identity.guards import requires_citizen_access
+
+SVG = "image/svg+xml"
+_ERRORS = problem_responses(
+    INVALID_TOKEN, INSUFFICIENT_SCOPE, NotFound.problem, InvalidInput.problem
+)
+SeriesCode = Annotated[
+    str,
+    Parameter(
+        min_length=1,
+        max_length=400,
+        description="`code` or `system|code`, e.g. `http://loinc.org|29463-7` (body weight)",
+    ),
+]
+ExportType = Annotated[
+    Literal["collection", "ips"],
+    QueryParameter(
+        name="type",
+        description="`collection` (everything, default) or `ips` (an IPS `document` Bundle)",
+    ),
+]
+
+
+class HealthBookExportController(Controller):
+    path = "/citizens/{citizen_id:str}"
+    tags = ["health book"]  # noqa: RUF012
+    guards = [requires_citizen_access]  # noqa: RUF012
+    security = [{"BearerToken": []}]  # noqa: RUF012
+
+    @get(
+        "/health-book/observations/series",
+        operation_id="GetObservationSeries",
+        summary="One observation code over time, oldest first, ready to plot",
+        description=(
+            "Active observations of `code` (`code` or `system|code`). Blood pressure "
+            "(LOINC 85354-9 or 55284-4) points carry both components keyed by their codes "
+            "(8480-6 systolic, 8462-4 diastolic), named in `component_codes`. A code with no "
+            "observations answers an empty `points`."
+        ),
+        responses=_ERRORS,
+    )
+    async def series(
+        self,
+        request: Request[Any, Any, Any],
+        target_citizen_id: NamedDependency[uuid.UUID],
+        db_session: NamedDependency[AsyncSession],
+        code: FromQuery[SeriesCode],
+    ) -> schemas.Series:
+        result = await charts.observation_series(db_session, target_citizen_id, code)
+        await audit_read(request, db_session, target_citizen_id, _resource("series", code))
+        return result
+
+    @get(
+        "/health-book/observations/series.svg",
+        operation_id="GetObservationSeriesChart",
+        summary="The same series drawn as an SVG line chart",
+        description="An `image/svg+xml` chart; a code with no observations draws `no data`.",
+        media_type=SVG,
+        responses=_ERRORS,
+    )
+    async def series_chart(
+        self,
+        request: Request[Any, Any, Any],
+        target_citizen_id: NamedDependency[uuid.UUID],
+        db_session: NamedDependency[AsyncSession],
+        code: FromQuery[SeriesCode],
+    ) -> Response[bytes]:
+        result = await charts.observation_series(db_session, target_citizen_id, code)
+        await audit_read(request, db_session, target_citizen_id, _resource("series.svg", code))
+        return Response(
+            charts.render_svg(result),
+            media_type=SVG,
+            headers={"Cache-Control": "private, no-cache", "X-Content-Type-Options": "nosniff"},
+        )
+
+    @get(
+        "/health-book/export",
+        operation_id="ExportHealthBook",
+        summary="The whole book as FHIR R4: a collection Bundle, or an IPS document",
+        description=(
+            "`application/fhir+json`. `collection`: every active entry's resource as the "
+            "hospital sent it, the Patient, and what those reference (Medication, Organization, "
+            "...), with references resolvable inside the Bundle. `ips`: the same resources as an "
+            "International Patient Summary `document` Bundle led by its Composition."
+        ),
+        media_type=FHIR_JSON,
+        responses=_ERRORS,
+    )
+    async def export(
+        self,
+        request: Request[Any, Any, Any],
+        target_citizen_id: NamedDependency[uuid.UUID],
+        db_session: NamedDependency[AsyncSession],
+        state: State,
+        kind: ExportType = "collection",
+    ) -> Response[bytes]:
+        body = await export.export_book(
+            db_session,
+            target_citizen_id,
+            kind=kind,
+            now=state.clock.now(),
+            service_url=state.settings.issuer,
+        )
+        await audit_read(request, db_session, target_citizen_id, f"health-book/export/{kind}")
+        return Response(body, media_type=FHIR_JSON, headers={"Cache-Control": "private, no-store"})
+
+
+def _resource(route: str, code: str) -> str:
+    return f"health-book/observations/{route}?code={code}"[:300]

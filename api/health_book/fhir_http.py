@@ -1,0 +1,120 @@
+"""HTTP plumbing of the FHIR endpoints: bounded body reading, content types, and every error as a
+FHIR ``OperationOutcome`` (``application/fhir+json``) instead of problem details."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from api.core.errors import DomainError, UnsupportedMediaType
+from api.core.observability import request_id_var
+from api.health_book.fhir import FhirError, Issue
+
+FHIR_JSON = "application/fhir+json"
+_ACCEPTED = ("application/fhir+json", "application/json", "application/json+fhir")
+logger = logging.getLogger("healthbook.fhir")
+
+_STATUS_CODES = {
+    400: "invalid",
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    409: "conflict",
+    413: "too-costly",
+    415: "not-supported",
+    422: "processing",
+    429: "throttled",
+    503: "transient",
+}
+
+
+def outcome_response(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response[Any]:
+    request_id = request_id_var.get()
+    if request_id is not None:
+        body = {**body, "id": request_id}
+    return Response(body, status_code=status, media_type=FHIR_JSON, headers=headers)
+
+
+def _single(status: int, diagnostics: str, code: str | None = None) -> dict[str, Any]:
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {
+                "severity": "error" if status < 500 else "fatal",
+                "code": code or _STATUS_CODES.get(status, "exception"),
+                "diagnostics": diagnostics,
+            }
+        ],
+    }
+
+
+def handle_fhir_error(_request: Request[Any, Any, Any], exc: FhirError) -> Response[Any]:
+    return outcome_response(exc.status, exc.operation_outcome())
+
+
+def handle_domain_error(_request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    status = exc.problem.status
+    return outcome_response(
+        status, _single(status, exc.detail or exc.problem.title), headers=exc.headers or None
+    )
+
+
+def handle_http_exception(_request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    detail = exc.detail or "request refused"
+    if isinstance(exc, ValidationException) and exc.extra:
+        detail = f"{detail}: {exc.extra}"
+    return outcome_response(
+        status, _single(status, detail), headers=dict(exc.headers or {}) or None
+    )
+
+
+def handle_unexpected(_request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    logger.error("unhandled %s on a FHIR endpoint", type(exc).__name__, exc_info=exc)
+    return outcome_response(500, _single(500, "internal error; quote the request id", "exception"))
+
+
+FHIR_EXCEPTION_HANDLERS: dict[Any, Any] = {
+    FhirError: handle_fhir_error,
+    DomainError: handle_domain_error,
+    HTTPException: handle_http_exception,
+    Exception: handle_unexpected,
+}
+
+
+def fhir_version_of(content_type: str) -> str | None:
+    """The ``fhirVersion`` media-type parameter, when the caller sends one."""
+    for part in content_type.split(";")[1:]:
+        name, _, value = part.strip().partition("=")
+        if name.strip().lower() == "fhirversion":
+            return value.strip().strip('"')
+    return None
+
+
+async def read_fhir_body(request: Request[Any, Any, Any], limit: int) -> tuple[bytes, str | None]:
+    """The body, refused early when its type is wrong or it grows past ``limit``."""
+    content_type = request.headers.get("content-type", "")
+    media = content_type.split(";")[0].strip().lower()
+    if media not in _ACCEPTED:
+        raise UnsupportedMediaType(f"send application/fhir+json, not {media or 'no content type'}")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise FhirError(
+            [Issue(code="too-costly", diagnostics=f"the body is larger than {limit} bytes")]
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise FhirError(
+                [Issue(code="too-costly", diagnostics=f"the body is larger than {limit} bytes")]
+            )
+        chunks.append(chunk)
+    return b"".join(chunks), fhir_version_of(content_type)

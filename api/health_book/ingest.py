@@ -1,0 +1,410 @@
+"""Publishing a FHIR Bundle into the health book: one transaction, all or nothing.
+
+validate → match the patient by a national-ID identifier → store the document (versioned by
+facility + document identity; the same content again is a no-op) and its entries → keep one
+active entry per resource identity → access log → "new record" notification. Pushes from
+hospitals and summaries pulled from their FHIR APIs take this same path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
+
+import msgspec
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.core.errors import Conflict, NotFound
+from api.health_book import access_log
+from api.health_book.fhir import Extraction, FhirError, extract, parse_bundle
+from api.health_book.fhir.model import ExtractedEntry
+from api.health_book.models import HealthDocument, HealthEntry
+from api.identity import national_id
+from api.identity.citizens import find_or_create
+from api.identity.models import Citizen
+from notifications.messages import HealthRecordAvailable
+from notifications.outbox import enqueue
+
+CATEGORIES = (
+    "visits",
+    "conditions",
+    "allergies",
+    "medications",
+    "immunizations",
+    "observations",
+    "diagnostic_reports",
+    "procedures",
+)
+_CHUNK = 400
+
+
+class PublishResult(msgspec.Struct, kw_only=True):
+    document_id: str
+    version: int
+    outcome: Literal["created", "new_version", "unchanged", "withdrawn"]
+    entry_counts: dict[str, int]
+
+
+class IngestConfig(msgspec.Struct, frozen=True, kw_only=True):
+    identifier_key: str
+    national_id_systems: tuple[str, ...]
+    insurance_card_systems: tuple[str, ...]
+    max_bytes: int
+    max_depth: int
+
+
+def _effective(entry: Any) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The instant an entry is listed and charted by, and when it ended (where it has one)."""
+    for start_field, end_field in (
+        ("start", "end"),
+        ("effective", "effective_end"),
+        ("performed_start", "performed_end"),
+        ("effective_start", "effective_end"),
+        ("occurred", None),
+        ("onset", "abatement"),
+        ("authored", None),
+        ("issued", None),
+        ("recorded", None),
+    ):
+        start = getattr(entry, start_field, None)
+        if start is not None:
+            end = getattr(entry, end_field, None) if end_field else None
+            return start.at, end.at if end is not None else None
+    return None, None
+
+
+def _summary(entry: ExtractedEntry) -> dict[str, Any]:
+    data = {name: getattr(entry, name) for name in entry.__struct_fields__ if name not in ("raw",)}
+    return msgspec.to_builtins(data)
+
+
+def _entry_rows(
+    extraction: Extraction,
+    *,
+    document_id: uuid.UUID,
+    citizen_id: uuid.UUID,
+    facility_id: str,
+    now: dt.datetime,
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for category in CATEGORIES:
+        for entry in getattr(extraction, category):
+            primary = entry.codes[0] if entry.codes else None
+            start, end = _effective(entry)
+            rows.append(
+                {
+                    "id": uuid.uuid4(),
+                    "document_id": document_id,
+                    "citizen_id": citizen_id,
+                    "facility_id": facility_id,
+                    "category": category,
+                    "source_key": entry.key[:500],
+                    "resource_type": entry.resource_type,
+                    "code_system": (primary.system if primary else None),
+                    "code": (primary.code if primary else None),
+                    "display": (entry.text or (primary.display if primary else None)),
+                    "status": entry.status,
+                    "effective_at": start,
+                    "effective_end": end,
+                    "encounter_key": entry.encounter_key,
+                    "summary": _summary(entry),
+                    "resource": bytes(entry.raw),
+                    "active": False,
+                    "received_at": now,
+                }
+            )
+    for row in rows:
+        for field in ("code_system", "code", "display", "status"):
+            limit = {"code_system": 300, "code": 100, "display": 500, "status": 40}[field]
+            if row[field] is not None:
+                row[field] = row[field][:limit]
+    return rows
+
+
+def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+async def recompute_active(
+    session: AsyncSession, citizen_id: uuid.UUID, facility_id: str, source_keys: Sequence[str]
+) -> None:
+    """For each (category, source key), make active exactly the entry from the most recently
+    received document version that is still current; none when no current document has it."""
+    for chunk in _chunks(sorted(set(source_keys))):
+        rows = (
+            await session.execute(
+                select(HealthEntry.id, HealthEntry.category, HealthEntry.source_key)
+                .join(HealthDocument, HealthDocument.id == HealthEntry.document_id)
+                .where(
+                    HealthEntry.citizen_id == citizen_id,
+                    HealthEntry.facility_id == facility_id,
+                    HealthEntry.source_key.in_(chunk),
+                    HealthDocument.status == "current",
+                )
+                .order_by(HealthDocument.received_at.desc(), HealthDocument.version.desc())
+            )
+        ).all()
+        winners: dict[tuple[str, str], uuid.UUID] = {}
+        for entry_id, category, source_key in rows:
+            winners.setdefault((category, source_key), entry_id)
+        await session.execute(
+            update(HealthEntry)
+            .where(
+                HealthEntry.citizen_id == citizen_id,
+                HealthEntry.facility_id == facility_id,
+                HealthEntry.source_key.in_(chunk),
+                HealthEntry.active.is_(True),
+            )
+            .values(active=False)
+            .execution_options(synchronize_session=False)
+        )
+        winner_ids = list(winners.values())
+        for ids in _chunks(winner_ids):  # type: ignore[arg-type]
+            await session.execute(
+                update(HealthEntry)
+                .where(HealthEntry.id.in_(ids))
+                .values(active=True)
+                .execution_options(synchronize_session=False)
+            )
+
+
+async def _lock_citizen(session: AsyncSession, citizen_id: uuid.UUID) -> None:
+    """Serialise publishes for one citizen (PostgreSQL row lock; SQLite writes are serial)."""
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(select(Citizen.id).where(Citizen.id == citizen_id).with_for_update())
+
+
+async def publish(
+    session: AsyncSession,
+    body: bytes,
+    *,
+    config: IngestConfig,
+    facility_id: str,
+    facility_name: str,
+    publisher: str,
+    source: Literal["push", "pull"],
+    now: dt.datetime,
+    fhir_version: str | None = None,
+) -> tuple[PublishResult, uuid.UUID]:
+    """Store a bundle; raises FhirError (nothing stored) when it cannot be accepted. Answers the
+    result and the citizen the bundle is about (whose overview the caller rebuilds)."""
+    parsed = parse_bundle(
+        body, max_bytes=config.max_bytes, max_depth=config.max_depth, fhir_version=fhir_version
+    )
+    extraction = extract(parsed, national_id_systems=config.national_id_systems)
+    try:
+        number = national_id.normalise(extraction.patient.national_id.value)
+    except national_id.InvalidNationalId as exc:
+        raise FhirError.single(
+            "value",
+            f"the patient's national ID is not usable: {exc}",
+            "Bundle.entry.resource.identifier.value",
+        ) from exc
+    citizen, new_citizen = await find_or_create(
+        session,
+        national_id.keyed_hash(config.identifier_key, number),
+        national_id.mask(number),
+        now,
+        **_demographics(extraction, config),
+    )
+    if not new_citizen:  # a row this transaction inserted is already ours alone
+        await _lock_citizen(session, citizen.id)
+        _fill_demographics(citizen, extraction, config)
+    document = extraction.document
+    latest = await session.scalar(
+        select(HealthDocument)
+        .where(
+            HealthDocument.facility_id == facility_id,
+            HealthDocument.document_key == document.document_key[:500],
+        )
+        .order_by(HealthDocument.version.desc())
+        .limit(1)
+    )
+    counts = {category: len(getattr(extraction, category)) for category in CATEGORIES}
+    if latest is not None and latest.content_sha256 == document.content_sha256:
+        if latest.citizen_id != citizen.id:
+            raise Conflict("this document identifier was published for another patient")
+        unchanged = PublishResult(
+            document_id=str(latest.id),
+            version=latest.version,
+            outcome="unchanged",
+            entry_counts=dict(latest.entry_counts),
+        )
+        citizen_id = citizen.id
+        await session.rollback()
+        return unchanged, citizen_id
+    if latest is not None and latest.citizen_id != citizen.id:
+        raise Conflict("this document identifier was published for another patient")
+
+    version = 1 if latest is None else latest.version + 1
+    affected: list[str] = []
+    if latest is not None:
+        previous = (
+            await session.scalars(
+                select(HealthEntry.source_key).where(HealthEntry.document_id == latest.id)
+            )
+        ).all()
+        affected.extend(previous)
+        if latest.status == "current":
+            latest.status = "superseded"
+            latest.status_changed_at = now
+    new_document = HealthDocument(
+        id=uuid.uuid4(),
+        citizen_id=citizen.id,
+        facility_id=facility_id,
+        document_key=document.document_key[:500],
+        version=version,
+        status="current",
+        content_sha256=document.content_sha256,
+        bundle_type=document.bundle_type,
+        title=(document.title or None) and document.title[:300],
+        document_date=(document.date or document.timestamp).at
+        if (document.date or document.timestamp)
+        else None,
+        source=source,
+        published_by=publisher[:64],
+        received_at=now,
+        entry_counts=counts,
+        sections=[msgspec.to_builtins(section) for section in extraction.sections],
+        body=body,
+    )
+    session.add(new_document)
+    await session.flush()
+    rows = _entry_rows(
+        extraction,
+        document_id=new_document.id,
+        citizen_id=citizen.id,
+        facility_id=facility_id,
+        now=now,
+    )
+    if new_citizen:
+        # Nobody else's entries can compete: the new document's entries are the book (the last
+        # of any duplicates inside the bundle wins, as recompute_active would choose).
+        winners = {(row["category"], row["source_key"]): row for row in rows}
+        for row in winners.values():
+            row["active"] = True
+    if rows:
+        await session.execute(HealthEntry.__table__.insert(), rows)
+    if not new_citizen:
+        affected.extend(row["source_key"] for row in rows)
+        await recompute_active(session, citizen.id, facility_id, affected)
+    access_log.record(
+        session,
+        citizen_id=citizen.id,
+        actor_kind="hospital" if source == "push" else "system",
+        actor_id=publisher,
+        action="publish",
+        now=now,
+        resource=f"document/{new_document.id}",
+        purpose="care record from the facility",
+        detail={"facility_id": facility_id, "version": version, "entries": sum(counts.values())},
+    )
+    if counts["visits"]:
+        first_visit = min(
+            (v.start.at for v in extraction.visits if v.start is not None), default=None
+        )
+        await enqueue(
+            session,
+            citizen.id,
+            HealthRecordAvailable(
+                record_id=str(new_document.id),
+                facility_name=facility_name[:120],
+                visit_date=first_visit.date() if first_visit else None,
+            ),
+            dedupe_key=f"record:{new_document.id}",
+            now=now,
+        )
+    citizen_id = citizen.id
+    await session.commit()
+    return PublishResult(
+        document_id=str(new_document.id),
+        version=version,
+        outcome="created" if version == 1 else "new_version",
+        entry_counts=counts,
+    ), citizen_id
+
+
+def _demographics(extraction: Extraction, config: IngestConfig) -> dict[str, Any]:
+    """What the Patient resource says about the person, in the citizen table's terms."""
+    patient = extraction.patient
+    values: dict[str, Any] = {}
+    if patient.name:
+        values["full_name"] = patient.name[:200]
+    birth = patient.birth_date
+    if birth is not None and birth.precision in ("day", "second"):
+        values["birth_date"] = birth.at.date()
+    if patient.gender in ("male", "female", "other", "unknown"):
+        values["sex"] = patient.gender
+    for identifier in patient.identifiers:
+        if identifier.system in config.insurance_card_systems:
+            values["insurance_card"] = identifier.value[:32]
+            break
+    return values
+
+
+def _fill_demographics(citizen: Citizen, extraction: Extraction, config: IngestConfig) -> None:
+    """Fill what the identity provider has not told us yet; never overwrite what it did (the
+    insurance card is the hospital's to know, so the latest one sent wins)."""
+    for field, value in _demographics(extraction, config).items():
+        if field == "insurance_card" or getattr(citizen, field) is None:
+            setattr(citizen, field, value)
+
+
+async def mark_entered_in_error(
+    session: AsyncSession,
+    *,
+    facility_id: str,
+    document_id: uuid.UUID,
+    publisher: str,
+    now: dt.datetime,
+) -> tuple[PublishResult, uuid.UUID]:
+    """Withdraw every version of a document: its entries leave the book, history keeps it."""
+    target = await session.get(HealthDocument, document_id)
+    if target is None or target.facility_id != facility_id:
+        raise NotFound("no such document from this facility")
+    await _lock_citizen(session, target.citizen_id)
+    versions = (
+        await session.scalars(
+            select(HealthDocument).where(
+                HealthDocument.facility_id == facility_id,
+                HealthDocument.document_key == target.document_key,
+            )
+        )
+    ).all()
+    for version in versions:
+        if version.status != "entered_in_error":
+            version.status = "entered_in_error"
+            version.status_changed_at = now
+    await session.flush()
+    keys = (
+        await session.scalars(
+            select(HealthEntry.source_key).where(
+                HealthEntry.document_id.in_([v.id for v in versions])
+            )
+        )
+    ).all()
+    await recompute_active(session, target.citizen_id, facility_id, list(keys))
+    access_log.record(
+        session,
+        citizen_id=target.citizen_id,
+        actor_kind="hospital",
+        actor_id=publisher,
+        action="entered_in_error",
+        now=now,
+        resource=f"document/{target.id}",
+        purpose="the facility withdrew a document",
+    )
+    latest = max(versions, key=lambda v: v.version)
+    result = PublishResult(
+        document_id=str(latest.id),
+        version=latest.version,
+        outcome="withdrawn",
+        entry_counts=dict(latest.entry_counts),
+    )
+    citizen_id = target.citizen_id
+    await session.commit()
+    return result, citizen_id

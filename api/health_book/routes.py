@@ -1,0 +1,117 @@
+"""Hospital-facing FHIR routes of the health book: publish summaries, withdraw documents."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar import Controller, Request, Response, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
+from litestar.params import FromPath
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.facilities import service as facilities
+from api.health_book import ingest
+from api.health_book.citizen_routes import HealthBookController
+from api.health_book.export_routes import HealthBookExportController
+from api.health_book.fhir_http import FHIR_EXCEPTION_HANDLERS, FHIR_JSON, read_fhir_body
+from api.identity.access_tokens import Principal
+from api.identity.guards import requires_client
+
+_OUTCOME = ResponseSpec(
+    data_container=dict[str, Any],
+    media_type=FHIR_JSON,
+    description="FHIR OperationOutcome: what was wrong and where (issue.expression)",
+    generate_examples=False,
+)
+_FHIR_ERRORS = {status: _OUTCOME for status in (400, 401, 403, 404, 409, 413, 415, 422)}
+
+
+def ingest_config(state: State) -> ingest.IngestConfig:
+    settings = state.settings
+    return ingest.IngestConfig(
+        identifier_key=state.identifier_key,
+        national_id_systems=tuple(settings.national_id_systems),
+        insurance_card_systems=tuple(settings.insurance_card_systems),
+        max_bytes=settings.fhir_max_body_bytes,
+        max_depth=settings.fhir_max_depth,
+    )
+
+
+class HospitalSummaryController(Controller):
+    path = "/hospital/summaries"
+    tags = ["hospital: health records"]  # noqa: RUF012
+    guards = [requires_client("hospital", "summaries:write")]  # noqa: RUF012
+    exception_handlers = FHIR_EXCEPTION_HANDLERS
+    security = [{"BearerToken": []}]  # noqa: RUF012
+
+    @post(
+        "/",
+        operation_id="PublishSummary",
+        summary="Publish a FHIR R4 Bundle (document, collection or transaction) about a patient",
+        description=(
+            "Body: `application/fhir+json`, a Bundle of type `document` (IPS or visit summary), "
+            "`collection` or `transaction`. The patient is matched by an identifier in one of "
+            "the configured national-ID systems. The same content again is a no-op (200, same "
+            "document id); changed content is a new version (201). Errors are OperationOutcome."
+        ),
+        request_max_body_size=None,
+        responses=_FHIR_ERRORS,
+        status_code=HTTP_201_CREATED,
+    )
+    async def publish(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        db_session: NamedDependency[AsyncSession],
+        state: State,
+    ) -> Response[ingest.PublishResult]:
+        body, fhir_version = await read_fhir_body(request, state.settings.fhir_max_body_bytes)
+        facility = await facilities.require_active(db_session, principal.facility_id)
+        result, citizen_id = await ingest.publish(
+            db_session,
+            body,
+            config=ingest_config(state),
+            facility_id=facility.id,
+            facility_name=facility.name,
+            publisher=principal.subject,
+            source="push",
+            now=state.clock.now(),
+            fhir_version=fhir_version,
+        )
+        if result.outcome == "unchanged":
+            return Response(result, status_code=HTTP_200_OK)
+        await state.book.rebuild(citizen_id, state.clock.now())
+        return Response(result, status_code=HTTP_201_CREATED)
+
+    @post(
+        "/{document_id:uuid}/entered-in-error",
+        operation_id="MarkSummaryEnteredInError",
+        summary="Withdraw a published document (all its versions) from the book",
+        responses=_FHIR_ERRORS,
+        status_code=HTTP_200_OK,
+    )
+    async def entered_in_error(
+        self,
+        document_id: FromPath[uuid.UUID],
+        principal: NamedDependency[Principal],
+        db_session: NamedDependency[AsyncSession],
+        state: State,
+    ) -> ingest.PublishResult:
+        facility = await facilities.require_active(db_session, principal.facility_id)
+        result, citizen_id = await ingest.mark_entered_in_error(
+            db_session,
+            facility_id=facility.id,
+            document_id=document_id,
+            publisher=principal.subject,
+            now=state.clock.now(),
+        )
+        await state.book.rebuild(citizen_id, state.clock.now())
+        return result
+
+
+HEALTH_BOOK_ROUTES = [HospitalSummaryController, HealthBookController]
+HEALTH_BOOK_ROUTES.append(HealthBookExportController)

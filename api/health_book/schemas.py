@@ -1,0 +1,139 @@
+"""What citizens read: the book's overview, entries, visits, series, and the access log."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+import msgspec
+
+from api.core.pagination import Page
+
+Category = Literal[
+    "visits",
+    "conditions",
+    "allergies",
+    "medications",
+    "immunizations",
+    "observations",
+    "diagnostic_reports",
+    "procedures",
+]
+
+
+class Code(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One coding as the source sent it (ICD-10, LOINC, SNOMED CT, ATC, CVX...)."""
+
+    system: str | None = None
+    code: str | None = None
+    display: str | None = None
+
+
+class EntryBrief(msgspec.Struct, kw_only=True):
+    """One entry as lists and the overview show it; ``details`` holds everything extracted."""
+
+    id: str
+    category: str
+    facility_id: str
+    text: str | None
+    codes: list[Code]
+    status: str | None
+    effective_at: dt.datetime | None
+    effective_end: dt.datetime | None
+    details: dict[str, Any]
+
+
+class VitalSign(msgspec.Struct, kw_only=True):
+    code: Code
+    text: str | None
+    value: float | None
+    unit: str | None
+    components: list[dict[str, Any]]
+    effective_at: dt.datetime | None
+    entry_id: str
+
+
+class VisitBrief(msgspec.Struct, kw_only=True):
+    id: str
+    facility_id: str
+    facility_name: str | None
+    start: dt.datetime | None
+    end: dt.datetime | None
+    class_code: str | None
+    text: str | None
+    reasons: list[str]
+
+
+class BookProfile(msgspec.Struct, kw_only=True):
+    id: str
+    full_name: str | None
+    birth_date: dt.date | None
+    sex: str | None
+    insurance_card: str | None
+    national_id_masked: str | None
+
+
+class Overview(msgspec.Struct, kw_only=True):
+    profile: BookProfile
+    allergies: list[EntryBrief]
+    active_problems: list[EntryBrief]
+    current_medications: list[EntryBrief]
+    latest_vital_signs: list[VitalSign]
+    last_visits: list[VisitBrief]
+    immunizations: list[EntryBrief]
+    counts: dict[str, int]
+    built_at: dt.datetime
+
+
+class EntryPage(Page, kw_only=True):
+    items: list[EntryBrief]
+
+
+class DocumentVersion(msgspec.Struct, kw_only=True):
+    document_id: str
+    version: int
+    status: str
+    title: str | None
+    received_at: dt.datetime
+
+
+class VisitDetail(msgspec.Struct, kw_only=True):
+    visit: EntryBrief
+    facility: dict[str, Any]
+    entries: dict[str, list[EntryBrief]]
+    documents: list[DocumentVersion]
+
+
+class SeriesPoint(msgspec.Struct, kw_only=True, omit_defaults=True):
+    at: dt.datetime
+    value: float | None = None
+    unit: str | None = None
+    text: str | None = None
+    low: float | None = None
+    high: float | None = None
+    interpretation: list[str] = []
+    components: dict[str, float | None] = {}
+    entry_id: str
+
+
+class Series(msgspec.Struct, kw_only=True):
+    code: str
+    text: str | None
+    unit: str | None
+    component_codes: dict[str, str]
+    """For panels such as blood pressure: component code -> its display (systolic, diastolic)."""
+    points: list[SeriesPoint]
+
+
+class AccessLogItem(msgspec.Struct, kw_only=True):
+    id: str
+    at: dt.datetime
+    actor_kind: str
+    actor_id: str
+    action: str
+    purpose: str | None
+    resource: str | None
+
+
+class AccessLogPage(Page, kw_only=True):
+    items: list[AccessLogItem]

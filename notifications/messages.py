@@ -1,0 +1,326 @@
+"""Notification kinds: one msgspec Struct per kind, a tagged union over them, and their texts.
+
+A kind carries the data its texts need and the ids the app needs to open the right screen. Every
+kind has a template in Vietnamese (the default) and English, in two shapes:
+
+- the **push** text, shown on a lock screen: no diagnosis, no national ID, no name, no facility or
+  department (a facility's name can reveal a condition). Times and queue numbers only.
+- the **inbox** text, read inside the app after login: may name the facility and department.
+
+``category`` decides how preferences apply: ``operational`` kinds (the hospital cancelled, your
+turn) ignore quiet hours; ``reminder`` kinds can be muted; the rest are ``informational``.
+Payloads are stored as JSON (``to_payload``) and read back with ``from_payload``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, ClassVar, Literal, get_args
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from notifications.templates import (
+    DEFAULT_LOCALE,
+    DEFAULT_ROOM,
+    DEPENDENT_PREFIX,
+    LOCALES,
+    TEMPLATES,
+    Locale,
+    Texts,
+    format_date,
+    format_time,
+)
+
+Category = Literal["operational", "reminder", "informational"]
+Priority = Literal["high", "normal"]
+
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Ref = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")]
+QueueNumber = Annotated[int, msgspec.Meta(ge=0, le=999_999)]
+Moment = Annotated[dt.datetime, msgspec.Meta(tz=True)]
+
+__all__ = ["DEFAULT_LOCALE", "LOCALES", "Locale", "Texts"]
+
+
+def _place(facility: str, department: str | None) -> str:
+    return f"{facility} – {department}" if department else facility
+
+
+class NotificationKind(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="kind"
+):
+    """Base of every kind. Subclasses set ``tag``, their fields, ``values`` and ``refs``; their
+    texts are ``notifications.templates.TEMPLATES[tag]``."""
+
+    category: ClassVar[Category] = "informational"
+    priority: ClassVar[Priority] = "normal"
+    ttl_seconds: ClassVar[int] = 86_400
+
+    @property
+    def kind(self) -> str:
+        return str(self.__struct_config__.tag)
+
+    def values(self, locale: Locale, tz: ZoneInfo) -> dict[str, str]:
+        raise NotImplementedError
+
+    def refs(self) -> dict[str, str]:
+        """Ids the app uses to open the right screen (strings, as push data requires)."""
+        return {}
+
+    def collapse_key(self) -> str | None:
+        """Pushes with the same key replace each other on the phone (queue updates)."""
+        return None
+
+    def push_texts(self, locale: Locale, tz: ZoneInfo, *, for_dependent: bool = False) -> Texts:
+        """Lock-screen text. ``for_dependent``: the phone is a guardian's, so the title says the
+        notification is about a family member (without naming them)."""
+        template = TEMPLATES[self.kind][locale]
+        values = self.values(locale, tz)
+        title = template.push_title.format(**values)
+        if for_dependent:
+            title = DEPENDENT_PREFIX[locale] + title
+        return Texts(title, template.push_body.format(**values))
+
+    def inbox_texts(self, locale: Locale, tz: ZoneInfo) -> Texts:
+        template = TEMPLATES[self.kind][locale]
+        values = self.values(locale, tz)
+        return Texts(template.inbox_title.format(**values), template.inbox_body.format(**values))
+
+
+class AppointmentBooked(NotificationKind, tag="appointment_booked", kw_only=True):
+    appointment_id: Ref
+    facility_name: Name
+    department_name: Name | None = None
+    starts_at: Moment
+
+    def values(self, locale: Locale, tz: ZoneInfo) -> dict[str, str]:
+        return {
+            "time": format_time(self.starts_at, locale, tz),
+            "place": _place(self.facility_name, self.department_name),
+        }
+
+    def refs(self) -> dict[str, str]:
+        return {"appointment_id": self.appointment_id}
+
+
+class AppointmentCancelled(NotificationKind, tag="appointment_cancelled", kw_only=True):
+    """The hospital cancelled the appointment (operational: ignores quiet hours)."""
+
+    category: ClassVar[Category] = "operational"
+    priority: ClassVar[Priority] = "high"
+
+    appointment_id: Ref
+    facility_name: Name
+    department_name: Name | None = None
+    starts_at: Moment
+
+    def values(self, locale: Locale, tz: ZoneInfo) -> dict[str, str]:
+        return {
+            "time": format_time(self.starts_at, locale, tz),
+            "place": _place(self.facility_name, self.department_name),
+        }
+
+    def refs(self) -> dict[str, str]:
+        return {"appointment_id": self.appointment_id}
+
+
+class AppointmentReminder(NotificationKind, tag="appointment_reminder", kw_only=True):
+    """Scheduled before the appointment (a reminder: can be muted)."""
+
+    category: ClassVar[Category] = "reminder"
+
+    appointment_id: Ref
+    facility_name: Name
+    department_name: Name | None = None
+    starts_at: Moment
+
+    def values(self, locale: Locale, tz: ZoneInfo) -> dict[str, str]:
+        return {
+            "time": format_time(self.starts_at, locale, tz),
+            "place": _place(self.facility_name, self.department_name),
+        }
+
+    def refs(self) -> dict[str, str]:
+        return {"appointment_id": self.appointment_id}
+
+
+class CheckedIn(NotificationKind, tag="checked_in", kw_only=True):
+    priority: ClassVar[Priority] = "high"
+
+    ticket_id: Ref
+    appointment_id: Ref | None = None
+    facility_name: Name
+    department_name: Name | None = None
+    queue_number: QueueNumber
+
+    def values(self, locale: Locale, tz: ZoneInfo) -> dict[str, str]:
+        return {
+            "number": str(self.queue_number),
+            "place": _place(self.facility_name, self.department_name),
+        }
+
+    def refs(self) -> dict[str, str]:
+        refs = {"ticket_id": self.ticket_id}
+        if self.appointment_id:
+            refs["appointment_id"] = self.appointment_id
+        return refs
+
+    def collapse_key(self) -> str | None:
+        return f"ticket-{self.ticket_id}"
+
+
+class QueueApproaching(NotificationKind, tag="queue_approaching", kw_only=True):
+    """A few people ahead (a reminder: can be muted)."""
+
+    category: ClassVar[Category] = "reminder"
+    priority: ClassVar[Priority] = "high"
+    ttl_seconds: ClassVar[int] = 1800
+
+    ticket_id: Ref
+    facility_name: Name
+    department_name: Name | None = None
+    queue_number: QueueNumber
+    ahead: Annotated[int, msgspec.Meta(ge=0, le=10_000)]
+
+    def values(self, locale: Locale, tz: ZoneInfo) -> dict[str, str]:
+        return {
+            "ahead": str(self.ahead),
+            "number": str(self.queue_number),
+            "place": _place(self.facility_name, self.department_name),
+        }
+
+    def refs(self) -> dict[str, str]:
+        return {"ticket_id": self.ticket_id}
+
+    def collapse_key(self) -> str | None:
+        return f"ticket-{self.ticket_id}"
+
+
+class YourTurn(NotificationKind, tag="your_turn", kw_only=True):
+    """Called now (operational: ignores quiet hours)."""
+
+    category: ClassVar[Category] = "operational"
+    priority: ClassVar[Priority] = "high"
+    ttl_seconds: ClassVar[int] = 600
+
+    ticket_id: Ref
+    facility_name: Name
+    department_name: Name | None = None
+    queue_number: QueueNumber
+    room: Annotated[str, msgspec.Meta(min_length=1, max_length=40)] | None = None
+
+    def values(self, locale: Locale, tz: ZoneInfo) -> dict[str, str]:
+        return {
+            "number": str(self.queue_number),
+            "room": self.room or DEFAULT_ROOM[locale],
+            "place": _place(self.facility_name, self.department_name),
+        }
+
+    def refs(self) -> dict[str, str]:
+        return {"ticket_id": self.ticket_id}
+
+    def collapse_key(self) -> str | None:
+        return f"ticket-{self.ticket_id}"
+
+
+class HealthRecordAvailable(NotificationKind, tag="health_record_available", kw_only=True):
+    """A hospital published a visit summary. The push never says what it contains."""
+
+    record_id: Ref
+    facility_name: Name
+    visit_date: dt.date | None = None
+
+    def values(self, locale: Locale, tz: ZoneInfo) -> dict[str, str]:
+        visit = ""
+        if self.visit_date is not None:
+            visit = f" {'ngày' if locale == 'vi' else 'on'} {format_date(self.visit_date, locale)}"
+        return {"facility": self.facility_name, "visit": visit}
+
+    def refs(self) -> dict[str, str]:
+        return {"record_id": self.record_id}
+
+
+class HealthBookShared(NotificationKind, tag="health_book_shared", kw_only=True):
+    share_id: Ref
+    shared_with: Name
+    expires_at: Moment
+
+    def values(self, locale: Locale, tz: ZoneInfo) -> dict[str, str]:
+        return {"who": self.shared_with, "until": format_time(self.expires_at, locale, tz)}
+
+    def refs(self) -> dict[str, str]:
+        return {"share_id": self.share_id}
+
+
+class HealthBookViewed(NotificationKind, tag="health_book_viewed", kw_only=True):
+    share_id: Ref
+    viewer: Name
+    viewed_at: Moment
+
+    def values(self, locale: Locale, tz: ZoneInfo) -> dict[str, str]:
+        return {"who": self.viewer, "time": format_time(self.viewed_at, locale, tz)}
+
+    def refs(self) -> dict[str, str]:
+        return {"share_id": self.share_id}
+
+
+class AppointmentRescheduled(NotificationKind, tag="appointment_rescheduled", kw_only=True):
+    """The citizen (or their guardian) moved the appointment to another slot."""
+
+    appointment_id: Ref
+    facility_name: Name
+    department_name: Name | None = None
+    starts_at: Moment
+    previous_starts_at: Moment
+
+    def values(self, locale: Locale, tz: ZoneInfo) -> dict[str, str]:
+        return {
+            "time": format_time(self.starts_at, locale, tz),
+            "previous": format_time(self.previous_starts_at, locale, tz),
+            "place": _place(self.facility_name, self.department_name),
+        }
+
+    def refs(self) -> dict[str, str]:
+        return {"appointment_id": self.appointment_id}
+
+
+Notification = (
+    AppointmentBooked
+    | AppointmentCancelled
+    | AppointmentReminder
+    | CheckedIn
+    | QueueApproaching
+    | YourTurn
+    | HealthRecordAvailable
+    | HealthBookShared
+    | HealthBookViewed
+    | AppointmentRescheduled
+)
+"""Every notification kind; ``kind`` is the tag."""
+
+KIND_TYPES: tuple[type[NotificationKind], ...] = get_args(Notification)
+KINDS: dict[str, type[NotificationKind]] = {
+    str(cls.__struct_config__.tag): cls for cls in KIND_TYPES
+}
+MUTABLE_KINDS = frozenset(name for name, cls in KINDS.items() if cls.category == "reminder")
+MutableKind = Literal["appointment_reminder", "queue_approaching"]
+assert frozenset(get_args(MutableKind)) == MUTABLE_KINDS  # kept in step with the categories
+
+
+def to_payload(message: NotificationKind) -> dict[str, Any]:
+    return msgspec.to_builtins(message)
+
+
+def from_payload(payload: Any) -> NotificationKind:
+    """Decode a stored payload (raises ``msgspec.ValidationError`` when it does not fit)."""
+    return msgspec.convert(payload, Notification)  # type: ignore[arg-type]
+
+
+def zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or DEFAULT_TIMEZONE)
+    except (KeyError, ValueError):
+        return ZoneInfo(DEFAULT_TIMEZONE)

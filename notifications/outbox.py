@@ -1,0 +1,240 @@
+"""The transactional outbox: how every domain sends a notification.
+
+Call :func:`enqueue` with your use case's session, inside its transaction::
+
+    from notifications import messages, outbox
+
+    await outbox.enqueue(
+        session,
+        citizen_id,
+        messages.AppointmentBooked(appointment_id=..., facility_name=..., starts_at=...),
+        dedupe_key=f"appointment:{appointment.id}:booked",
+    )
+    await session.commit()
+
+The row is written in *your* transaction: if it rolls back, nothing is ever sent; once it commits,
+the relay delivers it (inbox once, each device once). ``due_at`` schedules it (reminders);
+``dedupe_key`` makes a repeated enqueue a no-op and lets :func:`cancel` withdraw a scheduled row.
+A cancelled key stays taken (a late retry of the same request cannot resurrect it): schedule a
+new reminder under a new key, e.g. one that includes the new start time.
+
+After the commit, relays are woken through Redis (see :class:`Wakeup`) instead of waiting for
+their next poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import uuid
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import event, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import Session
+
+from notifications.messages import (
+    DEFAULT_TIMEZONE,
+    KIND_TYPES,
+    LOCALES,
+    NotificationKind,
+    from_payload,
+    to_payload,
+    zone,
+)
+from notifications.models import CANCELLED, PENDING, OutboxEntry
+from notifications.senders.base import MAX_PAYLOAD_BYTES, payload_bytes
+
+logger = logging.getLogger("healthbook.notifications.outbox")
+
+WAKE_CHANNEL = "notifications:{relay}:wake"
+"""Pub/sub channel relays listen on (hash-tagged like every key of the relay)."""
+
+_PENDING_WAKE = "hb_notifications_wake"
+_HOOKED = "hb_notifications_hooked"
+_WAKERS: weakref.WeakKeyDictionary[Engine, Callable[[], None]] = weakref.WeakKeyDictionary()
+
+
+class NotificationTooLarge(ValueError):
+    """A message whose push would exceed FCM's 4 KB payload limit."""
+
+
+def insert_ignoring_conflicts(session: AsyncSession, table: Any) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` for the session's dialect."""
+    dialect = session.get_bind().dialect.name
+    builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return builder(table).on_conflict_do_nothing()
+
+
+def push_data(
+    message: NotificationKind, notification_id: uuid.UUID, citizen_id: uuid.UUID
+) -> dict[str, str]:
+    """The data members of a push: ids only, for the app to open the inbox item."""
+    return {
+        "notification_id": str(notification_id),
+        "kind": message.kind,
+        "citizen_id": str(citizen_id),
+        **message.refs(),
+    }
+
+
+def check_size(message: NotificationKind) -> None:
+    """Refuse a message whose push text would not fit FCM's payload limit in some language."""
+    tz = zone(DEFAULT_TIMEZONE)
+    data = push_data(message, uuid.UUID(int=0), uuid.UUID(int=0))
+    for locale in LOCALES:
+        for for_dependent in (False, True):
+            title, body = message.push_texts(locale, tz, for_dependent=for_dependent)
+            if payload_bytes(title, body, data) > MAX_PAYLOAD_BYTES:
+                raise NotificationTooLarge(
+                    f"the {message.kind} push would exceed {MAX_PAYLOAD_BYTES} bytes"
+                )
+
+
+async def enqueue(
+    session: AsyncSession,
+    citizen_id: uuid.UUID,
+    message: NotificationKind,
+    *,
+    due_at: dt.datetime | None = None,
+    dedupe_key: str | None = None,
+    now: dt.datetime | None = None,
+) -> uuid.UUID | None:
+    """Write ``message`` for ``citizen_id`` to the outbox, in the session's transaction.
+
+    ``citizen_id`` is who the notification is about: their inbox gets it, their devices and (when
+    they are someone's dependent) their current guardians' devices get the push. ``due_at``: not
+    before then (aware datetime); ``None``: as soon as the transaction commits. ``dedupe_key``: a
+    second enqueue with the same key does nothing. ``now``: the caller's clock, for
+    ``created_at``. Returns the notification's id, or ``None`` when the key was already used.
+    Raises ``TypeError``/``ValueError`` for a message that is not a valid notification kind.
+    """
+    if not isinstance(message, KIND_TYPES):
+        raise TypeError(f"not a notification kind: {type(message).__name__}")
+    if due_at is not None and due_at.tzinfo is None:
+        raise ValueError("due_at must be timezone-aware")
+    if dedupe_key is not None and not 1 <= len(dedupe_key) <= 200:
+        raise ValueError("dedupe_key must have 1 to 200 characters")
+    payload = to_payload(message)
+    try:
+        from_payload(payload)  # constructors do not validate; the stored form must decode
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"invalid {message.kind} notification: {exc}") from exc
+    check_size(message)
+    created = now or dt.datetime.now(dt.UTC)
+    notification_id = uuid.uuid4()
+    await session.flush()  # the caller's pending rows (the citizen, an appointment) go first
+    statement = (
+        insert_ignoring_conflicts(session, OutboxEntry)
+        .values(
+            id=notification_id,
+            citizen_id=citizen_id,
+            kind=message.kind,
+            payload=payload,
+            dedupe_key=dedupe_key,
+            status=PENDING,
+            due_at=due_at,
+            attempts=0,
+            created_at=created,
+            updated_at=created,
+        )
+        .returning(OutboxEntry.id)
+    )
+    inserted = (await session.execute(statement)).scalar_one_or_none()
+    if inserted is None:
+        return None
+    if due_at is None or due_at <= created:
+        _wake_after_commit(session)
+    return notification_id
+
+
+async def cancel(session: AsyncSession, dedupe_key: str, *, now: dt.datetime | None = None) -> bool:
+    """Withdraw the not-yet-sent notification enqueued under ``dedupe_key``, in the caller's
+    transaction. Returns whether there was one to withdraw. (One a relay is sending at this very
+    moment may still arrive; it is not retried afterwards.)"""
+    moment = now or dt.datetime.now(dt.UTC)
+    result = await session.execute(
+        update(OutboxEntry)
+        .where(OutboxEntry.dedupe_key == dedupe_key, OutboxEntry.status == PENDING)
+        .values(status=CANCELLED, finished_at=moment, updated_at=moment, lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+# --- waking relays after the commit -------------------------------------------------------------
+
+
+def register_wakeup(engine: AsyncEngine, signal: Callable[[], None]) -> None:
+    """Call ``signal`` after each commit of a session on ``engine`` that enqueued something due."""
+    _WAKERS[engine.sync_engine] = signal
+
+
+def unregister_wakeup(engine: AsyncEngine) -> None:
+    _WAKERS.pop(engine.sync_engine, None)
+
+
+def _wake_after_commit(session: AsyncSession) -> None:
+    sync_session = session.sync_session
+    sync_session.info[_PENDING_WAKE] = True
+    if not sync_session.info.get(_HOOKED):
+        sync_session.info[_HOOKED] = True
+        event.listen(sync_session, "after_commit", _after_commit)
+        event.listen(sync_session, "after_rollback", _after_rollback)
+
+
+def _after_commit(sync_session: Session) -> None:
+    if not sync_session.info.pop(_PENDING_WAKE, False):
+        return
+    bind = sync_session.get_bind()
+    signal = _WAKERS.get(getattr(bind, "engine", bind))
+    if signal is not None:
+        signal()
+
+
+def _after_rollback(sync_session: Session) -> None:
+    sync_session.info.pop(_PENDING_WAKE, None)
+
+
+class Wakeup:
+    """Publishes a wake-up on Redis (coalesced: one publish per event-loop turn) and wakes the
+    relay of this process directly, if there is one."""
+
+    def __init__(self, redis: Redis, local: Callable[[], None] | None = None) -> None:
+        self.redis = redis
+        self.local = local
+        self._scheduled = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def __call__(self) -> None:
+        if self.local is not None:
+            self.local()
+        if self._scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # committed outside an event loop: the relays' poll finds it
+            return
+        self._scheduled = True
+        task = loop.create_task(self._publish())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _publish(self) -> None:
+        self._scheduled = False
+        try:
+            await self.redis.publish(WAKE_CHANNEL, b"1")
+        except (RedisError, OSError) as exc:
+            logger.warning("could not publish a relay wake-up: %s", type(exc).__name__)
+
+    async def aclose(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,272 @@
+"""The relay: claims due outbox rows, writes the inbox, pushes to devices, records what happened.
+
+One batch goes through three short transactions and no long one:
+
+1. **claim** (and prepare): ``UPDATE notification_outbox SET lease_until, claim_token, attempts+1
+   WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED LIMIT n) RETURNING ...`` — any number of relays
+   share the outbox on PostgreSQL without taking each other's rows (SQLite runs one writer at a
+   time anyway). In the same transaction: the recipients (the citizen, and their current
+   guardians when they are someone's dependent), their devices and preferences, the outcomes
+   already recorded for a reclaimed row, and the inbox entries (``ON CONFLICT DO NOTHING`` on the
+   outbox id: once per notification, however often the row is claimed). Commit.
+2. **send**, outside any transaction, while a heartbeat renews the lease.
+3. **record**: one outcome row per device, dead tokens deleted, and each row finished (``sent``),
+   rescheduled with backoff (only its failed devices will be retried) or dead-lettered after
+   ``max_attempts`` with its last error. Updates are fenced by the claim token.
+
+A relay killed between 1 and 3 loses nothing: its lease runs out, another relay reclaims the rows
+and sends to each device without a final outcome (at-least-once on that path; zero duplicates on
+the normal path). Relays wake on a Redis pub/sub signal sent after each enqueueing commit, and
+poll every ``poll_seconds`` as the fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from api.core.clock import Clock
+from notifications.models import PENDING, OutboxEntry
+from notifications.outbox import WAKE_CHANNEL
+from notifications.relay_batch import Batch
+from notifications.relay_config import RelayConfig, RelayStats
+from notifications.senders.base import Sender, SendResult
+
+logger = logging.getLogger("healthbook.notifications.relay")
+
+__all__ = ["Relay", "RelayConfig", "RelayStats"]
+
+
+class Relay:
+    """One relay loop (one per ``healthbook worker`` process, or inside the API when embedded)."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        redis: Redis,
+        sender: Sender,
+        clock: Clock,
+        config: RelayConfig,
+        *,
+        stats: RelayStats | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.redis = redis
+        self.sender = sender
+        self.clock = clock
+        self.config = config
+        self.stats = stats or RelayStats()
+        self.worker_id = worker_id or f"{socket.gethostname()[:40]}:{os.getpid()}"
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._listening = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # --- one batch --------------------------------------------------------------------------
+
+    async def run_once(self) -> int:
+        """Claim, send and record one batch; returns the number of rows claimed."""
+        token = uuid.uuid4()
+        async with self.sessionmaker() as session:
+            batch = await Batch.claim(
+                session,
+                token=token,
+                now=self.clock.now(),
+                config=self.config,
+                stats=self.stats,
+                worker_id=self.worker_id,
+            )
+            if batch is None:
+                await session.rollback()
+                return 0
+            await session.commit()
+        pushes = [target.push for target in batch.to_send]
+        heartbeat = asyncio.create_task(self._keep_lease(token))
+        try:
+            results = await self.sender.send(pushes) if pushes else []
+        except Exception:
+            logger.exception("the sender failed; the batch will be retried")
+            results = [SendResult(outcome="retry", error="SENDER_ERROR")] * len(pushes)
+        finally:
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
+        async with self.sessionmaker() as session:
+            await batch.record(session, results, self.clock.now())
+            await session.commit()
+        batch.log_summary(logger)
+        return len(batch.rows)
+
+    async def drain(self, max_batches: int = 1000) -> int:
+        """Run batches until nothing is due (tests, and the end of a shutdown)."""
+        total = 0
+        for _ in range(max_batches):
+            claimed = await self.run_once()
+            total += claimed
+            if claimed == 0:
+                break
+        return total
+
+    async def _keep_lease(self, token: uuid.UUID) -> None:
+        interval = max(0.2, self.config.lease_seconds / 3)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                async with self.sessionmaker() as session:
+                    await session.execute(
+                        update(OutboxEntry)
+                        .where(OutboxEntry.claim_token == token, OutboxEntry.status == PENDING)
+                        .values(lease_until=self.clock.now() + self.config.lease)
+                        .execution_options(synchronize_session=False)
+                    )
+                    await session.commit()
+            except Exception as exc:  # the record phase still fences on the token
+                logger.warning("could not renew a lease: %s", type(exc).__name__)
+
+    # --- housekeeping -----------------------------------------------------------------------
+
+    async def maintenance(self) -> dict[str, int]:
+        """Prune stale devices and finished outbox rows past retention."""
+        from notifications import devices
+
+        now = self.clock.now()
+        async with self.sessionmaker() as session:
+            pruned = await devices.prune_stale(session, now - self.config.device_stale)
+            old = await session.execute(
+                delete(OutboxEntry)
+                .where(
+                    OutboxEntry.status != PENDING,
+                    OutboxEntry.finished_at < now - self.config.retention,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            await session.commit()
+        result = {"devices_pruned": pruned, "outbox_pruned": int(old.rowcount or 0)}  # type: ignore[attr-defined]
+        if any(result.values()):
+            logger.info("relay maintenance", extra={"relay": result})
+        return result
+
+    async def counts(self) -> dict[str, int]:
+        """Outbox rows by status (for operators and the benchmark)."""
+        async with self.sessionmaker() as session:
+            rows = await session.execute(
+                select(OutboxEntry.status, func.count()).group_by(OutboxEntry.status)
+            )
+            return {status: int(count) for status, count in rows}
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Look for due rows now (called on a Redis signal or by an enqueue in this process)."""
+        self._wake.set()
+
+    def start(self) -> asyncio.Task[None]:
+        if self._task is None or self._task.done():
+            self._stopping.clear()
+            self._task = asyncio.create_task(self.run(), name="notification-relay")
+        return self._task
+
+    async def stop(self, grace_seconds: float = 30.0) -> None:
+        """Finish the batch in hand, then return."""
+        self._stopping.set()
+        self._wake.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), grace_seconds)
+            except TimeoutError:
+                self._task.cancel()
+                await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def run(self) -> None:
+        listener = asyncio.create_task(self._listen(), name="notification-relay-wakeups")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._listening.wait(), 3.0)
+        logger.info(
+            "relay started",
+            extra={
+                "relay": {
+                    "worker": self.worker_id,
+                    "sender": self.sender.name,
+                    "wakeups": self._listening.is_set(),
+                }
+            },
+        )
+        lanes = [
+            asyncio.create_task(self._lane(index), name=f"notification-relay-{index}")
+            for index in range(self.config.concurrency)
+        ]
+        try:
+            await asyncio.gather(*lanes)
+        finally:
+            for lane in lanes:
+                lane.cancel()
+            await asyncio.gather(*lanes, return_exceptions=True)
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
+            logger.info("relay stopped", extra={"relay": {"worker": self.worker_id}})
+
+    async def _lane(self, index: int) -> None:
+        """One batch at a time; ``concurrency`` lanes overlap one batch's database work with
+        another's sending. Lane 0 also does the housekeeping."""
+        failures = 0
+        next_maintenance = 0.0
+        while not self._stopping.is_set():
+            try:
+                claimed = await self.run_once()
+                if index == 0 and time.monotonic() >= next_maintenance:
+                    await self.maintenance()
+                    next_maintenance = time.monotonic() + self.config.maintenance_seconds
+                failures = 0
+            except Exception as exc:
+                failures += 1
+                logger.error("relay batch failed: %s", type(exc).__name__, exc_info=failures == 1)
+                await self._wait(min(30.0, 0.5 * 2**failures))
+                continue
+            if claimed >= self.config.batch_size:
+                await asyncio.sleep(0)  # more is due: go on, letting others run
+                continue
+            await self._wait(self.config.poll_seconds)
+
+    async def _wait(self, seconds: float) -> None:
+        if self._stopping.is_set():
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
+
+    async def _listen(self) -> None:
+        """Subscribe to the wake-up channel; reconnect with backoff when Redis goes away."""
+        delay = 0.5
+        while True:
+            pubsub = self.redis.pubsub()
+            try:
+                await pubsub.subscribe(WAKE_CHANNEL)
+                self._listening.set()
+                delay = 0.5
+                while True:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if message is not None:
+                        self._wake.set()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                self._listening.clear()
+                logger.warning(
+                    "relay wake-ups unavailable (polling meanwhile): %s", type(exc).__name__
+                )
+                await asyncio.sleep(delay)
+                delay = min(30.0, delay * 2)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()

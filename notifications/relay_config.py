@@ -1,0 +1,90 @@
+"""The relay's configuration (from settings) and its Prometheus counters."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily
+
+from api.core.db import is_sqlite
+from api.core.settings import Settings
+
+
+@dataclass(frozen=True)
+class RelayConfig:
+    batch_size: int = 100
+    poll_seconds: float = 5.0
+    lease_seconds: float = 60.0
+    max_attempts: int = 8
+    retry_base_seconds: float = 10.0
+    retry_max_seconds: float = 3600.0
+    retention_days: int = 30
+    device_stale_days: int = 60
+    maintenance_seconds: float = 3600.0
+    child_max_age: int = 18
+    concurrency: int = 1
+    """Batches in flight at once in this process (one on SQLite, a single writer anyway)."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> RelayConfig:
+        values: dict[str, Any] = {
+            "batch_size": settings.relay_batch_size,
+            "poll_seconds": settings.relay_poll_seconds,
+            "lease_seconds": settings.relay_lease_seconds,
+            "max_attempts": settings.notification_max_attempts,
+            "retry_base_seconds": settings.notification_retry_base_seconds,
+            "retry_max_seconds": settings.notification_retry_max_seconds,
+            "retention_days": settings.notification_retention_days,
+            "device_stale_days": settings.device_stale_days,
+            "child_max_age": settings.guardian_child_max_age,
+            "concurrency": 1
+            if is_sqlite(settings.effective_database_url)
+            else settings.relay_concurrency,
+        }
+        values.update(overrides)
+        return cls(**values)
+
+    @property
+    def lease(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.lease_seconds)
+
+    @property
+    def retention(self) -> dt.timedelta:
+        return dt.timedelta(days=self.retention_days)
+
+    @property
+    def device_stale(self) -> dt.timedelta:
+        return dt.timedelta(days=self.device_stale_days)
+
+
+class RelayStats:
+    """Counters of one process's relay, exported to Prometheus with the app's metrics."""
+
+    def __init__(self) -> None:
+        self.pushes: Counter[str] = Counter()
+        self.rows: Counter[str] = Counter()
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        pushes = CounterMetricFamily(
+            "healthbook_notification_pushes",
+            "Pushes by outcome (sent, failed, retry, skipped) and device tokens removed.",
+            labels=("outcome",),
+        )
+        for outcome, value in sorted(self.pushes.items()):
+            pushes.add_metric((outcome,), value)
+        yield pushes
+        rows = CounterMetricFamily(
+            "healthbook_notification_outbox_rows",
+            "Outbox rows by what the relay did (claimed, sent, retried, dead).",
+            labels=("result",),
+        )
+        for result, value in sorted(self.rows.items()):
+            rows.add_metric((result,), value)
+        yield rows
