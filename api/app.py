@@ -11,6 +11,9 @@ import httpx
 from litestar import Litestar
 from litestar.di import Provide
 
+from api.appointments.places import register_cache as register_appointment_cache
+from api.appointments.records import Limits as AppointmentLimits
+from api.appointments.routes import APPOINTMENT_ROUTES
 from api.core.background import BackgroundTasks
 from api.core.cache import Invalidations
 from api.core.clock import Clock, SystemClock
@@ -81,6 +84,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         state.http = http
         state.invalidations = Invalidations(redis)
         register_facility_cache(state.invalidations)
+        register_appointment_cache(state.invalidations)
+        state.appointment_limits = AppointmentLimits.from_settings(settings)
         build_identity(state, settings, redis, http)
         state.cursors = Cursors(state.identifier_key)
         state.book = BookReader(redis, state.sessionmaker, state.cursors, state.invalidations)
@@ -123,6 +128,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             *HEALTH_BOOK_ROUTES,
             *demo_routes(settings),
             *NOTIFICATION_ROUTES,
+            *APPOINTMENT_ROUTES,
         ],
         dependencies={
             "db_session": Provide(provide_db_session),

@@ -298,7 +298,7 @@ def measure(target: Target, config: Config, wrk: str, load_prefix: list[str], rn
     before = target.server.cpu_seconds()
     load_before = _children_cpu_seconds()
     started = time.monotonic()
-    result, _raw = run_wrk(
+    result, raw = run_wrk(
         wrk,
         target.url,
         duration_s=config.duration,
@@ -311,7 +311,13 @@ def measure(target: Target, config: Config, wrk: str, load_prefix: list[str], rn
     cpu = target.server.cpu_seconds() - before
     load_cpu = _children_cpu_seconds() - load_before
     record: dict[str, Any] = {"round": rnd, **result.as_dict()}
-    if target.spec.expect_status >= 400:
+    outcomes = _outcomes(raw)
+    if outcomes is not None:
+        # The scenario's Lua counted every answer: wins and rejections are both expected (a
+        # contended booking), anything else is an error.
+        record["outcomes"] = outcomes
+        record["errors"] = sum(result.socket_errors.values()) + int(outcomes["other"])
+    elif target.spec.expect_status >= 400:
         # wrk only counts "non-2xx or 3xx": here those are the expected answers, the rest are not.
         socket_errors = sum(result.socket_errors.values())
         record["errors"] = socket_errors + result.requests - result.non_2xx_3xx
@@ -328,7 +334,24 @@ def measure(target: Target, config: Config, wrk: str, load_prefix: list[str], rn
         f"p50 {result.p50_ms:.2f} ms  p99 {result.p99_ms:.2f} ms  "
         f"cpu {record['cpu_us_per_request']} us/req  server cpu {record['server_cpu_share']}  "
         f"wrk cpu {record['wrk_cpu_share']}  errors {record['errors']}"
+        + (
+            f"  wins {outcomes['wins']}  rejections {outcomes['rejections']}"
+            if outcomes is not None
+            else ""
+        )
     )
+
+
+OUTCOMES_PREFIX = "booking outcomes: "
+
+
+def _outcomes(raw: str) -> dict[str, Any] | None:
+    """The answer counts a scenario's Lua ``done()`` printed (``booking outcomes: {json}``)."""
+    for line in raw.splitlines():
+        if line.startswith(OUTCOMES_PREFIX):
+            counts: dict[str, Any] = json.loads(line[len(OUTCOMES_PREFIX) :])
+            return counts
+    return None
 
 
 def _children_cpu_seconds() -> float:

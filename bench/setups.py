@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,8 +29,15 @@ _JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
 def _healthbook(ctx: SetupContext) -> str:
-    local = PROJECT_ROOT / ".venv" / "bin" / "healthbook"
-    return str(local) if local.exists() else "healthbook"
+    """The ``healthbook`` of the environment running this (any uv project environment), else
+    the project's ``.venv``, else whatever ``PATH`` finds."""
+    for local in (
+        Path(sys.executable).parent / "healthbook",
+        PROJECT_ROOT / ".venv" / "bin" / "healthbook",
+    ):
+        if local.exists():
+            return str(local)
+    return "healthbook"
 
 
 def admin_token(ctx: SetupContext) -> str:
@@ -238,3 +246,190 @@ def book_owner_headers(ctx: SetupContext) -> Prepared:
     return Prepared(
         headers={"Authorization": f"Bearer {citizen_token(ctx, national_id=BOOK_OWNER)}"}
     )
+
+
+# --- appointments ---------------------------------------------------------------------------
+
+BOOKING_FACILITY = "01003"
+"""The bench's booking facility (its own, so the publish scenarios' facilities stay apart)."""
+
+
+def booking_citizens(ctx: SetupContext, count: int, first: int) -> list[str]:
+    """``count`` citizens logged in through one throw-away identity provider (registered once),
+    national ID numbers from ``first``; their access tokens, in that order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    private = Ed25519PrivateKey.generate()
+    jwk = json.loads(OKPAlgorithm.to_jwk(private.public_key()))
+    kid = f"bench-book-{first}"
+    jwk.update({"kid": kid, "alg": "EdDSA", "use": "sig"})
+    jwks = _JwksServer({"keys": [jwk]})
+    issuer = f"{jwks.url}/bench-book"
+    provider = f"bench-book-{first}"
+    ctx.request_json(
+        "PUT",
+        f"/admin/identity-providers/{provider}",
+        json={
+            "id": provider,
+            "issuer": issuer,
+            "jwks_uri": f"{jwks.url}/jwks.json",
+            "audiences": ["bench-app"],
+            "algorithms": ["EdDSA"],
+        },
+        headers={"Authorization": f"Bearer {admin_token(ctx)}"},
+    )
+
+    def login(number: int) -> str:
+        now = int(time.time())
+        id_token = jwt.encode(
+            {
+                "iss": issuer,
+                "aud": "bench-app",
+                "sub": f"bench-{number}",
+                "iat": now,
+                "exp": now + 600,
+                "national_id": f"{number:012d}",
+                "birthdate": "1990-01-01",
+            },
+            private,
+            algorithm="EdDSA",
+            headers={"kid": kid},
+        )
+        form = urlencode(
+            {
+                "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+                "subject_token": id_token,
+                "subject_token_type": "urn:ietf:params:oauth:token-type:id_token",
+            }
+        ).encode()
+        answer = ctx.request_json(
+            "POST",
+            "/auth/token",
+            body=form,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            timeout=60,
+        )
+        return answer["access_token"]
+
+    tokens = [login(first)]  # the first fetches the provider's keys; the rest find them cached
+    with ThreadPoolExecutor(8) as pool:
+        tokens.extend(pool.map(login, range(first + 1, first + count)))
+    return tokens
+
+
+def booking_slots(ctx: SetupContext, prefix: str, count: int, capacity: int) -> list[str]:
+    """``count`` slots of ``capacity`` at the booking facility, two days ahead and later (a
+    department ``NOI`` and a hospital client are made first); our slot ids, in order."""
+    import datetime as dt
+
+    hospital = {"Authorization": f"Bearer {hospital_token(ctx, BOOKING_FACILITY)}"}
+    ctx.request_json(
+        "PUT",
+        f"/admin/facilities/{BOOKING_FACILITY}/departments/NOI",
+        json={"name": "Khoa Nội"},
+        headers={"Authorization": f"Bearer {admin_token(ctx)}"},
+    )
+    first = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=2)
+    ids: list[str] = []
+    for batch in range(0, count, 1000):
+        slots = [
+            {
+                "id": f"{prefix}-{n}",
+                "department": "NOI",
+                "service": "Khám nội tổng quát",
+                "start": (first + dt.timedelta(minutes=n)).isoformat(),
+                "end": (first + dt.timedelta(minutes=n + 15)).isoformat(),
+                "capacity": capacity,
+            }
+            for n in range(batch, min(count, batch + 1000))
+        ]
+        answer = ctx.request_json(
+            "PUT", "/hospital/slots", json={"slots": slots}, headers=hospital, timeout=120
+        )
+        ids.extend(s["slot_id"] for s in answer["slots"])
+    return ids
+
+
+def _lua_list(values: list[str]) -> str:
+    return "{" + ",".join(json.dumps(v) for v in values) + "}"
+
+
+def booking_load(
+    ctx: SetupContext,
+    name: str,
+    *,
+    slots: int,
+    capacity: int,
+    citizens: int,
+    per_slot: int,
+    first_citizen: int,
+) -> Prepared:
+    """Data for the booking scenarios' Lua (``bench.scenarios.BOOKING_LUA``): tokens and slot ids
+    in a Lua file named by the ``X-Bench-Data`` header; request ``i`` (counted across wrk runs)
+    books slot ``i // per_slot`` for citizen ``i % citizens``. The static request (the runner's
+    check) books a slot of its own."""
+    tokens = booking_citizens(ctx, citizens, first_citizen)
+    ids = booking_slots(ctx, name, slots + 1, capacity)
+    check_slot, ids = ids[0], ids[1:]
+    data = ctx.data_dir / f"{name}.lua"
+    report = PROJECT_ROOT / "bench" / "results" / f"{name}.outcomes.jsonl"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    data.write_text(
+        "return {\n"
+        f"  tokens = {_lua_list(tokens)},\n"
+        f"  slots = {_lua_list(ids)},\n"
+        f"  per_slot = {per_slot},\n"
+        f"  counter_file = {json.dumps(str(ctx.data_dir / f'{name}.counter'))},\n"
+        f"  outcomes_file = {json.dumps(str(ctx.data_dir / f'{name}.outcomes'))},\n"
+        f"  report_file = {json.dumps(str(report))},\n"
+        f"  capacity = {capacity},\n"
+        "}\n"
+    )
+    return Prepared(
+        path="/citizens/me/appointments",
+        headers={
+            "Authorization": f"Bearer {tokens[0]}",
+            "Content-Type": "application/json",
+            "Idempotency-Key": f"{name}-check-{secrets.token_hex(8)}",
+            "X-Bench-Data": str(data),
+        },
+        body=json.dumps({"slot_id": check_slot}).encode(),
+    )
+
+
+def book_distinct_slots(ctx: SetupContext) -> Prepared:
+    """16 000 slots of one place, 1 600 citizens (each books at most 10: the default limit of
+    upcoming appointments); every request books a slot nobody else asks for."""
+    return booking_load(
+        ctx,
+        "book_distinct_slots",
+        slots=16_000,
+        capacity=1,
+        citizens=1_600,
+        per_slot=1,
+        first_citizen=1_000_000_000,
+    )
+
+
+def book_contended(ctx: SetupContext) -> Prepared:
+    """1 000 slots of 5 places; 200 citizens ask for each slot in turn (64 connections at once
+    on one slot): 5 win, 195 are refused, slot after slot."""
+    prepared = booking_load(
+        ctx,
+        "book_contended",
+        slots=1_000,
+        capacity=5,
+        citizens=200,
+        per_slot=200,
+        first_citizen=1_000_100_000,
+    )
+    # the runner's check expects the refusal: fill the check slot first
+    check = json.loads(prepared.body or b"{}")
+    for n, token in enumerate(booking_citizens(ctx, 5, 1_000_200_000)):
+        ctx.request_json(
+            "POST",
+            "/citizens/me/appointments",
+            json=check,
+            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": f"fill-{n}"},
+        )
+    return prepared

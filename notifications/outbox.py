@@ -99,6 +99,15 @@ def check_size(message: NotificationKind) -> None:
                 )
 
 
+class Pending(msgspec.Struct, frozen=True, kw_only=True):
+    """One notification for :func:`enqueue_many` (the arguments of :func:`enqueue`)."""
+
+    citizen_id: uuid.UUID
+    message: NotificationKind
+    due_at: dt.datetime | None = None
+    dedupe_key: str | None = None
+
+
 async def enqueue(
     session: AsyncSession,
     citizen_id: uuid.UUID,
@@ -117,6 +126,34 @@ async def enqueue(
     ``created_at``. Returns the notification's id, or ``None`` when the key was already used.
     Raises ``TypeError``/``ValueError`` for a message that is not a valid notification kind.
     """
+    pending = Pending(citizen_id=citizen_id, message=message, due_at=due_at, dedupe_key=dedupe_key)
+    return (await enqueue_many(session, [pending], now=now))[0]
+
+
+async def enqueue_many(
+    session: AsyncSession, items: list[Pending], *, now: dt.datetime | None = None
+) -> list[uuid.UUID | None]:
+    """:func:`enqueue` for several notifications at once, in one database round trip (a booking
+    writes its confirmation and its reminders together). Answers each one's id, or ``None`` where
+    the dedupe key was already used. Every item is checked before anything is written."""
+    created = now or dt.datetime.now(dt.UTC)
+    rows = [_row(item, created) for item in items]
+    if not rows:
+        return []
+    await session.flush()  # the caller's pending rows (the citizen, an appointment) go first
+    result = await session.execute(_insert_statement(session), rows)
+    inserted = set(result.scalars().all())
+    ids: list[uuid.UUID | None] = [row["id"] if row["id"] in inserted else None for row in rows]
+    if any(
+        notification_id is not None and (item.due_at is None or item.due_at <= created)
+        for notification_id, item in zip(ids, items, strict=True)
+    ):
+        _wake_after_commit(session)
+    return ids
+
+
+def _row(item: Pending, created: dt.datetime) -> dict[str, Any]:
+    message, due_at, dedupe_key = item.message, item.due_at, item.dedupe_key
     if not isinstance(message, KIND_TYPES):
         raise TypeError(f"not a notification kind: {type(message).__name__}")
     if due_at is not None and due_at.tzinfo is None:
@@ -129,31 +166,35 @@ async def enqueue(
     except msgspec.ValidationError as exc:
         raise ValueError(f"invalid {message.kind} notification: {exc}") from exc
     check_size(message)
-    created = now or dt.datetime.now(dt.UTC)
-    notification_id = uuid.uuid4()
-    await session.flush()  # the caller's pending rows (the citizen, an appointment) go first
-    statement = (
-        insert_ignoring_conflicts(session, OutboxEntry)
-        .values(
-            id=notification_id,
-            citizen_id=citizen_id,
-            kind=message.kind,
-            payload=payload,
-            dedupe_key=dedupe_key,
-            status=PENDING,
-            due_at=due_at,
-            attempts=0,
-            created_at=created,
-            updated_at=created,
-        )
-        .returning(OutboxEntry.id)
-    )
-    inserted = (await session.execute(statement)).scalar_one_or_none()
-    if inserted is None:
-        return None
-    if due_at is None or due_at <= created:
-        _wake_after_commit(session)
-    return notification_id
+    return {
+        "id": uuid.uuid4(),
+        "citizen_id": item.citizen_id,
+        "kind": message.kind,
+        "payload": payload,
+        "dedupe_key": dedupe_key,
+        "status": PENDING,
+        "due_at": due_at,
+        "attempts": 0,
+        "created_at": created,
+        "updated_at": created,
+    }
+
+
+_INSERTS: dict[str, Any] = {}
+
+
+def _insert_statement(session: AsyncSession) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING RETURNING id`` on the outbox table, built once per
+    dialect (a Core statement: executed with a list of rows, SQLAlchemy sends them as one
+    multi-row insert)."""
+    dialect = session.get_bind().dialect.name
+    statement = _INSERTS.get(dialect)
+    if statement is None:
+        builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        table = OutboxEntry.__table__
+        statement = builder(table).on_conflict_do_nothing().returning(table.c.id)
+        _INSERTS[dialect] = statement
+    return statement
 
 
 async def cancel(session: AsyncSession, dedupe_key: str, *, now: dt.datetime | None = None) -> bool:
@@ -204,14 +245,20 @@ def _after_rollback(sync_session: Session) -> None:
     sync_session.info.pop(_PENDING_WAKE, None)
 
 
+WAKE_COALESCE_SECONDS = 0.02
+"""Commits within this long share one wake-up publish (a busy API process would otherwise publish
+once per booking; a relay claims every due row at each wake-up anyway)."""
+
+
 class Wakeup:
-    """Publishes a wake-up on Redis (coalesced: one publish per event-loop turn) and wakes the
-    relay of this process directly, if there is one."""
+    """Publishes a wake-up on Redis (coalesced: at most one publish per
+    :data:`WAKE_COALESCE_SECONDS`) and wakes the relay of this process directly, if there is one."""
 
     def __init__(self, redis: Redis, local: Callable[[], None] | None = None) -> None:
         self.redis = redis
         self.local = local
         self._scheduled = False
+        self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     def __call__(self) -> None:
@@ -224,6 +271,10 @@ class Wakeup:
         except RuntimeError:  # committed outside an event loop: the relays' poll finds it
             return
         self._scheduled = True
+        self._timer = loop.call_later(WAKE_COALESCE_SECONDS, self._start_publish, loop)
+
+    def _start_publish(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
         task = loop.create_task(self._publish())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -236,5 +287,9 @@ class Wakeup:
             logger.warning("could not publish a relay wake-up: %s", type(exc).__name__)
 
     async def aclose(self) -> None:
+        if self._timer is not None:  # a wake-up still waiting for its window: send it now
+            self._timer.cancel()
+            self._timer = None
+            await self._publish()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)

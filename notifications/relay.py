@@ -35,6 +35,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api.core.background import cancel_and_wait
 from api.core.clock import Clock
 from notifications.models import PENDING, OutboxEntry
 from notifications.outbox import WAKE_CHANNEL
@@ -212,8 +213,7 @@ class Relay:
             for lane in lanes:
                 lane.cancel()
             await asyncio.gather(*lanes, return_exceptions=True)
-            listener.cancel()
-            await asyncio.gather(listener, return_exceptions=True)
+            await cancel_and_wait(listener)
             logger.info("relay stopped", extra={"relay": {"worker": self.worker_id}})
 
     async def _lane(self, index: int) -> None:

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Coroutine
 from typing import Any
 
 logger = logging.getLogger("healthbook.background")
+
+
+async def cancel_and_wait(task: asyncio.Task[Any], *, every: float = 0.5) -> None:
+    """Cancel ``task`` and wait until it has ended, cancelling again every ``every`` seconds.
+
+    One ``cancel()`` is not always enough: on Python 3.11 a cancellation that arrives as an
+    ``asyncio.timeout`` inside the task expires can be taken for the timeout and swallowed (the
+    Redis client's blocking reads use such timeouts), and the task then waits on, forever.
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=every)
+    if not task.cancelled() and task.exception() is not None:
+        logger.debug("task ended with %s", type(task.exception()).__name__)
 
 
 class BackgroundTasks:
@@ -39,5 +52,4 @@ class BackgroundTasks:
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await cancel_and_wait(task)

@@ -24,6 +24,8 @@ from typing import Any, Generic, TypeVar
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from api.core.background import cancel_and_wait
+
 logger = logging.getLogger("healthbook.cache")
 
 V = TypeVar("V")
@@ -123,9 +125,7 @@ class Invalidations:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
         self._set_enabled(False)
 
     async def _listen(self) -> None:

@@ -32,7 +32,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     database_url: str | None = None
     """SQLAlchemy URL, ``postgresql+asyncpg://user@host:5432/db``. Unset: SQLite in DATA_DIR."""
 
-    database_pool_size: int = msgspec.field(default=10)
+    database_pool_size: int = 20
+    """Database connections per process (a fixed pool; requests beyond it wait their turn)."""
+
     database_timeout_seconds: float = 5.0
     """How long a request waits for a connection or a statement before failing fast."""
 
@@ -190,6 +192,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     pull_interval_seconds: float = 3600.0
     """How often the periodic pull job re-syncs the patients it knows at each facility."""
 
+    appointment_booking_window_days: int = 60
+    """Slots starting further ahead than this many days are neither listed nor bookable."""
+
+    appointment_max_active_per_citizen: int = 10
+    """Most upcoming appointments (booked or checked in) one citizen may hold at a time."""
+
+    appointment_cancel_cutoff_minutes: int = 120
+    """A citizen may cancel or reschedule until this many minutes before the start."""
+
+    appointment_reminder_minutes: list[int] = msgspec.field(default_factory=lambda: [1440, 120])
+    """Reminders before an appointment's start, in minutes (comma-separated)."""
+
+    idempotency_key_ttl_hours: int = 24
+    """How long an ``Idempotency-Key`` and its stored answer are kept (per citizen)."""
+
     @property
     def embedded_database(self) -> bool:
         return self.database_url is None
@@ -277,6 +294,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             problems.append(
                 "PULL_*_SECONDS must be > 0, and PULL_RETRY_MAX_SECONDS at least "
                 "PULL_RETRY_BASE_SECONDS"
+            )
+        if (
+            self.appointment_booking_window_days < 1
+            or self.appointment_max_active_per_citizen < 1
+            or self.appointment_cancel_cutoff_minutes < 0
+            or self.idempotency_key_ttl_hours < 1
+            or any(not 1 <= m <= 43_200 for m in self.appointment_reminder_minutes)
+        ):
+            problems.append(
+                "APPOINTMENT_BOOKING_WINDOW_DAYS, APPOINTMENT_MAX_ACTIVE_PER_CITIZEN and "
+                "IDEMPOTENCY_KEY_TTL_HOURS must be at least 1, APPOINTMENT_CANCEL_CUTOFF_MINUTES "
+                "at least 0, APPOINTMENT_REMINDER_MINUTES between 1 and 43200 each"
             )
         if self.fcm_endpoint is not None and (
             self.production

@@ -224,6 +224,18 @@ class BookReader:
         self.local.put(str(citizen_id), cached, generation)
         return cached
 
+    async def changed(self, citizen_id: uuid.UUID) -> bool:
+        """The book changed: drop every cached copy now, so no reader sees the old overview.
+        Answers whether an overview was materialised (someone reads this book: rebuild it now);
+        otherwise the next read builds it."""
+        dropped = 1
+        try:
+            dropped = await self.redis.delete(book_key(citizen_id))
+        except RedisError as exc:
+            logger.error("could not drop the overview: %s", type(exc).__name__)
+        await self.invalidations.publish(BOOK_CACHE, [str(citizen_id)])
+        return bool(dropped)
+
     async def overview(self, citizen_id: uuid.UUID, now: dt.datetime) -> CachedOverview:
         key = str(citizen_id)
         found = self.local.get(key)

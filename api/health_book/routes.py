@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.facilities import service as facilities
 from api.health_book import ingest
+from api.health_book.book import BookReader
 from api.health_book.citizen_routes import HealthBookController
 from api.health_book.export_routes import HealthBookExportController
 from api.health_book.fhir_http import FHIR_EXCEPTION_HANDLERS, FHIR_JSON, read_fhir_body
@@ -39,6 +40,15 @@ def ingest_config(state: State) -> ingest.IngestConfig:
         max_bytes=settings.fhir_max_body_bytes,
         max_depth=settings.fhir_max_depth,
     )
+
+
+async def book_changed(state: State, citizen_id: uuid.UUID) -> None:
+    """After a publish commits: no cached overview survives it. When one was materialised (the
+    book is being read), a fresh one is built in the background — the hospital does not wait,
+    and a reader arriving first builds it itself. Books nobody reads are built on first read."""
+    book: BookReader = state.book
+    if await book.changed(citizen_id):
+        state.background.start("overview-rebuild", book.rebuild(citizen_id, state.clock.now()))
 
 
 class HospitalSummaryController(Controller):
@@ -84,7 +94,7 @@ class HospitalSummaryController(Controller):
         )
         if result.outcome == "unchanged":
             return Response(result, status_code=HTTP_200_OK)
-        await state.book.rebuild(citizen_id, state.clock.now())
+        await book_changed(state, citizen_id)
         return Response(result, status_code=HTTP_201_CREATED)
 
     @post(
@@ -109,7 +119,7 @@ class HospitalSummaryController(Controller):
             publisher=principal.subject,
             now=state.clock.now(),
         )
-        await state.book.rebuild(citizen_id, state.clock.now())
+        await book_changed(state, citizen_id)
         return result
 
 

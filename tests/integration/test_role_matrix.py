@@ -63,6 +63,18 @@ MATRIX: dict[tuple[str, str], str | frozenset[str]] = {
     ("GET", "/citizens/{citizen_id}/health-book/observations/series.svg"): frozenset({"citizen"}),
     ("GET", "/citizens/{citizen_id}/health-book/export"): frozenset({"citizen"}),
     ("POST", "/hospital/summaries/{document_id}/entered-in-error"): frozenset({"hospital"}),
+    ("GET", "/facilities/{facility_id}/slots"): PUBLIC,
+    ("PUT", "/hospital/slots"): frozenset({"hospital"}),
+    ("POST", "/hospital/slots/{slot_ref}/block"): frozenset({"hospital"}),
+    ("POST", "/citizens/{citizen_id}/appointments"): frozenset({"citizen"}),
+    ("GET", "/citizens/{citizen_id}/appointments"): frozenset({"citizen"}),
+    ("GET", "/citizens/{citizen_id}/appointments/{appointment_id}"): frozenset({"citizen"}),
+    ("POST", "/citizens/{citizen_id}/appointments/{appointment_id}/cancel"): frozenset({"citizen"}),
+    ("POST", "/citizens/{citizen_id}/appointments/{appointment_id}/reschedule"): frozenset(
+        {"citizen"}
+    ),
+    ("GET", "/hospital/appointments"): frozenset({"hospital"}),
+    ("POST", "/hospital/appointments/{appointment_id}/status"): frozenset({"hospital"}),
 }
 
 SAMPLE_PARAMS = {
@@ -78,6 +90,8 @@ SAMPLE_PARAMS = {
     "document_id": str(uuid.uuid4()),
     "category": "conditions",
     "visit_id": str(uuid.uuid4()),
+    "slot_ref": "no-such-slot",
+    "appointment_id": str(uuid.uuid4()),
 }
 
 

@@ -282,3 +282,28 @@ async def test_insurance_card_from_the_hospital_shows_on_the_profile(client, own
     assert profile["insurance_card"] == "DN4010123456789"
     overview = (await client.get("/citizens/me/health-book", headers=headers)).json()
     assert overview["profile"]["insurance_card"] == "DN4010123456789"
+
+
+async def test_a_book_being_read_is_rebuilt_right_after_a_publish(
+    client, app, owner_of, hospital
+) -> None:
+    import asyncio
+
+    from api.health_book.book import book_key
+
+    headers = await owner_of(IPS)
+    citizen_id = (await client.get("/citizens/me", headers=headers)).json()["id"]
+    assert await app.state.redis.get(book_key(citizen_id)) is None  # nobody has read it yet
+    await client.get("/citizens/me/health-book", headers=headers)
+    before = await app.state.redis.get(book_key(citizen_id))
+    assert before is not None
+    changed = sample_json(IPS)
+    changed["identifier"]["value"] = "rebuilt-document"
+    await client.post("/hospital/summaries", content=dump(changed), headers=hospital.headers)
+    for _ in range(100):
+        after = await app.state.redis.get(book_key(citizen_id))
+        if after is not None and after != before:
+            break
+        await asyncio.sleep(0.02)
+    assert after is not None
+    assert after != before

@@ -1,0 +1,1 @@
+"""Appointments: hospitals publish slots; citizens book, cancel and reschedule them."""

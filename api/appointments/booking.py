@@ -1,0 +1,214 @@
+"""Booking: one citizen takes one place, exactly once per ``Idempotency-Key``.
+
+The place is taken by :func:`api.appointments.capacity.take_place` (one conditional update, never
+a read-then-write); the appointment, its confirmation and reminders (outbox) and the stored answer
+of the key commit together.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import NamedTuple
+
+import msgspec
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.appointments import idempotency, notify, records, schemas
+from api.appointments.capacity import (
+    ACTIVE_AND_HERE,
+    INSERT_APPOINTMENT,
+    require_open_facility,
+    take_place,
+)
+from api.appointments.errors import (
+    AlreadyBooked,
+    IdempotencyInProgress,
+    IdempotencyMismatch,
+    LimitReached,
+)
+from api.appointments.idempotency import Answer
+from api.appointments.locking import begin_write, lock_booking
+from api.appointments.models import BOOKED, Appointment
+from api.appointments.records import Limits
+from api.core.errors import DomainError
+
+CREATED = 201
+
+
+async def book(
+    session: AsyncSession,
+    *,
+    citizen_id: uuid.UUID,
+    actor_id: uuid.UUID,
+    data: schemas.AppointmentCreate,
+    idempotency_key: str,
+    limits: Limits,
+    now: dt.datetime,
+) -> Answer:
+    """Book ``data.slot_id`` for ``citizen_id`` (by ``actor_id``: themselves or a guardian).
+
+    Answers the JSON of the appointment (201), or the stored answer of the first request with
+    the same ``Idempotency-Key`` (see :mod:`api.appointments.idempotency`)."""
+    request = Request(
+        actor_id,
+        idempotency_key,
+        idempotency.request_hash(f"POST /citizens/{citizen_id}/appointments", data),
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        return await _book_in_one_transaction(session, request, citizen_id, data, limits, now)
+    return await _book_after_claim(session, request, citizen_id, data, limits, now)
+
+
+class Request(NamedTuple):
+    """Who sent which ``Idempotency-Key`` with which request."""
+
+    actor_id: uuid.UUID
+    key: str
+    fingerprint: str
+
+
+class Refused(Exception):
+    """The booking was refused before anything was written (full, not bookable, limit...)."""
+
+    def __init__(self, error: DomainError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+_IDEMPOTENCY_ERRORS = (IdempotencyInProgress, IdempotencyMismatch, idempotency.ReplayedProblem)
+
+
+async def _book_in_one_transaction(
+    session: AsyncSession,
+    request: Request,
+    citizen_id: uuid.UUID,
+    data: schemas.AppointmentCreate,
+    limits: Limits,
+    now: dt.datetime,
+) -> Answer:
+    actor, key, fingerprint = request
+    try:
+        if not await lock_booking(session, idempotency.lock_key(actor, key), citizen_id):
+            raise IdempotencyInProgress(
+                "a request with this Idempotency-Key is in progress",
+                headers={"Retry-After": "1"},
+            )
+        stored = await idempotency.lookup(
+            session, actor, key, fingerprint, now=now, ttl=limits.idempotency_ttl
+        )
+        if stored is not None:
+            await session.rollback()
+            return stored
+        answer = await _book(session, citizen_id, actor, data, limits, now)
+    except _IDEMPOTENCY_ERRORS:
+        await session.rollback()
+        raise
+    except Refused as refused:  # nothing written: the refusal is stored in this transaction
+        answer = idempotency.error_answer(refused.error)
+        expired = now - limits.idempotency_ttl
+        await idempotency.save(session, actor, key, fingerprint, answer, now=now, only_over=expired)
+        await session.commit()
+        raise refused.error from None
+    except DomainError as error:
+        await session.rollback()
+        await idempotency.save_error(
+            session, actor, key, fingerprint, error, now=now, ttl=limits.idempotency_ttl
+        )
+        raise
+    await idempotency.save(session, actor, key, fingerprint, answer, now=now)
+    await idempotency.maybe_purge(session, now - limits.idempotency_ttl)
+    await session.commit()
+    return answer
+
+
+async def _book_after_claim(
+    session: AsyncSession,
+    request: Request,
+    citizen_id: uuid.UUID,
+    data: schemas.AppointmentCreate,
+    limits: Limits,
+    now: dt.datetime,
+) -> Answer:
+    actor, key, fingerprint = request
+    stored = await idempotency.claim(
+        session, actor, key, fingerprint, now=now, ttl=limits.idempotency_ttl
+    )
+    if stored is not None:
+        return stored
+    try:
+        answer = await _book(session, citizen_id, actor, data, limits, now)
+        await idempotency.finish(session, actor, key, answer)
+        await session.commit()
+        return answer
+    except Refused as refused:  # nothing written: the refusal is stored in this transaction
+        await idempotency.finish(session, actor, key, idempotency.error_answer(refused.error))
+        await session.commit()
+        raise refused.error from None
+    except DomainError as error:
+        await session.rollback()
+        await idempotency.finish_with_error(session, actor, key, error)
+        raise
+    except Exception:
+        await session.rollback()
+        await idempotency.release(session, actor, key)
+        raise
+
+
+async def _book(
+    session: AsyncSession,
+    citizen_id: uuid.UUID,
+    actor_id: uuid.UUID,
+    data: schemas.AppointmentCreate,
+    limits: Limits,
+    now: dt.datetime,
+) -> Answer:
+    """The booking itself, in the caller's transaction (locked on PostgreSQL; writing from here
+    on SQLite): the answer to store."""
+    await begin_write(session)
+    try:
+        active, here = (
+            await session.execute(
+                ACTIVE_AND_HERE, {"slot_id": data.slot_id, "citizen_id": citizen_id, "now": now}
+            )
+        ).one()
+        if here:
+            raise AlreadyBooked("you already hold an appointment on this slot")
+        if active >= limits.max_active:
+            raise LimitReached(
+                f"at most {limits.max_active} upcoming appointments at a time",
+                extra={"limit": limits.max_active},
+            )
+        slot = await take_place(session, data.slot_id, limits, now)
+    except DomainError as error:
+        raise Refused(error) from error
+    await require_open_facility(session, slot.facility_id)
+    values = {
+        "id": uuid.uuid4(),
+        "citizen_id": citizen_id,
+        "booked_by": actor_id,
+        "slot_id": slot.id,
+        "facility_id": slot.facility_id,
+        "department_id": slot.department_id,
+        "start_at": slot.start_at,
+        "end_at": slot.end_at,
+        "status": BOOKED,
+        "cancelled_by": None,
+        "cancel_reason": None,
+        "reschedules": 0,
+        "created_at": now,
+        "updated_at": now,
+        "checked_in_at": None,
+        "finished_at": None,
+    }
+    try:
+        await session.execute(INSERT_APPOINTMENT, values)
+    except IntegrityError as exc:  # a concurrent request of the same citizen, same slot
+        raise AlreadyBooked("you already hold an appointment on this slot") from exc
+    appointment = Appointment(**values)  # what was stored (not attached to the session)
+    await notify.booked(
+        session, await records.notice(session, appointment), limits.reminder_minutes, now
+    )
+    view = await records.citizen_view(session, appointment, slot.service, limits)
+    return Answer(CREATED, msgspec.json.encode(view))
