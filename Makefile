@@ -10,7 +10,7 @@ UV := $(SYSTEM_UV)
 endif
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint format bench migrate clean
+.PHONY: run serve test lint format bench migrate clean fuzz
 
 $(CURDIR)/.tools/bin/uv:
 	python3 -m venv $(CURDIR)/.tools
@@ -18,7 +18,10 @@ $(CURDIR)/.tools/bin/uv:
 
 uv: $(UV)
 
-run: $(UV)  ## serve the API on embedded defaults (SQLite + in-process Redis) at 127.0.0.1:8000
+run: $(UV)  ## the demo: the API on embedded defaults (SQLite + in-process Redis) at 127.0.0.1:8000, seeded
+	$(UV) run --frozen healthbook demo
+
+serve: $(UV)  ## the API on embedded defaults, without the demo
 	$(UV) run --frozen healthbook serve
 
 test: $(UV)  ## the whole suite, on SQLite/fakeredis and on the PostgreSQL/Redis servers when reachable
@@ -36,6 +39,14 @@ format: $(UV)
 bench: $(UV)  ## loopback benchmarks against PostgreSQL + Redis (needs wrk: apt-get install -y wrk)
 	@command -v wrk >/dev/null || (apt-get install -y wrk || (apt-get update && apt-get install -y wrk))
 	$(UV) run --frozen python -m bench.run $(BENCH_ARGS)
+
+FUZZ_MAX_EXAMPLES ?= 25
+FUZZ_STATEFUL_STEPS ?= 20
+fuzz: $(UV)  ## the schemathesis run, longer (FUZZ_BACKEND=servers, FUZZ_SERVED=1: see README)
+	$(UV) sync --frozen --quiet
+	FUZZ_MAX_EXAMPLES=$(FUZZ_MAX_EXAMPLES) FUZZ_STATEFUL_STEPS=$(FUZZ_STATEFUL_STEPS) \
+		FUZZ_TIMEOUT_SECONDS=7200 $(UV) run --frozen pytest -p no:cacheprovider -s \
+		tests/integration/test_fuzz.py
 
 migrate: $(UV)
 	$(UV) run --frozen healthbook migrate

@@ -10,19 +10,26 @@ from importlib.metadata import PackageNotFoundError, version
 import httpx
 from litestar import Litestar
 from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
 
 from api.appointments.places import register_cache as register_appointment_cache
 from api.appointments.records import Limits as AppointmentLimits
 from api.appointments.routes import APPOINTMENT_ROUTES
+from api.checkin.pages_routes import CHECKIN_PAGE_ROUTES, live_queue_feeds
+from api.checkin.places import register_cache as register_checkin_cache
+from api.checkin.routes import CHECKIN_ROUTES
+from api.checkin.setup import build_checkin, stop_checkin
 from api.core.background import BackgroundTasks
+from api.core.bodies import StrictJsonRequest
 from api.core.cache import Invalidations
 from api.core.clock import Clock, SystemClock
 from api.core.db import create_engine, create_sessionmaker, ping
 from api.core.deps import provide_db_session, provide_redis
 from api.core.observability import Metrics, RequestContextMiddleware, configure_logging
-from api.core.openapi import openapi_config
+from api.core.openapi import document_shared_answers, openapi_config
 from api.core.pagination import Cursors
 from api.core.problem_handlers import EXCEPTION_HANDLERS
+from api.core.ratelimit import RateLimiter, RateLimitMiddleware
 from api.core.redis import create_redis
 from api.core.settings import Settings
 from api.db.migrate import upgrade
@@ -33,6 +40,7 @@ from api.health_book.pull import pull_service_from_state
 from api.health_book.routes import HEALTH_BOOK_ROUTES
 from api.identity.demo_idp import demo_routes, register_demo_provider
 from api.identity.deps import IDENTITY_DEPENDENCIES
+from api.identity.guards import rate_limit_caller
 from api.identity.routes import IDENTITY_ROUTES
 from api.identity.setup import build_identity
 from api.operations.routes import OperationsController
@@ -71,6 +79,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         state.engine = engine
         state.sessionmaker = create_sessionmaker(engine)
         state.redis = redis
+        state.rate_limiter = RateLimiter.from_settings(settings, redis, state.clock)
         state.readiness_probes = {
             "database": lambda: ping(engine),
             "redis": redis.ping,
@@ -85,6 +94,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         state.invalidations = Invalidations(redis)
         register_facility_cache(state.invalidations)
         register_appointment_cache(state.invalidations)
+        register_checkin_cache(state.invalidations)
         state.appointment_limits = AppointmentLimits.from_settings(settings)
         build_identity(state, settings, redis, http)
         state.cursors = Cursors(state.identifier_key)
@@ -98,6 +108,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
         state.identity.on_first_login = pull_at_first_login
         build_notifications(state, settings)
+        build_checkin(state, settings)
         await state.invalidations.start()
         if settings.demo:
             await register_demo_provider(settings, state.sessionmaker)
@@ -105,7 +116,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             "started",
             extra={
                 "database": engine.dialect.name,
-                "redis": "embedded" if settings.embedded_redis else "server",
+                "redis": "embedded"
+                if settings.embedded_redis
+                else ("cluster" if settings.redis_cluster else "server"),
                 "production": settings.production,
             },
         )
@@ -113,6 +126,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         try:
             yield
         finally:
+            await stop_checkin(state)
             await stop_notifications(state)
             await state.background.stop()
             await state.invalidations.stop()
@@ -129,6 +143,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             *demo_routes(settings),
             *NOTIFICATION_ROUTES,
             *APPOINTMENT_ROUTES,
+            *CHECKIN_PAGE_ROUTES,
+            *CHECKIN_ROUTES,
         ],
         dependencies={
             "db_session": Provide(provide_db_session),
@@ -136,13 +152,24 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             **IDENTITY_DEPENDENCIES,
         },
         exception_handlers=EXCEPTION_HANDLERS,
-        lifespan=[lifespan],
+        middleware=[
+            DefineMiddleware(
+                RateLimitMiddleware,
+                caller_of=rate_limit_caller,
+                trusted_proxy_hops=settings.trusted_proxy_hops,
+            )
+        ]
+        if settings.rate_limit_enabled
+        else [],
+        lifespan=[lifespan, live_queue_feeds],  # the second ends first
         openapi_config=openapi_config(_version()),
         request_max_body_size=settings.max_request_body_bytes,
+        request_class=StrictJsonRequest,
         state=None,
         debug=False,
         logging_config=None,
     )
+    document_shared_answers(app, rate_limits=settings.rate_limit_enabled)
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.clock = clock or SystemClock()

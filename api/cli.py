@@ -6,8 +6,11 @@ import asyncio
 import datetime as dt
 import logging
 import os
+import signal
+import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -90,19 +93,132 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", type=int, default=8000, show_default=True, help="Port.")
-def demo(host: str, port: int) -> None:
-    """Run the service in demo mode, with the demo identity provider, on embedded defaults."""
-    base = f"http://{host}:{port}"
+@click.option(
+    "--walkthrough",
+    is_flag=True,
+    help="Instead of serving: run the whole story over HTTP against the running demo.",
+)
+@click.option(
+    "--base-url", default=None, help="The running demo (--walkthrough); default http://HOST:PORT."
+)
+def demo(host: str, port: int, walkthrough: bool, base_url: str | None) -> None:
+    """Run the service in demo mode on embedded defaults: the demo identity provider, two
+    facilities with a week of slots, three citizens with records, a kiosk; or, with
+    --walkthrough, tell the whole story against the running demo."""
+    base = (base_url or f"http://{host}:{port}").rstrip("/")
     os.environ["DEMO"] = "true"
     os.environ.setdefault("PUBLIC_BASE_URL", base)
+    settings = _settings()
+    from api.demo.client import Credentials
+
+    credentials = Credentials(settings.data_dir)
+    if walkthrough:
+        _demo_walkthrough(base, credentials)
+        return
+    from api.demo.seed import ensure_admin
+
+    ensure_admin(settings, credentials)
+    click.echo(
+        f"Sổ Sức Khỏe demo: starting the service at {base} with the demo identity provider, "
+        "then seeding facilities, slots, citizens and a kiosk…"
+    )
+
+    def stop(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # leave through the finally below, which stops the service
+
+    signal.signal(signal.SIGTERM, stop)
+    # our own interpreter and module, with an address click has already validated
+    server = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "api.cli", "serve", "--host", host, "--port", str(port)]
+    )
+    try:
+        _wait_ready(base, server)
+        _demo_seed_and_tell(base, credentials)
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if server.poll() is None:
+            server.send_signal(signal.SIGINT)
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    if server.returncode not in (0, -signal.SIGINT, None):
+        raise click.ClickException(f"the service exited with {server.returncode}")
+
+
+def _wait_ready(base: str, server: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise click.ClickException(f"the service exited with {server.returncode}")
+        try:
+            if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise click.ClickException(f"the service did not become ready at {base} in {timeout:.0f} s")
+
+
+def _demo_seed_and_tell(base: str, credentials: Any) -> None:
+    import json
+
+    from api.demo import data
+    from api.demo.client import Api
+    from api.demo.seed import kiosk_name, seed
     from api.identity.demo_idp import DEMO_PATH, DEMO_PEOPLE
 
-    click.echo(f"Sổ Sức Khỏe demo at {base}")
-    click.echo(f"  API documentation: {base}/schema")
-    click.echo(f"  demo identity provider (citizens and a curl login): {base}{DEMO_PATH}/")
-    click.echo(f"  demo citizens: {', '.join(p.national_id for p in DEMO_PEOPLE)}")
-    ctx = click.get_current_context()
-    ctx.invoke(serve, host=host, port=port, workers=1)
+    api = Api(base)
+    try:
+        seeded = seed(api, credentials, dt.datetime.now(dt.UTC))
+        token = api.citizen_token(DEMO_PEOPLE[0].national_id)
+    finally:
+        api.close()
+    facility = data.FACILITIES[0]
+    department = facility.departments[0]
+    kiosk = credentials.get(kiosk_name(facility.id))
+    lines = [
+        "",
+        f"Sổ Sức Khỏe demo is ready at {base}",
+        f"  seeded: facilities {', '.join(seeded.facilities)}; {seeded.slots} slots over 7 days; "
+        f"{seeded.documents} visit summaries; citizens {', '.join(seeded.citizens)} "
+        f"({DEMO_PEOPLE[0].name} is the guardian of {DEMO_PEOPLE[2].name})",
+        f"  API documentation:      {base}/schema",
+        f"  demo identity provider: {base}{DEMO_PATH}/",
+        f"  kiosk page:             {base}/kiosk  (staff set-up: client id and private key below)",
+        f"    client id:   {kiosk['client_id'] if kiosk else '-'}",
+        f"    private key: {json.dumps(kiosk['private_jwk']) if kiosk else '-'}",
+        f"  queue board:            {base}/board/{facility.id}/{department.code}",
+        "  try it (a citizen token for 15 minutes):",
+        f"    TOKEN={token}",
+        f'    curl -s {base}/citizens/me/health-book -H "Authorization: Bearer $TOKEN"',
+        f'    curl -s "{base}/facilities/{facility.id}/slots?department={department.code}"',
+        f'    curl -s {base}/citizens/me/notifications -H "Authorization: Bearer $TOKEN"',
+        "  the whole story over HTTP, in another terminal:",
+        f"    uv run healthbook demo --walkthrough --base-url {base}",
+        "",
+    ]
+    click.echo("\n".join(lines))
+
+
+def _demo_walkthrough(base: str, credentials: Any) -> None:
+    from api.demo.client import Api, DemoError
+    from api.demo.walkthrough import Walkthrough
+
+    api = Api(base)
+    try:
+        Walkthrough(api, credentials, echo=click.echo).run()
+    except (DemoError, OSError) as exc:
+        raise click.ClickException(f"walkthrough failed: {exc}") from exc
+    finally:
+        api.close()
+    click.echo("walkthrough complete: every step answered as expected")
 
 
 @main.command()
@@ -141,7 +257,7 @@ def migrate(revision: str, down: bool) -> None:
 def check_config() -> None:
     """Validate the environment's settings and print them (secrets hidden)."""
     settings = _settings()
-    secret_fields = {"identifier_hash_key"}
+    secret_fields = {"identifier_hash_key", "document_encryption_keys"}
     for name in settings.__struct_fields__:
         value = getattr(settings, name)
         if name in secret_fields and value:
@@ -151,7 +267,7 @@ def check_config() -> None:
 
 @main.group()
 def keys() -> None:
-    """Our Ed25519 signing keys."""
+    """Our keys: Ed25519 signing keys, and the keys health documents are encrypted with."""
 
 
 @keys.command("rotate")
@@ -179,6 +295,112 @@ def keys_list() -> None:
     for key in sorted(store.jwks()["keys"], key=lambda k: k["kid"]):
         marker = "signing" if key["kid"] == store.signer.kid else "verify-only"
         click.echo(f"{key['kid']}\t{marker}")
+
+
+@keys.command("new-document-key")
+def keys_new_document_key() -> None:
+    """Print a new document encryption key (ID:BASE64) to put first in DOCUMENT_ENCRYPTION_KEYS."""
+    from api.core.encryption import new_key_line
+
+    click.echo(new_key_line(f"{dt.datetime.now(dt.UTC):%Y%m%d}"))
+
+
+@keys.command("rewrap")
+@click.option("--dry-run", is_flag=True, help="Only count what would be rewritten.")
+@click.option("--batch-size", type=click.IntRange(1, 10_000), default=500, show_default=True)
+def keys_rewrap(dry_run: bool, batch_size: int) -> None:
+    """Re-wrap every document's data key with the first DOCUMENT_ENCRYPTION_KEYS key (after a
+    rotation), and encrypt documents stored before encryption at rest."""
+    from api.core.db import create_engine
+    from api.core.encryption import DocumentKeyError, document_keys
+    from api.db.rewrap import ColumnReport, rewrap
+
+    settings = _settings()
+
+    async def run() -> list[ColumnReport]:
+        engine = create_engine(settings)
+        try:
+            keys = document_keys(settings)
+            return await rewrap(engine, keys, dry_run=dry_run, batch_size=batch_size)
+        finally:
+            await engine.dispose()
+
+    try:
+        reports = asyncio.run(run())
+    except DocumentKeyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    verb = "would rewrite" if dry_run else "rewrote"
+    for report in reports:
+        found = ", ".join(f"{k}={n}" for k, n in report.by_key.items()) or "none"
+        click.echo(
+            f"{report.column}: {report.values} value(s) ({found}); {verb} {report.rewrapped} "
+            f"re-wrapped, {report.encrypted_plaintext} plaintext encrypted"
+        )
+
+
+@main.group()
+def audit() -> None:
+    """The access log's integrity."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Walk every citizen's access-log hash chain; exit 1 naming the first altered, removed or
+    out-of-place row."""
+    from api.core.db import create_engine, create_sessionmaker
+    from api.health_book.audit import VerifyReport, verify
+
+    settings = _settings()
+
+    async def run() -> VerifyReport:
+        engine = create_engine(settings)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                return await verify(session)
+        finally:
+            await engine.dispose()
+
+    report = asyncio.run(run())
+    if report.first_break is not None:
+        raise click.ClickException(
+            f"access log tampered with: {report.first_break.describe()} "
+            f"({report.rows} row(s) checked before it)"
+        )
+    click.echo(f"access log intact: {report.rows} row(s) in {report.chains} chain(s)")
+
+
+@main.group("db")
+def db_group() -> None:
+    """Database administration."""
+
+
+@db_group.command("grant-app-role")
+@click.argument("role")
+@click.option("--create", is_flag=True, help="Create the role (LOGIN, no password) if missing.")
+def db_grant_app_role(role: str, create: bool) -> None:
+    """Grant ROLE what the service needs on PostgreSQL, and no UPDATE/DELETE on the access log.
+
+    Run as the tables' owner (DATABASE_URL), again after each migration; then run the service as
+    ROLE."""
+    from api.core.db import create_engine
+    from api.db.roles import RoleError, grant_app_role
+
+    settings = _settings()
+
+    async def run() -> list[str]:
+        engine = create_engine(settings)
+        try:
+            return await grant_app_role(engine, role, create=create)
+        finally:
+            await engine.dispose()
+
+    try:
+        statements = asyncio.run(run())
+    except RoleError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for statement in statements:
+        click.echo(statement + ";")
+    click.echo(f"role {role}: read/write on the schema, append-only on the access log")
 
 
 @main.group()

@@ -433,3 +433,102 @@ def book_contended(ctx: SetupContext) -> Prepared:
             headers={"Authorization": f"Bearer {token}", "Idempotency-Key": f"fill-{n}"},
         )
     return prepared
+
+
+# --- check-in -------------------------------------------------------------------------------
+
+KIOSK_FACILITY = "01004"
+"""The bench's check-in facility (its own, apart from the booking and publishing ones)."""
+
+
+def kiosk_token(ctx: SetupContext, facility_id: str) -> str:
+    """A kiosk client bound to ``facility_id``, registered over the admin API; its token."""
+    private = Ed25519PrivateKey.generate()
+    jwk = json.loads(OKPAlgorithm.to_jwk(private.public_key()))
+    jwk.update({"kid": "bench-kiosk", "alg": "EdDSA", "use": "sig"})
+    created = ctx.request_json(
+        "POST",
+        "/admin/clients",
+        json={
+            "kind": "kiosk",
+            "name": "bench kiosk",
+            "facility_id": facility_id,
+            "jwks": {"keys": [jwk]},
+        },
+        headers={"Authorization": f"Bearer {admin_token(ctx)}"},
+    )
+    return _client_token(ctx, created["id"], private, "bench-kiosk")
+
+
+def kiosk_checkin(
+    ctx: SetupContext, *, appointments: int = 9_999, departments: int = 1
+) -> Prepared:
+    """``appointments`` + 1 appointments starting in 20 minutes (inside their check-in window)
+    in ``departments`` departments (one: ``NOI``, every check-in on one queue's counter), booked
+    over the API by citizens holding ten each (the default limit),
+    and each one's check-in code fetched as the app does; the codes go to the Lua data file
+    (``bench.scenarios.KIOSK_LUA``), the first to the runner's check request."""
+    import datetime as dt
+    from concurrent.futures import ThreadPoolExecutor
+
+    per_citizen = 10
+    admin = {"Authorization": f"Bearer {admin_token(ctx)}"}
+    hospital = {"Authorization": f"Bearer {hospital_token(ctx, KIOSK_FACILITY)}"}
+    codes_of = ["NOI", *(f"K{d:02d}" for d in range(1, departments))]
+    for n, code in enumerate(codes_of):
+        ctx.request_json(
+            "PUT",
+            f"/admin/facilities/{KIOSK_FACILITY}/departments/{code}",
+            json={"name": f"Khoa {code}", "room": f"P.{101 + n}"},
+            headers=admin,
+        )
+    citizens = -(-(appointments + 1) // per_citizen)
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(minutes=20)
+    slots = [
+        {
+            "id": f"kiosk-{k}",
+            "department": codes_of[k % departments],
+            "start": (start + dt.timedelta(minutes=k)).isoformat(),
+            "end": (start + dt.timedelta(minutes=k + 15)).isoformat(),
+            "capacity": citizens,
+        }
+        for k in range(per_citizen)
+    ]
+    answer = ctx.request_json("PUT", "/hospital/slots", json={"slots": slots}, headers=hospital)
+    slot_ids = [s["slot_id"] for s in answer["slots"]]
+    tokens = booking_citizens(ctx, citizens, 1_000_300_000)
+
+    def book_and_fetch(n: int) -> str:
+        token = tokens[n // per_citizen]
+        citizen = {"Authorization": f"Bearer {token}"}
+        booked = ctx.request_json(
+            "POST",
+            "/citizens/me/appointments",
+            json={"slot_id": slot_ids[n % per_citizen]},
+            headers={**citizen, "Idempotency-Key": f"kiosk-bench-{n}"},
+            timeout=60,
+        )
+        code = ctx.request_json(
+            "GET", f"/citizens/me/appointments/{booked['id']}/check-in", headers=citizen
+        )
+        return str(code["token"])
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(book_and_fetch, range(appointments + 1)))
+    check_code, codes = codes[0], codes[1:]
+    data = ctx.data_dir / "kiosk_checkin.lua"
+    data.write_text(
+        "return {\n"
+        f"  codes = {_lua_list(codes)},\n"
+        f"  counter_file = {json.dumps(str(ctx.data_dir / 'kiosk_checkin.counter'))},\n"
+        "}\n"
+    )
+    return Prepared(
+        path="/kiosk/check-ins",
+        headers={
+            "Authorization": f"Bearer {kiosk_token(ctx, KIOSK_FACILITY)}",
+            "Content-Type": "application/json",
+            "X-Bench-Data": str(data),
+        },
+        body=json.dumps({"code": check_code}).encode(),
+    )

@@ -16,8 +16,13 @@ One batch goes through three short transactions and no long one:
 
 A relay killed between 1 and 3 loses nothing: its lease runs out, another relay reclaims the rows
 and sends to each device without a final outcome (at-least-once on that path; zero duplicates on
-the normal path). Relays wake on a Redis pub/sub signal sent after each enqueueing commit, and
-poll every ``poll_seconds`` as the fallback.
+the normal path). A database that goes away between 2 and 3 does not make a duplicate: the relay
+keeps the results and retries 3, its lease renewed, for up to one lease period. A relay told to
+stop (SIGTERM) claims nothing more and finishes its batches for ``stop_grace_seconds``; past that
+it stops sending and releases the rows it claimed, for another relay to take at once.
+
+Relays wake on a Redis pub/sub signal sent after each enqueueing commit, and poll every
+``poll_seconds`` as the fallback.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import os
 import socket
 import time
 import uuid
+from collections import Counter
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -37,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.core.background import cancel_and_wait
 from api.core.clock import Clock
+from api.core.outages import unavailable_service
 from notifications.models import PENDING, OutboxEntry
 from notifications.outbox import WAKE_CHANNEL
 from notifications.relay_batch import Batch
@@ -95,18 +102,83 @@ class Relay:
         pushes = [target.push for target in batch.to_send]
         heartbeat = asyncio.create_task(self._keep_lease(token))
         try:
-            results = await self.sender.send(pushes) if pushes else []
-        except Exception:
-            logger.exception("the sender failed; the batch will be retried")
-            results = [SendResult(outcome="retry", error="SENDER_ERROR")] * len(pushes)
+            try:
+                results = await self.sender.send(pushes) if pushes else []
+            except asyncio.CancelledError:
+                # Stopping, and the grace period is over: nothing was recorded, so give the rows
+                # back for another relay to take now rather than after the lease.
+                await self._release(token, len(batch.rows))
+                raise
+            except Exception:
+                logger.exception("the sender failed; the batch will be retried")
+                results = [SendResult(outcome="retry", error="SENDER_ERROR")] * len(pushes)
+            await self._record(batch, results)
         finally:
             heartbeat.cancel()
             await asyncio.gather(heartbeat, return_exceptions=True)
-        async with self.sessionmaker() as session:
-            await batch.record(session, results, self.clock.now())
-            await session.commit()
         batch.log_summary(logger)
         return len(batch.rows)
+
+    async def _record(self, batch: Batch, results: list[SendResult]) -> None:
+        """Record what the sender answered. While the database is away (a restart, a
+        fail-over), keep trying, the lease renewed meanwhile, for up to one lease period: the
+        pushes went out, and recording them is what keeps them from going out twice."""
+        deadline = time.monotonic() + self.config.lease_seconds
+        delay = 0.2
+        stats = batch.stats
+        while True:
+            # each attempt counts into its own counters, merged once it commits
+            batch.stats, batch.summary = RelayStats(), Counter()
+            try:
+                async with self.sessionmaker() as session:
+                    await batch.record(session, results, self.clock.now())
+                    await session.commit()
+            except Exception as exc:
+                if unavailable_service(exc) is None or time.monotonic() + delay > deadline:
+                    batch.stats = stats
+                    raise
+                logger.warning(
+                    "could not record a batch, retrying: %s unavailable (%s)",
+                    unavailable_service(exc),
+                    type(exc).__name__,
+                )
+                await asyncio.sleep(delay)
+                delay = min(2.0, delay * 2)
+                continue
+            stats.pushes.update(batch.stats.pushes)
+            stats.rows.update(batch.stats.rows)
+            batch.stats = stats
+            return
+
+    async def _release(self, token: uuid.UUID, count: int) -> None:
+        """Clear the lease and claim of rows this relay claimed but will not finish (the claim
+        did not count as an attempt). Bounded: when the database does not answer, the lease
+        runs out instead."""
+        try:
+            async with asyncio.timeout(5.0), self.sessionmaker() as session:
+                released = await session.execute(
+                    update(OutboxEntry)
+                    .where(OutboxEntry.claim_token == token, OutboxEntry.status == PENDING)
+                    .values(
+                        lease_until=None,
+                        claim_token=None,
+                        attempts=OutboxEntry.attempts - 1,
+                        updated_at=self.clock.now(),
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+                await session.commit()
+            self.stats.rows["released"] += int(released.rowcount or 0)  # type: ignore[attr-defined]
+            logger.info(
+                "relay released claimed rows",
+                extra={"relay": {"worker": self.worker_id, "rows": count}},
+            )
+        except Exception as exc:
+            logger.warning(
+                "could not release %d claimed rows (their lease runs out): %s",
+                count,
+                type(exc).__name__,
+            )
 
     async def drain(self, max_batches: int = 1000) -> int:
         """Run batches until nothing is due (tests, and the end of a shutdown)."""
@@ -177,10 +249,14 @@ class Relay:
             self._task = asyncio.create_task(self.run(), name="notification-relay")
         return self._task
 
-    async def stop(self, grace_seconds: float = 30.0) -> None:
-        """Finish the batch in hand, then return."""
+    async def stop(self, grace_seconds: float | None = None) -> None:
+        """Claim nothing more; let the batch in hand finish for ``grace_seconds`` (the
+        configured ``stop_grace_seconds`` by default), then stop sending and give its rows
+        back."""
         self._stopping.set()
         self._wake.set()
+        if grace_seconds is None:
+            grace_seconds = self.config.stop_grace_seconds
         if self._task is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), grace_seconds)
@@ -211,7 +287,9 @@ class Relay:
             await asyncio.gather(*lanes)
         finally:
             for lane in lanes:
-                lane.cancel()
+                # a lane already being cancelled is giving its rows back: let it finish that
+                if not lane.done() and not lane.cancelling():
+                    lane.cancel()
             await asyncio.gather(*lanes, return_exceptions=True)
             await cancel_and_wait(listener)
             logger.info("relay stopped", extra={"relay": {"worker": self.worker_id}})

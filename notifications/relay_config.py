@@ -28,6 +28,8 @@ class RelayConfig:
     child_max_age: int = 18
     concurrency: int = 1
     """Batches in flight at once in this process (one on SQLite, a single writer anyway)."""
+    stop_grace_seconds: float = 30.0
+    """How long :meth:`Relay.stop` lets the batch in hand finish before giving its rows back."""
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> RelayConfig:
@@ -41,6 +43,7 @@ class RelayConfig:
             "retention_days": settings.notification_retention_days,
             "device_stale_days": settings.device_stale_days,
             "child_max_age": settings.guardian_child_max_age,
+            "stop_grace_seconds": settings.relay_stop_grace_seconds,
             "concurrency": 1
             if is_sqlite(settings.effective_database_url)
             else settings.relay_concurrency,

@@ -16,12 +16,12 @@ from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
-from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter, RequestBody
+from litestar.params import Body, FromPath, FromQuery, HeaderParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.errors import Conflict, InvalidInput, NotFound
-from api.core.openapi import problem_responses
+from api.core.openapi import answers, examples, problem_responses
 from api.identity.access_tokens import Principal
 from api.identity.errors import INSUFFICIENT_SCOPE, INVALID_TOKEN
 from api.identity.guards import authenticate, requires_citizen, requires_citizen_access
@@ -33,6 +33,22 @@ from notifications.schemas import (
     InboxPage,
     NotificationPreferences,
     ReadAllResult,
+)
+
+_DEVICE_EXAMPLES = examples(
+    android={
+        "token": "dQw4w9WgXcQ:APA91bHun4MxP5egoKMwt2KZFBaFUH",
+        "platform": "android",
+        "locale": "vi",
+        "app_version": "2.4.1",
+    }
+)
+_PREFERENCE_EXAMPLES = examples(
+    quiet_nights={
+        "muted_kinds": ["queue_approaching"],
+        "quiet_hours": {"start": "22:00", "end": "06:30"},
+        "timezone": "Asia/Ho_Chi_Minh",
+    }
 )
 
 _ERRORS = problem_responses(INVALID_TOKEN, INSUFFICIENT_SCOPE, NotFound.problem)
@@ -82,15 +98,18 @@ class DeviceController(Controller):
             "refreshed."
         ),
         guards=[requires_citizen, requires_own_citizen_path],
-        responses=problem_responses(
-            INVALID_TOKEN, INSUFFICIENT_SCOPE, NotFound.problem, Conflict.problem
-        ),
+        responses={
+            **problem_responses(
+                INVALID_TOKEN, INSUFFICIENT_SCOPE, NotFound.problem, Conflict.problem
+            ),
+            **answers(201, DeviceView, "Registered (a new installation)"),
+        },
         request_max_body_size=8 * 1024,
     )
     async def put_device(
         self,
         installation_id: FromPath[str],
-        data: RequestBody[DeviceRegistration],
+        data: Annotated[DeviceRegistration, Body(examples=_DEVICE_EXAMPLES)],
         principal: NamedDependency[Principal],
         db_session: NamedDependency[AsyncSession],
         state: State,
@@ -227,7 +246,7 @@ class NotificationPreferencesController(Controller):
     )
     async def put_preferences(
         self,
-        data: RequestBody[NotificationPreferences],
+        data: Annotated[NotificationPreferences, Body(examples=_PREFERENCE_EXAMPLES)],
         target_citizen_id: NamedDependency[uuid.UUID],
         db_session: NamedDependency[AsyncSession],
         state: State,

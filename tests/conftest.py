@@ -28,18 +28,47 @@ from tests.support.backends import (
 from tests.support.fhir_samples import NATIONAL_ID_SYSTEMS
 from tests.support.hospital import Hospital, make_hospital
 from tests.support.idp import TestIdentityProvider
+from tests.support.redis_cluster import LocalRedisCluster
 from tests.support.running import app_client
 
 BACKENDS = ("embedded", "servers")
+CLUSTER = "cluster"
+"""The third backend pair, PostgreSQL + a local three-master Redis Cluster: only for the tests
+marked ``redis`` (they exercise what the service keeps in Redis)."""
+
+
+def _parametrizes_backend(metafunc: pytest.Metafunc) -> bool:
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0] if mark.args else mark.kwargs.get("argnames", "")
+        if "backend" in (
+            [n.strip() for n in names.split(",")] if isinstance(names, str) else names
+        ):
+            return True
+    return False
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that uses ``backend`` runs on both pairs; a test marked ``redis`` also on the
+    Redis Cluster. A test may name its pairs itself (``parametrize("backend", [...])``)."""
+    if "backend" not in metafunc.fixturenames or _parametrizes_backend(metafunc):
+        return
+    params = BACKENDS
+    if metafunc.definition.get_closest_marker("redis") is not None:
+        params = (*BACKENDS, CLUSTER)
+    metafunc.parametrize("backend", params, indirect=True)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark tests by folder so ``-m unit`` and friends select what they say."""
+    """Mark tests by folder so ``-m unit`` and friends select what they say, and the runs on the
+    Redis Cluster ``redis_cluster`` (``-m redis_cluster`` runs exactly those)."""
     for item in items:
         path = str(item.fspath)
         for marker in ("unit", "integration", "e2e"):
             if f"/tests/{marker}/" in path:
                 item.add_marker(getattr(pytest.mark, marker))
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("backend") == CLUSTER:
+            item.add_marker(pytest.mark.redis_cluster)
 
 
 @pytest.fixture(scope="session")
@@ -55,8 +84,19 @@ def postgres_template() -> Iterator[PostgresTemplate]:
     template.close()
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedisCluster]:
+    """This test process's own Redis Cluster (xdist workers never share one)."""
+    cluster = LocalRedisCluster(tmp_path_factory.mktemp("redis-cluster")).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
+    """The test's backend pair: ``embedded``, ``servers`` or ``cluster`` (see BACKENDS)."""
     return request.param
 
 
@@ -83,9 +123,15 @@ def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> It
         yield base_settings(tmp_path, database_url=template.fresh(tmp_path))
         return
     pg: PostgresTemplate = request.getfixturevalue("postgres_template")
+    if backend == CLUSTER:
+        cluster: LocalRedisCluster = request.getfixturevalue("redis_cluster")
+        cluster.flush()
+        redis = {"redis_url": cluster.url, "redis_cluster": True}
+    else:
+        redis = {"redis_url": fresh_redis_url()}
     name, url = pg.fresh()
     try:
-        yield base_settings(tmp_path, database_url=url, redis_url=fresh_redis_url())
+        yield base_settings(tmp_path, database_url=url, **redis)
     finally:
         pg.drop(name)
 

@@ -33,8 +33,24 @@ FHIR_STATUS = {
 }
 
 
-def _extension(resource: dict[str, Any], url: str) -> Any:
-    for extension in resource.get("extension") or []:
+def _list(resource: dict[str, Any], name: str, where: str) -> list[Any]:
+    """An element that FHIR defines as a list: absent, or a JSON array (400 otherwise)."""
+    value = resource.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidInput(f"{where}: {name} must be a JSON array")
+    return value
+
+
+def _text(value: Any, where: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise InvalidInput(f"{where}: expected a string, not {type(value).__name__}")
+
+
+def _extension(resource: dict[str, Any], url: str, where: str = "Slot") -> Any:
+    for extension in _list(resource, "extension", where):
         if isinstance(extension, dict) and extension.get("url") == url:
             for key, value in extension.items():
                 if key.startswith("value"):
@@ -42,34 +58,38 @@ def _extension(resource: dict[str, Any], url: str) -> Any:
     return None
 
 
-def _service(resource: dict[str, Any]) -> str | None:
-    for concept in resource.get("serviceType") or []:
+def _service(resource: dict[str, Any], where: str = "Slot") -> str | None:
+    for concept in _list(resource, "serviceType", where):
         if not isinstance(concept, dict):
             continue
-        if concept.get("text"):
-            return str(concept["text"])[:200]
-        for coding in concept.get("coding") or []:
-            if isinstance(coding, dict) and coding.get("display"):
-                return str(coding["display"])[:200]
+        text = _text(concept.get("text"), f"{where}.serviceType.text")
+        if text:
+            return text[:200]
+        for coding in _list(concept, "coding", f"{where}.serviceType"):
+            if not isinstance(coding, dict):
+                continue
+            display = _text(coding.get("display"), f"{where}.serviceType.coding.display")
+            if display:
+                return display[:200]
     return None
 
 
 def _slot(resource: dict[str, Any], where: str) -> schemas.SlotPut:
-    identifiers = [i for i in resource.get("identifier") or [] if isinstance(i, dict)]
+    identifiers = [i for i in _list(resource, "identifier", where) if isinstance(i, dict)]
     ref = next((i["value"] for i in identifiers if i.get("value")), None) or resource.get("id")
     status = resource.get("status")
-    if status not in _STATUSES:
+    if not isinstance(status, str) or status not in _STATUSES:
         raise InvalidInput(
             f"{where}: status {status!r} is not accepted (free, busy-unavailable, "
             "entered-in-error); publish `free` slots with the capacity still bookable here"
         )
     candidate = {
         "id": ref,
-        "department": _extension(resource, DEPARTMENT_EXTENSION),
-        "service": _service(resource),
+        "department": _extension(resource, DEPARTMENT_EXTENSION, where),
+        "service": _service(resource, where),
         "start": resource.get("start"),
         "end": resource.get("end"),
-        "capacity": _extension(resource, CAPACITY_EXTENSION) or 1,
+        "capacity": _extension(resource, CAPACITY_EXTENSION, where) or 1,
         "status": _STATUSES[status],
     }
     try:
@@ -96,7 +116,7 @@ def slots_from_fhir(body: bytes) -> list[schemas.SlotPut]:
     if kind != "Bundle":
         raise InvalidInput(f"expected a FHIR Bundle or Slot resource, not {kind!r}")
     found: list[schemas.SlotPut] = []
-    for index, entry in enumerate(document.get("entry") or []):
+    for index, entry in enumerate(_list(document, "entry", "Bundle")):
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if isinstance(resource, dict) and resource.get("resourceType") == "Slot":
             found.append(_slot(resource, f"entry[{index}] (Slot/{resource.get('id')})"))

@@ -9,26 +9,115 @@ from typing import Annotated, Any, Literal
 from litestar import Controller, Request, Response, get, post, put
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from litestar.params import (
-    FromPath,
-    FromQuery,
-    HeaderParameter,
-    QueryParameter,
-    RawBody,
-    RequestBody,
-)
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIType, Schema
+from litestar.params import Body, FromPath, FromQuery, HeaderParameter, QueryParameter, RawBody
 from litestar.status_codes import HTTP_200_OK
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.appointments import errors, fhir, schemas, service, slots
 from api.appointments.records import Limits
 from api.core.errors import Conflict, InvalidInput, NotFound, Unprocessable
-from api.core.openapi import problem_responses
+from api.core.openapi import (
+    documented,
+    examples,
+    fhir_resource,
+    inline_schema,
+    problem_responses,
+    raw_body,
+)
+from api.core.params import INSTANT, instant
 from api.identity.access_tokens import Principal
 from api.identity.errors import INSUFFICIENT_SCOPE, INVALID_TOKEN
 from api.identity.guards import requires_citizen_access, requires_client
 
+_BOOK_EXAMPLES = examples(
+    a_slot_from_the_search={"slot_id": "3f2c8a9e-5b7d-4c1e-9a0b-2d6e8f1a4c7b"}
+)
+_STATUS_EXAMPLES = examples(
+    arrived={"status": "checked_in"},
+    cancelled_by_the_facility={"status": "cancelled", "reason": "Bác sĩ nghỉ đột xuất"},
+)
+
 _AUTH = (INVALID_TOKEN, INSUFFICIENT_SCOPE)
+_SLOTS_EXAMPLE = {
+    "slots": [
+        {
+            "id": "KB-2026-03-02-0800",
+            "department": "NOI",
+            "service": "Khám nội tổng quát",
+            "start": "2026-03-02T08:00:00+07:00",
+            "end": "2026-03-02T08:15:00+07:00",
+            "capacity": 3,
+        },
+        {
+            "id": "KB-2026-03-02-0815",
+            "department": "NOI",
+            "start": "2026-03-02T08:15:00+07:00",
+            "end": "2026-03-02T08:30:00+07:00",
+            "capacity": 3,
+            "status": "blocked",
+        },
+    ]
+}
+_STRING = Schema(type=OpenAPIType.STRING)
+_ARRAY_OF_OBJECTS = Schema(type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.OBJECT))
+_FHIR_SLOT = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["resourceType", "status"],
+    properties={
+        "resourceType": Schema(const="Slot"),
+        "id": _STRING,
+        "identifier": _ARRAY_OF_OBJECTS,
+        "status": Schema(enum=["free", "busy-unavailable", "entered-in-error"]),
+        "start": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.DATE_TIME),
+        "end": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.DATE_TIME),
+        "serviceType": _ARRAY_OF_OBJECTS,
+        "extension": _ARRAY_OF_OBJECTS,
+    },
+    description=f"Department in extension `{fhir.DEPARTMENT_EXTENSION}`, capacity in "
+    f"`{fhir.CAPACITY_EXTENSION}`",
+)
+_FHIR_SLOTS = Schema(
+    one_of=[
+        _FHIR_SLOT,
+        Schema(
+            type=OpenAPIType.OBJECT,
+            required=["resourceType", "entry"],
+            properties={
+                "resourceType": Schema(const="Bundle"),
+                "entry": Schema(
+                    type=OpenAPIType.ARRAY,
+                    min_items=1,
+                    items=Schema(
+                        type=OpenAPIType.OBJECT,
+                        required=["resource"],
+                        properties={"resource": _FHIR_SLOT},
+                    ),
+                ),
+            },
+        ),
+    ]
+)
+_FHIR_SLOTS_EXAMPLE = {
+    "resourceType": "Bundle",
+    "type": "collection",
+    "entry": [
+        {
+            "resource": {
+                "resourceType": "Slot",
+                "identifier": [{"system": "urn:example:his-slots", "value": "KB-0900"}],
+                "status": "free",
+                "start": "2026-03-02T09:00:00+07:00",
+                "end": "2026-03-02T09:15:00+07:00",
+                "serviceType": [{"text": "Khám nội tổng quát"}],
+                "extension": [
+                    {"url": fhir.DEPARTMENT_EXTENSION, "valueCode": "NOI"},
+                    {"url": fhir.CAPACITY_EXTENSION, "valuePositiveInt": 3},
+                ],
+            }
+        }
+    ],
+}
 IdempotencyKey = Annotated[
     str,
     HeaderParameter(
@@ -83,8 +172,8 @@ class SlotSearchController(Controller):
         state: State,
         department: DepartmentCode = None,
         day: Day = None,
-        start_from: Annotated[dt.datetime | None, QueryParameter(name="from")] = None,
-        start_to: Annotated[dt.datetime | None, QueryParameter(name="to")] = None,
+        start_from: Annotated[str | None, QueryParameter(name="from", **INSTANT)] = None,
+        start_to: Annotated[str | None, QueryParameter(name="to", **INSTANT)] = None,
         limit: Limit = 50,
         cursor: Cursor = None,
     ) -> schemas.SlotPage:
@@ -94,8 +183,8 @@ class SlotSearchController(Controller):
             facility_id,
             department=department,
             day=day,
-            start_from=start_from,
-            start_to=start_to,
+            start_from=instant(start_from, "from"),
+            start_to=instant(start_to, "to"),
             limit=limit,
             cursor=cursor,
             limits=limits_of(state),
@@ -126,6 +215,15 @@ class HospitalSlotController(Controller):
             *_AUTH, NotFound.problem, Unprocessable.problem, errors.SLOT_HAS_BOOKINGS
         ),
         status_code=HTTP_200_OK,
+        operation_class=documented(
+            body=raw_body(
+                "The facility's slots: our JSON, or FHIR R4 Slot resources",
+                {
+                    "application/json": (inline_schema(schemas.SlotBatch), [_SLOTS_EXAMPLE]),
+                    slots.FHIR_MEDIA_TYPE: (_FHIR_SLOTS, [_FHIR_SLOTS_EXAMPLE]),
+                },
+            )
+        ),
     )
     async def publish(
         self,
@@ -193,7 +291,7 @@ class AppointmentController(Controller):
     )
     async def book(
         self,
-        data: RequestBody[schemas.AppointmentCreate],
+        data: Annotated[schemas.AppointmentCreate, Body(examples=_BOOK_EXAMPLES)],
         idempotency_key: IdempotencyKey,
         principal: NamedDependency[Principal],
         target_citizen_id: NamedDependency[uuid.UUID],
@@ -242,6 +340,9 @@ class AppointmentController(Controller):
         operation_id="GetAppointment",
         summary="One appointment; `format=fhir` answers an R4 Appointment resource",
         responses=_CITIZEN_ERRORS,
+        operation_class=documented(
+            also={200: {slots.FHIR_MEDIA_TYPE: fhir_resource("Appointment", "R4 Appointment")}}
+        ),
     )
     async def get_appointment(
         self,
@@ -297,7 +398,7 @@ class AppointmentController(Controller):
     async def reschedule(
         self,
         appointment_id: FromPath[uuid.UUID],
-        data: RequestBody[schemas.AppointmentReschedule],
+        data: Annotated[schemas.AppointmentReschedule, Body(examples=_BOOK_EXAMPLES)],
         target_citizen_id: NamedDependency[uuid.UUID],
         db_session: NamedDependency[AsyncSession],
         state: State,
@@ -364,7 +465,7 @@ class HospitalAppointmentController(Controller):
     async def set_status(
         self,
         appointment_id: FromPath[uuid.UUID],
-        data: RequestBody[schemas.HospitalAppointmentStatus],
+        data: Annotated[schemas.HospitalAppointmentStatus, Body(examples=_STATUS_EXAMPLES)],
         principal: NamedDependency[Principal],
         db_session: NamedDependency[AsyncSession],
         state: State,

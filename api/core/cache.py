@@ -21,10 +21,10 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from api.core.background import cancel_and_wait
+from api.core.redis import RedisClient
 
 logger = logging.getLogger("healthbook.cache")
 
@@ -91,7 +91,7 @@ class LocalCache(Generic[V]):
 class Invalidations:
     """Publishes invalidations and applies the ones every process publishes."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self.redis = redis
         self.caches: dict[str, LocalCache[Any]] = {}
         self._task: asyncio.Task[None] | None = None

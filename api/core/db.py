@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 
+from api.core.encryption import attach_document_keys, document_keys
 from api.core.settings import Settings
 
 logger = logging.getLogger("healthbook.db")
@@ -100,9 +101,11 @@ def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
             connect_args={"timeout": settings.database_timeout_seconds * 2},
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        # health documents are encrypted at rest with these keys (api/core/encryption.py)
+        attach_document_keys(engine, document_keys(settings))
         return engine
     timeout = settings.database_timeout_seconds
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         # A fixed pool: overflow connections would be opened and closed under every burst, and
         # opening one costs milliseconds of CPU (TLS negotiation, authentication, type
@@ -118,6 +121,9 @@ def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
             "server_settings": {"application_name": "healthbook", "timezone": "UTC"},
         },
     )
+    # health documents are encrypted at rest with these keys (api/core/encryption.py)
+    attach_document_keys(engine, document_keys(settings))
+    return engine
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from litestar.datastructures import State
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.db import session_scope
+from api.core.redis import RedisClient
 
 
 async def provide_db_session(state: State) -> AsyncIterator[AsyncSession]:
@@ -16,5 +16,5 @@ async def provide_db_session(state: State) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def provide_redis(state: State) -> Redis:
+def provide_redis(state: State) -> RedisClient:
     return state.redis

@@ -1,18 +1,59 @@
-"""OpenAPI 3.1 document and helpers to document error responses on each route."""
+"""OpenAPI 3.1 document and helpers to document error responses, examples and raw bodies."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import msgspec
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme, Tag
+from litestar.openapi.spec import (
+    Components,
+    Example,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    RequestBody,
+    Schema,
+    SecurityScheme,
+    Tag,
+)
+from litestar.routes import HTTPRoute
 
 from api.core.errors import (
     INTERNAL,
+    PAYLOAD_TOO_LARGE,
     PROBLEM_MEDIA_TYPE,
     VALIDATION,
     Problem,
     ProblemType,
 )
+from api.core.ratelimit import EXEMPT, RATE_LIMITED, classify
+
+if TYPE_CHECKING:
+    from litestar import Litestar
+
+TAGS = {
+    "operations": "Health checks, metrics, problem types",
+    "auth": "Tokens: citizens exchange an identity provider's ID token, clients sign assertions",
+    "citizens": "The citizen's profile and the dependents they act for",
+    "health book": "The citizen's health book: overview, entries, visits, charts, export, "
+    "and who read it",
+    "appointments": "Slots to book, and the citizen's appointments",
+    "check-in": "Check-in codes (QR) for appointments, kiosk check-in, walk-in tickets",
+    "queues": "Queue status of a department, live for boards and phones",
+    "notifications": "Devices for push, the in-app inbox, notification preferences",
+    "facilities": "Facilities and their departments (public)",
+    "hospital: health records": "Hospitals publish FHIR R4 summaries (errors are FHIR "
+    "OperationOutcome resources)",
+    "hospital: appointments": "Hospitals publish slots and manage the day's appointments",
+    "hospital: queues": "Hospitals see arrivals and call patients",
+    "administration": "Operators: facilities, clients, identity providers, guardianships",
+    "pages": "Kiosk and queue board pages, and their assets",
+    "demo identity provider": "Stands in for the national identity provider in demo mode only",
+}
 
 
 def problem_responses(*problems: ProblemType) -> dict[int, ResponseSpec]:
@@ -28,6 +69,181 @@ def problem_responses(*problems: ProblemType) -> dict[int, ResponseSpec]:
             generate_examples=False,
         )
     return responses
+
+
+def answers(status: int, container: Any, description: str) -> dict[int, ResponseSpec]:
+    """Document a second success status a handler answers with (``201`` when a PUT creates)."""
+    return {
+        status: ResponseSpec(
+            data_container=container, description=description, generate_examples=False
+        )
+    }
+
+
+def examples(**named: Any) -> list[Example]:
+    """Request examples by name, for ``Body(examples=...)`` / ``Parameter(examples=...)``.
+
+    Litestar writes them as the JSON Schema ``examples`` of the body or parameter schema; the
+    OpenAPI test checks every one validates against that schema.
+    """
+    return [Example(summary=name.replace("_", " "), value=value) for name, value in named.items()]
+
+
+def inline_schema(type_: Any) -> Schema:
+    """The JSON Schema of a msgspec type with every ``$ref`` expanded in place (for bodies a
+    handler reads itself, which Litestar cannot see)."""
+    generated = msgspec.json.schema(type_)
+    definitions: dict[str, Any] = generated.pop("$defs", {})
+
+    def expand(node: Any) -> Any:
+        if isinstance(node, dict):
+            reference = node.get("$ref")
+            if isinstance(reference, str) and reference.startswith("#/$defs/"):
+                return expand(definitions[reference.removeprefix("#/$defs/")])
+            return {key: expand(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [expand(value) for value in node]
+        return node
+
+    return Schema(**_schema_fields(expand(generated)))
+
+
+def _schema_fields(raw: dict[str, Any]) -> dict[str, Any]:
+    """JSON Schema keywords as :class:`Schema` fields (camelCase -> snake_case, nested)."""
+    renamed = {
+        "maxLength": "max_length",
+        "minLength": "min_length",
+        "maxItems": "max_items",
+        "minItems": "min_items",
+        "additionalProperties": "additional_properties",
+        "anyOf": "any_of",
+        "oneOf": "one_of",
+        "allOf": "all_of",
+        "exclusiveMinimum": "exclusive_minimum",
+        "exclusiveMaximum": "exclusive_maximum",
+    }
+    fields: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = renamed.get(key, key)
+        if name == "properties":
+            value = {prop: Schema(**_schema_fields(sub)) for prop, sub in value.items()}
+        elif name == "items" or (name == "additional_properties" and isinstance(value, dict)):
+            value = Schema(**_schema_fields(value))
+        elif name in ("any_of", "one_of", "all_of"):
+            value = [Schema(**_schema_fields(sub)) for sub in value]
+        elif name == "type" and isinstance(value, list):
+            value = list(value)
+        fields[name] = value
+    return fields
+
+
+def raw_body(description: str, content: dict[str, tuple[Schema, list[Any]]]) -> RequestBody:
+    """The request body of a handler that reads ``RawBody`` or the request stream itself (which
+    Litestar cannot see): ``content`` maps each media type to its schema and examples."""
+    return RequestBody(
+        description=description,
+        required=True,
+        content={
+            media_type: OpenAPIMediaType(
+                schema=schema,
+                examples={
+                    f"example-{index}": Example(value=value)
+                    for index, value in enumerate(values, 1)
+                },
+            )
+            for media_type, (schema, values) in content.items()
+        },
+    )
+
+
+def fhir_resource(resource_type: str, description: str) -> Schema:
+    """A FHIR R4 resource of one type, as documented for answers (its elements are FHIR's)."""
+    return Schema(
+        type=OpenAPIType.OBJECT,
+        required=["resourceType"],
+        properties={"resourceType": Schema(const=resource_type)},
+        description=description,
+    )
+
+
+def documented(
+    *,
+    body: RequestBody | None = None,
+    optional_body: bool = False,
+    also: dict[int, dict[str, Schema]] | None = None,
+) -> type[Operation]:
+    """An ``operation_class`` adding what Litestar cannot infer from a handler's signature.
+
+    ``body``: the request body of a handler that reads it itself. ``optional_body``: the JSON body
+    may be left out (Litestar marks every body required). ``also``: more media types a status
+    answers with, by status (``{200: {"application/fhir+json": schema}}`` for ``?format=fhir``).
+    """
+
+    @dataclass
+    class DocumentedOperation(Operation):
+        def __post_init__(self) -> None:
+            if body is not None:
+                self.request_body = body
+            if optional_body and isinstance(self.request_body, RequestBody):
+                self.request_body.required = False
+            for status, content in (also or {}).items():
+                response = (self.responses or {}).get(str(status))
+                if not isinstance(response, OpenAPIResponse):
+                    raise ValueError(f"{self.operation_id}: no {status} answer to add media to")
+                response.content = {
+                    **(response.content or {}),
+                    **{media: OpenAPIMediaType(schema=schema) for media, schema in content.items()},
+                }
+
+    return DocumentedOperation
+
+
+def document_shared_answers(app: Litestar, *, rate_limits: bool) -> None:
+    """Document the answers routes share without declaring them one by one.
+
+    - 413 on every operation that takes a body (each body has a size limit: the route's, or
+      ``MAX_REQUEST_BODY_BYTES``);
+    - 429 on every operation the rate limiter counts, when rate limits are on.
+
+    A route whose errors are not problem details (the FHIR endpoints) gets them in the media type
+    and schema of its other errors, as its exception handlers answer them.
+    """
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for method, (handler, _) in route.route_handler_map.items():
+            if not handler.resolve_include_in_schema():
+                continue
+            added: dict[int, ProblemType] = {}
+            parameters = handler.parsed_fn_signature.parameters
+            if "data" in parameters or "body" in parameters:
+                added[413] = PAYLOAD_TOO_LARGE
+            override = handler.opt.get("rate_limit")
+            limited = override != EXEMPT and (
+                override is not None or classify(method, route.path) is not None
+            )
+            if rate_limits and limited:
+                added[429] = RATE_LIMITED
+            responses = dict(handler.responses or {})
+            like = next(
+                (spec for status, spec in sorted(responses.items()) if 400 <= status < 500),
+                None,
+            )
+            if like is not None and like.media_type != PROBLEM_MEDIA_TYPE:
+                container, media_type = like.data_container, like.media_type
+            else:
+                container, media_type = Problem, PROBLEM_MEDIA_TYPE
+            for status, problem in added.items():
+                responses.setdefault(
+                    status,
+                    ResponseSpec(
+                        data_container=container,
+                        media_type=media_type,
+                        description=f"{problem.title} ({problem.uri})",
+                        generate_examples=False,
+                    ),
+                )
+            handler.responses = responses
 
 
 def openapi_config(version: str) -> OpenAPIConfig:
@@ -55,8 +271,6 @@ def openapi_config(version: str) -> OpenAPIConfig:
                 )
             }
         ),
-        tags=[
-            Tag(name="operations", description="Health checks, metrics, problem types"),
-        ],
+        tags=[Tag(name=name, description=description) for name, description in TAGS.items()],
         use_handler_docstrings=True,
     )

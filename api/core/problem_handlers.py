@@ -22,6 +22,7 @@ from api.core.errors import (
     NOT_FOUND,
     PAYLOAD_TOO_LARGE,
     PROBLEM_MEDIA_TYPE,
+    UNAVAILABLE,
     VALIDATION,
     DomainError,
     ProblemType,
@@ -29,6 +30,7 @@ from api.core.errors import (
     problem_for_status,
 )
 from api.core.observability import request_id_var
+from api.core.outages import RETRY_AFTER_SECONDS, unavailable_service
 
 logger = logging.getLogger("healthbook.errors")
 
@@ -107,6 +109,14 @@ def handle_http_exception(_request: Request[Any, Any, Any], exc: HTTPException) 
 
 
 def handle_unexpected(_request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    service = unavailable_service(exc)
+    if service is not None:  # PostgreSQL or Redis away: fail fast, say when to retry
+        logger.warning("%s unavailable: %s", service, type(exc).__name__)
+        return problem_response(
+            UNAVAILABLE,
+            detail=f"the {service} cannot be reached right now; retry later",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     logger.error("unhandled %s", type(exc).__name__, exc_info=exc)
     return problem_response(INTERNAL, status=HTTP_500_INTERNAL_SERVER_ERROR)
 

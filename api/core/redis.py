@@ -1,17 +1,65 @@
-"""Redis: one asyncio client per process, or in-process fakeredis in embedded mode."""
+"""Redis: one asyncio client per process, or in-process fakeredis in embedded mode.
+
+``REDIS_CLUSTER=true`` builds a :class:`~redis.asyncio.cluster.RedisCluster` instead: ``REDIS_URL``
+then names one node of the cluster (``redis://redis-0:6379/0``), the client learns the others
+from it and routes each command to the node owning its key's slot. Everything the service does
+with Redis is single-key (``GET``/``SET``/``DEL``, a one-key ``MULTI`` in the rate limiter),
+a non-transactional pipeline (which the cluster client splits by node), or classic pub/sub
+(``PUBLISH`` reaches subscribers on every node), so the same code runs on both; README, "Redis
+Cluster", lists the keys and their hash tags.
+"""
 
 from __future__ import annotations
 
 import logging
+from typing import Any, TypeAlias
 
 import redis.asyncio as redis_asyncio
+from redis.asyncio.cluster import ClusterNode, ClusterPubSub, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 
 from api.core.settings import Settings
 
 logger = logging.getLogger("healthbook.redis")
 
+RedisClient: TypeAlias = redis_asyncio.Redis | RedisCluster
+"""What :func:`create_redis` builds. Both speak the same commands, pipelines and ``pubsub()``;
+code elsewhere is annotated with ``redis.asyncio.Redis`` and is handed either."""
 
-def create_redis(settings: Settings) -> redis_asyncio.Redis:
+CLUSTER_RETRIES = 3
+"""Attempts after the first when a cluster node cannot be reached (the client re-reads the slot
+map in between, which rides out a failover); few, so a request still fails fast on an outage."""
+
+
+class _ClusterPubSub(ClusterPubSub):
+    """Learns the cluster's slot map before its first command routes a channel by it.
+
+    redis-py 8.1's asyncio ``ClusterPubSub`` looks a channel's slot up in the client's slot map
+    without filling it first, so a ``SUBSCRIBE`` issued before any other command of a fresh client
+    (the cache-invalidation and relay listeners start that way) fails with ``KeyError``
+    (redis/redis-py#4296). Every other command initialises the client first; this does the same.
+    """
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        await self.cluster.initialize()  # a no-op once the slot map is known
+        return await super().execute_command(*args, **kwargs)
+
+
+class ClusterClient(RedisCluster):
+    """``RedisCluster`` whose ``pubsub()`` works as the first command of a new client."""
+
+    def pubsub(
+        self,
+        node: ClusterNode | None = None,
+        host: str | None = None,
+        port: int | None = None,
+        **kwargs: Any,
+    ) -> ClusterPubSub:
+        return _ClusterPubSub(self, node=node, host=host, port=port, **kwargs)
+
+
+def create_redis(settings: Settings) -> RedisClient:
     """Build the client (no I/O here; the first command connects)."""
     if settings.redis_url is None:
         import fakeredis
@@ -23,6 +71,14 @@ def create_redis(settings: Settings) -> redis_asyncio.Redis:
         )
         return fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
     timeout = settings.redis_timeout_seconds
+    if settings.redis_cluster:
+        return ClusterClient.from_url(
+            settings.redis_url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            health_check_interval=30,
+            retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), CLUSTER_RETRIES),
+        )
     return redis_asyncio.Redis.from_url(
         settings.redis_url,
         socket_timeout=timeout,

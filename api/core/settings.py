@@ -8,14 +8,57 @@ start on embedded backends or with missing secrets.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+RATE_CLASSES = ("token", "booking", "checkin", "publishing", "reads", "writes")
+"""The classes of request that rate limits tell apart (api/core/ratelimit.py)."""
+
+_KEY_ID = re.compile(r"^[A-Za-z0-9._-]{1,32}$")
+
+
+def parse_budget(value: str) -> tuple[int, int] | None:
+    """``"20/60"`` -> (20, 60): 20 requests in any 60 seconds; ``"off"`` -> None (no limit)."""
+    text = value.strip().lower()
+    if text in ("off", "none", "unlimited"):
+        return None
+    count, sep, window = text.partition("/")
+    if not sep or not count.isdigit() or not window.isdigit():
+        raise ValueError(f"{value!r} is not N/SECONDS (for example 20/60) or off")
+    budget = int(count), int(window)
+    if not 1 <= budget[0] <= 1_000_000 or not 1 <= budget[1] <= 86_400:
+        raise ValueError(f"{value!r}: N must be 1..1000000 and SECONDS 1..86400")
+    return budget
+
+
+def parse_document_keys(values: list[str]) -> list[tuple[str, bytes]]:
+    """``["ID:BASE64", ...]`` -> [(id, 32-byte key), ...], in order (the first encrypts)."""
+    keys: list[tuple[str, bytes]] = []
+    for value in values:
+        key_id, sep, encoded = value.strip().partition(":")
+        if not sep or not _KEY_ID.match(key_id):
+            raise ValueError("each key is ID:BASE64, the ID 1-32 of A-Z a-z 0-9 . _ -")
+        try:
+            key = base64.b64decode(encoded.strip(), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError(f"key {key_id!r} is not valid base64") from exc
+        if len(key) != 32:
+            raise ValueError(f"key {key_id!r} must be 32 bytes (AES-256), not {len(key)}")
+        if any(existing == key_id for existing, _ in keys):
+            raise ValueError(f"key id {key_id!r} appears twice")
+        keys.append((key_id, key))
+    return keys
 
 
 class SettingsError(ValueError):
@@ -42,6 +85,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """``redis://host:6379/0``. Unset: in-process fakeredis (single process only)."""
 
     redis_timeout_seconds: float = 2.0
+
+    redis_cluster: bool = False
+    """``REDIS_URL`` names one node of a Redis Cluster (database 0): the client finds the other
+    nodes from it and sends each key to the node owning its slot (README, "Redis Cluster")."""
 
     auto_migrate: bool | None = None
     """Apply migrations at start. Unset: on in embedded mode, off when DATABASE_URL is set."""
@@ -144,6 +191,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """A claimed row is the relay's for this long (renewed while it works); a relay that dies
     loses its rows to another after it."""
 
+    relay_stop_grace_seconds: float = 30.0
+    """A stopping relay (SIGTERM) lets the batch in hand finish for this long; past it, it stops
+    sending and gives its claimed rows back, so another relay sends them at once."""
+
     notification_max_attempts: int = 8
     """Attempts before a notification that keeps failing on some device is dead-lettered."""
 
@@ -207,6 +258,64 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     idempotency_key_ttl_hours: int = 24
     """How long an ``Idempotency-Key`` and its stored answer are kept (per citizen)."""
 
+    checkin_lead_minutes: int = 60
+    """A check-in code is valid from this many minutes before the appointment's start."""
+
+    checkin_grace_minutes: int = 30
+    """... until this many minutes after the start."""
+
+    walk_in_reuse_minutes: int = 30
+    """Scanning a facility QR again within this time answers the ticket already issued."""
+
+    queue_approaching_threshold: int = 3
+    """A waiting citizen is told when this many people (or fewer) are ahead of them."""
+
+    queue_default_service_minutes: float = 10.0
+    """Estimated minutes per person when the queue has no calls in the last hour to average."""
+
+    queue_status_publish_seconds: float = 0.2
+    """Live queue updates (Redis pub/sub) of one queue are coalesced to one per this interval."""
+
+    rate_limit_enabled: bool = True
+    """Rate limits per caller and class of request (see README, "Rate limits"). Off: no limit and
+    no Redis round trip per request (benchmarks run with it off)."""
+
+    rate_limit_token: str = "1200/60"
+    """Budget of the token endpoint (``POST /auth/token``), per IP address: ``N/S`` is N requests
+    in any S seconds, ``off`` is no limit. Generous: a carrier's NAT puts many phones behind one
+    address."""
+
+    rate_limit_booking: str = "30/60"
+    """Budget of booking, cancelling and rescheduling appointments, per citizen (``N/S``)."""
+
+    rate_limit_checkin: str = "300/60"
+    """Budget of kiosk check-ins (per kiosk client) and walk-ins (per citizen) (``N/S``)."""
+
+    rate_limit_publishing: str = "600/60"
+    """Budget of publishing summaries and slots, per hospital client (``N/S``)."""
+
+    rate_limit_reads: str = "1200/60"
+    """Budget of every other ``GET``, per caller (citizen, client, or IP address) (``N/S``)."""
+
+    rate_limit_writes: str = "300/60"
+    """Budget of every other write (``POST``/``PUT``/``PATCH``/``DELETE``), per caller (``N/S``)."""
+
+    rate_limit_fail_closed: list[str] = msgspec.field(
+        default_factory=lambda: ["booking", "checkin"]
+    )
+    """Classes answered 503 when Redis cannot be asked (comma-separated); the other classes pass
+    unlimited while it is away."""
+
+    trusted_proxy_hops: int = 0
+    """Reverse proxies in front of the service that append to ``X-Forwarded-For``: the caller's
+    address is the entry this many places from the right. 0: the connection's peer address."""
+
+    document_encryption_keys: list[str] = msgspec.field(default_factory=list)
+    """Key-encryption keys of health documents at rest, ``ID:BASE64`` (32 random bytes each),
+    comma-separated: the first wraps new data keys, every one unwraps (rotation). Unset outside
+    production: one generated into DATA_DIR/document-keys. ``healthbook keys new-document-key``
+    makes one. A secret."""
+
     @property
     def embedded_database(self) -> bool:
         return self.database_url is None
@@ -257,6 +366,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
                 "the embedded Redis lives inside one process: set REDIS_URL to run more than one "
                 "worker"
             )
+        problems.extend(self._redis_cluster_problems())
         if not self.national_id_systems:
             problems.append("NATIONAL_ID_SYSTEMS must name at least one identifier system")
         if self.max_request_body_bytes < 1024:
@@ -269,6 +379,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             problems.append("RELAY_BATCH_SIZE must be between 1 and 1000")
         if self.relay_poll_seconds <= 0 or self.relay_lease_seconds < 1:
             problems.append("RELAY_POLL_SECONDS must be > 0 and RELAY_LEASE_SECONDS at least 1")
+        if self.relay_stop_grace_seconds < 0:
+            problems.append("RELAY_STOP_GRACE_SECONDS must be >= 0")
         if self.notification_max_attempts < 1 or self.notification_retry_base_seconds <= 0:
             problems.append(
                 "NOTIFICATION_MAX_ATTEMPTS and NOTIFICATION_RETRY_BASE_SECONDS must be > 0"
@@ -307,6 +419,24 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
                 "IDEMPOTENCY_KEY_TTL_HOURS must be at least 1, APPOINTMENT_CANCEL_CUTOFF_MINUTES "
                 "at least 0, APPOINTMENT_REMINDER_MINUTES between 1 and 43200 each"
             )
+        if (
+            min(
+                self.checkin_lead_minutes,
+                self.checkin_grace_minutes,
+                self.walk_in_reuse_minutes,
+                self.queue_approaching_threshold,
+            )
+            < 0
+            or self.queue_default_service_minutes <= 0
+            or not 0 < self.queue_status_publish_seconds <= 60
+        ):
+            problems.append(
+                "CHECKIN_LEAD_MINUTES, CHECKIN_GRACE_MINUTES, WALK_IN_REUSE_MINUTES and "
+                "QUEUE_APPROACHING_THRESHOLD must be at least 0, QUEUE_DEFAULT_SERVICE_MINUTES "
+                "> 0, QUEUE_STATUS_PUBLISH_SECONDS between 0 and 60"
+            )
+        problems.extend(self._rate_limit_problems())
+        problems.extend(self._document_key_problems())
         if self.fcm_endpoint is not None and (
             self.production
             or not self.fcm_endpoint.startswith(("http://127.0.0.1:", "http://localhost:"))
@@ -325,8 +455,53 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
                 problems.append("PRODUCTION cannot run the demo identity provider (DEMO)")
             if not self.fcm_credentials:
                 problems.append("PRODUCTION needs FCM_CREDENTIALS (no console sender)")
+            if not self.document_encryption_keys:
+                problems.append(
+                    "PRODUCTION needs DOCUMENT_ENCRYPTION_KEYS (document keys are never generated)"
+                )
         if problems:
             raise SettingsError("; ".join(problems))
+
+    @property
+    def rate_limit_budgets(self) -> dict[str, tuple[int, int] | None]:
+        """Each rate-limit class's budget as (requests, window seconds); None: unlimited."""
+        return {name: parse_budget(getattr(self, f"rate_limit_{name}")) for name in RATE_CLASSES}
+
+    def _rate_limit_problems(self) -> list[str]:
+        problems: list[str] = []
+        for name in RATE_CLASSES:
+            try:
+                parse_budget(getattr(self, f"rate_limit_{name}"))
+            except ValueError as exc:
+                problems.append(f"RATE_LIMIT_{name.upper()}: {exc}")
+        unknown = sorted(set(self.rate_limit_fail_closed) - set(RATE_CLASSES))
+        if unknown:
+            problems.append(
+                f"RATE_LIMIT_FAIL_CLOSED names unknown classes {unknown}; known: "
+                f"{', '.join(RATE_CLASSES)}"
+            )
+        if not 0 <= self.trusted_proxy_hops <= 10:
+            problems.append("TRUSTED_PROXY_HOPS must be between 0 and 10")
+        return problems
+
+    def _redis_cluster_problems(self) -> list[str]:
+        if not self.redis_cluster:
+            return []
+        if self.redis_url is None:
+            return ["REDIS_CLUSTER needs REDIS_URL (one node of the cluster)"]
+        url = urlsplit(self.redis_url)
+        if url.scheme not in ("redis", "rediss") or not url.hostname:
+            return ["REDIS_CLUSTER needs REDIS_URL as redis://host:port or rediss://host:port"]
+        if url.path.strip("/") not in ("", "0"):
+            return ["REDIS_CLUSTER: a Redis Cluster has only database 0 (REDIS_URL ends in /0)"]
+        return []
+
+    def _document_key_problems(self) -> list[str]:
+        try:
+            parse_document_keys(self.document_encryption_keys)
+        except ValueError as exc:
+            return [f"DOCUMENT_ENCRYPTION_KEYS: {exc}"]
+        return []
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -1,6 +1,7 @@
 """Every domain's models, imported in one place so Alembic and tests see the whole schema."""
 
 from api.appointments import models as appointment_models
+from api.checkin import models as checkin_models
 from api.core.db import Base
 from api.facilities import models as facility_models
 from api.health_book import models as health_book_models
@@ -10,6 +11,7 @@ from notifications import models as notification_models
 __all__ = [
     "Base",
     "appointment_models",
+    "checkin_models",
     "facility_models",
     "health_book_models",
     "identity_models",

@@ -7,15 +7,34 @@ from typing import Annotated
 from litestar import Controller, Response, get, put
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, Parameter, RequestBody
+from litestar.params import Body, FromPath, FromQuery, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.errors import InvalidInput, NotFound
-from api.core.openapi import problem_responses
+from api.core.openapi import answers, examples, problem_responses
 from api.facilities import schemas, service
 from api.identity.errors import INSUFFICIENT_SCOPE, INVALID_TOKEN
 from api.identity.guards import requires_admin
+
+_FACILITY_EXAMPLES = examples(
+    hospital={
+        "name": "Bệnh viện Đa khoa Tỉnh",
+        "province": "Hà Nội",
+        "address": "1 Trần Hưng Đạo, Hoàn Kiếm",
+        "phone": "024 3825 3531",
+    },
+    with_a_fhir_endpoint={
+        "name": "Bệnh viện Nhi",
+        "province": "Hồ Chí Minh",
+        "fhir_base_url": "https://fhir.benhviennhi.example.vn/r4",
+        "fhir_token_url": "https://fhir.benhviennhi.example.vn/oauth/token",
+        "fhir_client_id": "so-suc-khoe",
+    },
+)
+_DEPARTMENT_EXAMPLES = examples(
+    department={"name": "Khoa Nội", "name_en": "Internal medicine", "room": "P.101"}
+)
 
 CodePath = Annotated[str, Parameter(pattern=r"^[A-Za-z0-9._\-]{1,32}$")]
 
@@ -82,12 +101,12 @@ class AdminFacilityController(Controller):
         "/{facility_id:str}",
         operation_id="PutFacility",
         summary="Register or update a facility (id = its facility code)",
-        responses=_ADMIN_ERRORS,
+        responses={**_ADMIN_ERRORS, **answers(201, schemas.FacilityAdminView, "Registered")},
     )
     async def put_facility(
         self,
         facility_id: FromPath[CodePath],
-        data: RequestBody[schemas.FacilityPut],
+        data: Annotated[schemas.FacilityPut, Body(examples=_FACILITY_EXAMPLES)],
         db_session: NamedDependency[AsyncSession],
         state: State,
     ) -> Response[schemas.FacilityAdminView]:
@@ -116,13 +135,13 @@ class AdminFacilityController(Controller):
         "/{facility_id:str}/departments/{code:str}",
         operation_id="PutDepartment",
         summary="Register or update a department",
-        responses=_ADMIN_ERRORS,
+        responses={**_ADMIN_ERRORS, **answers(201, schemas.Department, "Registered")},
     )
     async def put_department(
         self,
         facility_id: FromPath[str],
         code: FromPath[CodePath],
-        data: RequestBody[schemas.DepartmentPut],
+        data: Annotated[schemas.DepartmentPut, Body(examples=_DEPARTMENT_EXAMPLES)],
         db_session: NamedDependency[AsyncSession],
         state: State,
     ) -> Response[schemas.Department]:

@@ -242,7 +242,11 @@ class BookReader:
         if found is not None:
             return found
         generation = self.local.generation()
-        raw = await self.redis.get(book_key(citizen_id))
+        try:
+            raw = await self.redis.get(book_key(citizen_id))
+        except RedisError as exc:  # Redis away: the database still answers (built, not cached)
+            logger.warning("could not read the cached overview: %s", type(exc).__name__)
+            raw = None
         if raw is not None:
             found = _cached_decoder.decode(raw)
             self.local.put(key, found, generation)

@@ -14,12 +14,14 @@ import msgspec
 from litestar import Controller, Request, Response, get
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, Parameter
 from litestar.status_codes import HTTP_304_NOT_MODIFIED
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.errors import InvalidInput, NotFound
-from api.core.openapi import problem_responses
+from api.core.openapi import documented, fhir_resource, problem_responses
+from api.core.params import Instant, instant
 from api.health_book import access_log, schemas
 from api.health_book.book import BookReader, fhir_collection
 from api.identity.access_tokens import Principal
@@ -52,8 +54,8 @@ class EntryFilters(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def provide_entry_filters(
-    since: FromQuery[dt.datetime | None] = None,
-    until: FromQuery[dt.datetime | None] = None,
+    since: Instant = None,
+    until: Instant = None,
     status: FromQuery[Status] = None,
     code: FromQuery[CodeFilter] = None,
     facility: FromQuery[FacilityFilter] = None,
@@ -61,12 +63,9 @@ def provide_entry_filters(
     cursor: FromQuery[Cursor] = None,
 ) -> EntryFilters:
     """The query parameters every entry list takes."""
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and value.tzinfo is None:
-            raise InvalidInput(f"{name} needs a time zone (e.g. 2024-01-01T00:00:00Z)")
     return EntryFilters(
-        since=since,
-        until=until,
+        since=instant(since, "since"),
+        until=instant(until, "until"),
         status=status,
         code=code,
         facility=facility,
@@ -123,6 +122,12 @@ class HealthBookController(Controller):
         description="Send `If-None-Match` with the last `ETag` to get 304 when nothing changed.",
         responses={
             **_ERRORS,
+            200: ResponseSpec(
+                data_container=schemas.Overview,
+                description="The overview; `ETag` revalidates it",
+                generate_examples=False,
+            ),
+            304: ResponseSpec(data_container=None, description="Not modified since that ETag"),
         },
     )
     async def overview(self, request: Request[Any, Any, Any]) -> Response[bytes]:
@@ -219,7 +224,17 @@ class HealthBookController(Controller):
         operation_id="GetVisit",
         summary="One visit: everything recorded for it, the facility, the document versions",
         description="`?format=fhir` returns the stored FHIR resources as a collection Bundle.",
-        responses=_ERRORS,
+        responses={
+            **_ERRORS,
+            200: ResponseSpec(
+                data_container=schemas.VisitDetail,
+                description="The visit (`application/fhir+json` with `format=fhir`)",
+                generate_examples=False,
+            ),
+        },
+        operation_class=documented(
+            also={200: {"application/fhir+json": fhir_resource("Bundle", "A collection Bundle")}}
+        ),
     )
     async def visit(
         self,

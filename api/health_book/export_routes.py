@@ -16,7 +16,7 @@ from litestar.params import FromQuery, Parameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.errors import InvalidInput, NotFound
-from api.core.openapi import problem_responses
+from api.core.openapi import documented, fhir_resource, problem_responses
 from api.health_book import charts, export, schemas
 from api.health_book.citizen_routes import audit_read
 from api.health_book.fhir_http import FHIR_JSON
@@ -108,6 +108,9 @@ class HealthBookExportController(Controller):
         ),
         media_type=FHIR_JSON,
         responses=_ERRORS,
+        operation_class=documented(
+            also={200: {FHIR_JSON: fhir_resource("Bundle", "A collection or IPS document Bundle")}}
+        ),
     )
     async def export(
         self,

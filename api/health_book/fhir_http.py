@@ -4,13 +4,15 @@ FHIR ``OperationOutcome`` (``application/fhir+json``) instead of problem details
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
+import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from api.core.errors import DomainError, UnsupportedMediaType
 from api.core.observability import request_id_var
+from api.core.outages import RETRY_AFTER_SECONDS, unavailable_service
 from api.health_book.fhir import FhirError, Issue
 
 FHIR_JSON = "application/fhir+json"
@@ -30,6 +32,24 @@ _STATUS_CODES = {
     429: "throttled",
     503: "transient",
 }
+
+
+class OutcomeIssue(msgspec.Struct, omit_defaults=True):
+    severity: Literal["fatal", "error", "warning", "information"]
+    code: str
+    """From the R4 IssueType value set."""
+    diagnostics: str | None = None
+    expression: list[str] | None = None
+    """FHIRPath expressions saying where in the request the issue is."""
+
+
+class OperationOutcome(msgspec.Struct, omit_defaults=True):
+    """A FHIR R4 OperationOutcome, as the FHIR endpoints answer errors (the schema documented
+    for them; ``id`` is the request id)."""
+
+    resourceType: Literal["OperationOutcome"]
+    issue: list[OutcomeIssue]
+    id: str | None = None
 
 
 def outcome_response(
@@ -76,6 +96,14 @@ def handle_http_exception(_request: Request[Any, Any, Any], exc: HTTPException) 
 
 
 def handle_unexpected(_request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    service = unavailable_service(exc)
+    if service is not None:  # PostgreSQL or Redis away: a transient 503, not a 500
+        logger.warning("%s unavailable on a FHIR endpoint: %s", service, type(exc).__name__)
+        return outcome_response(
+            503,
+            _single(503, f"the {service} cannot be reached right now; retry later"),
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     logger.error("unhandled %s on a FHIR endpoint", type(exc).__name__, exc_info=exc)
     return outcome_response(500, _single(500, "internal error; quote the request id", "exception"))
 

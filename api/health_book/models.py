@@ -13,7 +13,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
     String,
     UniqueConstraint,
     Uuid,
@@ -22,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.core.db import Base, UtcDateTime
+from api.core.encryption import EncryptedBlob
 
 
 class HealthDocument(Base):
@@ -54,7 +54,8 @@ class HealthDocument(Base):
     status_changed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     entry_counts: Mapped[dict[str, int]] = mapped_column(JSON)
     sections: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
-    body: Mapped[bytes] = mapped_column(LargeBinary)
+    body: Mapped[bytes] = mapped_column(EncryptedBlob("health_document.body"))
+    """The document as received, encrypted at rest (api/core/encryption.py)."""
 
 
 class HealthEntry(Base):
@@ -98,17 +99,26 @@ class HealthEntry(Base):
     effective_end: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     encounter_key: Mapped[str | None] = mapped_column(String(500))
     summary: Mapped[dict[str, Any]] = mapped_column(JSON)
-    resource: Mapped[bytes] = mapped_column(LargeBinary)
+    resource: Mapped[bytes] = mapped_column(EncryptedBlob("health_entry.resource"))
+    """The entry's FHIR resource as received, encrypted at rest."""
     active: Mapped[bool] = mapped_column(Boolean)
     received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
 
 class AccessLogEntry(Base):
     """Who did what with a citizen's records, when, and why. Written in the same transaction as
-    the access it records; no API changes or deletes it."""
+    the access it records; no API changes or deletes it.
+
+    Append-only and hash-chained per citizen (api/health_book/access_log.py): ``seq`` numbers a
+    citizen's rows 1, 2, 3...; ``row_hash`` is the SHA-256 of the row's canonical content, which
+    includes ``prev_hash``, the ``row_hash`` of the row before it. ``healthbook audit verify``
+    recomputes the chains."""
 
     __tablename__ = "access_log"
-    __table_args__ = (Index(None, "citizen_id", "at"),)
+    __table_args__ = (
+        Index(None, "citizen_id", "at"),
+        UniqueConstraint("citizen_id", "seq"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     citizen_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("citizen.id", ondelete="CASCADE"))
@@ -119,6 +129,23 @@ class AccessLogEntry(Base):
     purpose: Mapped[str | None] = mapped_column(String(200))
     resource: Mapped[str | None] = mapped_column(String(300))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    seq: Mapped[int] = mapped_column(Integer)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    row_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AccessLogHead(Base):
+    """The end of each citizen's access-log chain: its last ``seq`` and ``row_hash``. Appending
+    updates it in the same transaction (the row lock serialises appends for one citizen); a chain
+    that does not end where its head says lost rows at the end."""
+
+    __tablename__ = "access_log_head"
+
+    citizen_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("citizen.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 class PullLink(Base):

@@ -9,26 +9,115 @@ from litestar import Controller, Request, Response, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
+from litestar.openapi.spec import OpenAPIType, Schema
 from litestar.params import FromPath
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.core.openapi import documented, raw_body
 from api.facilities import service as facilities
 from api.health_book import ingest
 from api.health_book.book import BookReader
 from api.health_book.citizen_routes import HealthBookController
 from api.health_book.export_routes import HealthBookExportController
-from api.health_book.fhir_http import FHIR_EXCEPTION_HANDLERS, FHIR_JSON, read_fhir_body
+from api.health_book.fhir_http import (
+    FHIR_EXCEPTION_HANDLERS,
+    FHIR_JSON,
+    OperationOutcome,
+    read_fhir_body,
+)
 from api.identity.access_tokens import Principal
 from api.identity.guards import requires_client
 
 _OUTCOME = ResponseSpec(
-    data_container=dict[str, Any],
+    data_container=OperationOutcome,
     media_type=FHIR_JSON,
     description="FHIR OperationOutcome: what was wrong and where (issue.expression)",
     generate_examples=False,
 )
 _FHIR_ERRORS = {status: _OUTCOME for status in (400, 401, 403, 404, 409, 413, 415, 422)}
+_UNCHANGED = ResponseSpec(
+    data_container=ingest.PublishResult,
+    description="The same content again: nothing changed (`outcome` = `unchanged`)",
+    generate_examples=False,
+)
+
+# What the parser checks before anything else (anything else in the Bundle is read per resource
+# and refused with an OperationOutcome that says where).
+_BUNDLE = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["resourceType", "type"],
+    properties={
+        "resourceType": Schema(const="Bundle"),
+        "type": Schema(enum=["document", "collection", "transaction"]),
+        "entry": Schema(
+            type=OpenAPIType.ARRAY,
+            items=Schema(
+                type=OpenAPIType.OBJECT,
+                properties={
+                    "fullUrl": Schema(type=OpenAPIType.STRING),
+                    "resource": Schema(type=OpenAPIType.OBJECT, required=["resourceType"]),
+                },
+            ),
+        ),
+    },
+)
+_PATIENT = "urn:uuid:6a0b3d5e-2f43-4a55-9a3e-3c1de6a2b001"
+_ENCOUNTER = "urn:uuid:6a0b3d5e-2f43-4a55-9a3e-3c1de6a2b002"
+VISIT_SUMMARY_EXAMPLE = {
+    "resourceType": "Bundle",
+    "type": "collection",
+    "identifier": {"system": "urn:example:visit-summaries", "value": "visit-2026-0001"},
+    "timestamp": "2026-03-02T09:30:00+07:00",
+    "entry": [
+        {
+            "fullUrl": _PATIENT,
+            "resource": {
+                "resourceType": "Patient",
+                "identifier": [
+                    {"system": "https://fhir.moh.gov.vn/sid/cccd", "value": "001090000001"}
+                ],
+                "name": [{"text": "Nguyễn Văn An"}],
+                "gender": "male",
+                "birthDate": "1990-05-14",
+            },
+        },
+        {
+            "fullUrl": _ENCOUNTER,
+            "resource": {
+                "resourceType": "Encounter",
+                "status": "finished",
+                "class": {
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                    "code": "AMB",
+                },
+                "subject": {"reference": _PATIENT},
+                "period": {
+                    "start": "2026-03-02T09:00:00+07:00",
+                    "end": "2026-03-02T09:25:00+07:00",
+                },
+            },
+        },
+        {
+            "fullUrl": "urn:uuid:6a0b3d5e-2f43-4a55-9a3e-3c1de6a2b003",
+            "resource": {
+                "resourceType": "Condition",
+                "code": {
+                    "coding": [
+                        {
+                            "system": "http://hl7.org/fhir/sid/icd-10",
+                            "code": "I10",
+                            "display": "Tăng huyết áp",
+                        }
+                    ]
+                },
+                "subject": {"reference": _PATIENT},
+                "encounter": {"reference": _ENCOUNTER},
+                "recordedDate": "2026-03-02T09:20:00+07:00",
+            },
+        },
+    ],
+}
 
 
 def ingest_config(state: State) -> ingest.IngestConfig:
@@ -69,8 +158,14 @@ class HospitalSummaryController(Controller):
             "document id); changed content is a new version (201). Errors are OperationOutcome."
         ),
         request_max_body_size=None,
-        responses=_FHIR_ERRORS,
+        responses={200: _UNCHANGED, **_FHIR_ERRORS},
         status_code=HTTP_201_CREATED,
+        operation_class=documented(
+            body=raw_body(
+                "A FHIR R4 Bundle (`application/fhir+json`; `application/json` is accepted too)",
+                {FHIR_JSON: (_BUNDLE, [VISIT_SUMMARY_EXAMPLE])},
+            )
+        ),
     )
     async def publish(
         self,
@@ -98,7 +193,9 @@ class HospitalSummaryController(Controller):
         return Response(result, status_code=HTTP_201_CREATED)
 
     @post(
-        "/{document_id:uuid}/entered-in-error",
+        # str in the path, UUID in the signature: a malformed id is refused by this route (an
+        # OperationOutcome), not by the router (problem details)
+        "/{document_id:str}/entered-in-error",
         operation_id="MarkSummaryEnteredInError",
         summary="Withdraw a published document (all its versions) from the book",
         responses=_FHIR_ERRORS,

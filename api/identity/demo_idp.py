@@ -12,7 +12,7 @@ import html
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import jwt
 import msgspec
@@ -21,10 +21,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jwt.algorithms import OKPAlgorithm
 from litestar import Controller, MediaType, Response, get, post
 from litestar.datastructures import State
-from litestar.params import RequestBody
+from litestar.params import Body
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.core.errors import NotFound
+from api.core.openapi import examples, problem_responses
 from api.core.settings import Settings
 from api.identity import admin
 from api.identity.schemas import IdentityProviderCreate
@@ -181,9 +182,16 @@ class DemoIdpController(Controller):
         "/id-token",
         operation_id="IssueDemoIdToken",
         summary="An ID token for one of the demo citizens",
+        responses=problem_responses(NotFound.problem),
         status_code=200,
     )
-    async def issue(self, data: RequestBody[IdTokenRequest], state: State) -> IdTokenResponse:
+    async def issue(
+        self,
+        data: Annotated[
+            IdTokenRequest, Body(examples=examples(demo_citizen={"national_id": "001090000001"}))
+        ],
+        state: State,
+    ) -> IdTokenResponse:
         person = next((p for p in DEMO_PEOPLE if p.national_id == data.national_id), None)
         if person is None:
             raise NotFound("not a demo citizen; see GET /demo-idp for the list")

@@ -53,6 +53,28 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Princi
     return principal
 
 
+def rate_limit_caller(scope: Any) -> str | None:
+    """Who a request counts against for rate limits (api/core/ratelimit.py): the principal of a
+    valid access token (kept in the scope's state, so the guards do not verify it again), or None
+    for anonymous requests and bad credentials (the guards answer those 401 as usual)."""
+    state = scope["state"]
+    principal: Principal | None = state.get(_PRINCIPAL)
+    if principal is None:
+        header = next((v for n, v in scope["headers"] if n == b"authorization"), None)
+        if header is None:
+            return None
+        scheme, _, token = header.decode("latin-1").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        tokens: AccessTokens = scope["litestar_app"].state.access_tokens
+        try:
+            principal = tokens.verify(token.strip())
+        except (jwt.InvalidTokenError, ValueError, KeyError):
+            return None
+        state[_PRINCIPAL] = principal
+    return ("citizen:" if principal.kind == "citizen" else "client:") + principal.subject
+
+
 async def requires_authenticated(
     connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
 ) -> None:

@@ -9,12 +9,12 @@ from litestar import Controller, Request, Response, get, patch, post, put
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery, RequestBody
+from litestar.params import Body, FromPath, FromQuery
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.errors import Conflict, InvalidInput, NotFound
-from api.core.openapi import problem_responses
+from api.core.openapi import answers, documented, examples, problem_responses
 from api.identity import admin, guardians
 from api.identity.access_tokens import Principal
 from api.identity.citizens import CitizenDirectory
@@ -53,6 +53,61 @@ from api.identity.service import (
     IdentityService,
 )
 
+_TOKEN_EXAMPLES = examples(
+    citizen_login={
+        "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+        "subject_token": "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.e30.c2lnbmF0dXJl",
+        "subject_token_type": "urn:ietf:params:oauth:token-type:id_token",
+    },
+    refresh={"grant_type": "refresh_token", "refresh_token": "rt1.Zk9x2Qa7Lm3PwT8s"},
+    hospital_client={
+        "grant_type": "client_credentials",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": "eyJhbGciOiJFZERTQSIsImtpZCI6ImhpcyJ9.e30.c2lnbmF0dXJl",
+    },
+)
+_LOGOUT_EXAMPLES = examples(end_this_session={"refresh_token": "rt1.Zk9x2Qa7Lm3PwT8s"})
+_PROVIDER_EXAMPLES = examples(
+    national_identity_provider={
+        "id": "vneid",
+        "issuer": "https://id.example.gov.vn",
+        "jwks_uri": "https://id.example.gov.vn/.well-known/jwks.json",
+        "audiences": ["so-suc-khoe"],
+        "algorithms": ["RS256"],
+        "assurance_claim": "acr",
+        "min_assurance": 2,
+        "dependents_claim": "dependents",
+    }
+)
+_CLIENT_EXAMPLES = examples(
+    hospital={
+        "kind": "hospital",
+        "name": "HIS Bệnh viện Đa khoa Tỉnh",
+        "facility_id": "01001",
+        "jwks": {
+            "keys": [
+                {
+                    "kty": "OKP",
+                    "crv": "Ed25519",
+                    "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+                    "kid": "his-2026-01",
+                    "alg": "EdDSA",
+                    "use": "sig",
+                }
+            ]
+        },
+    }
+)
+_CLIENT_UPDATE_EXAMPLES = examples(disable={"enabled": False}, rename={"name": "HIS mới"})
+_GUARDIANSHIP_EXAMPLES = examples(
+    parent={
+        "guardian_national_id": "001090000001",
+        "dependent_national_id": "001218000003",
+        "kind": "parent",
+        "dependent_birth_date": "2018-06-01",
+    }
+)
+
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _AUTH_ERRORS = problem_responses(INVALID_TOKEN, INSUFFICIENT_SCOPE)
 
@@ -81,7 +136,10 @@ class AuthController(Controller):
     )
     async def token(
         self,
-        data: Annotated[TokenRequest, Body(media_type=RequestEncodingType.URL_ENCODED)],
+        data: Annotated[
+            TokenRequest,
+            Body(media_type=RequestEncodingType.URL_ENCODED, examples=_TOKEN_EXAMPLES),
+        ],
         db_session: NamedDependency[AsyncSession],
         state: State,
     ) -> Response[TokenResponse]:
@@ -97,13 +155,14 @@ class AuthController(Controller):
         status_code=HTTP_204_NO_CONTENT,
         responses=_AUTH_ERRORS,
         security=[{"BearerToken": []}],
+        operation_class=documented(optional_body=True),
     )
     async def logout(
         self,
         db_session: NamedDependency[AsyncSession],
         principal: NamedDependency[Principal],
         state: State,
-        data: RequestBody[LogoutRequest | None] = None,
+        data: Annotated[LogoutRequest | None, Body(examples=_LOGOUT_EXAMPLES)] = None,
     ) -> None:
         identity: IdentityService = state.identity
         await identity.logout(db_session, principal, data.refresh_token if data else None)
@@ -197,12 +256,12 @@ class AdminIdentityController(Controller):
         "/identity-providers/{provider_id:str}",
         operation_id="PutIdentityProvider",
         summary="Register or replace a trusted identity provider",
-        responses=_ADMIN_ERRORS,
+        responses={**_ADMIN_ERRORS, **answers(201, IdentityProviderView, "Registered")},
     )
     async def put_provider(
         self,
         provider_id: FromPath[str],
-        data: RequestBody[IdentityProviderCreate],
+        data: Annotated[IdentityProviderCreate, Body(examples=_PROVIDER_EXAMPLES)],
         db_session: NamedDependency[AsyncSession],
         state: State,
     ) -> Response[IdentityProviderView]:
@@ -243,7 +302,7 @@ class AdminIdentityController(Controller):
     )
     async def create_client(
         self,
-        data: RequestBody[ClientCreate],
+        data: Annotated[ClientCreate, Body(examples=_CLIENT_EXAMPLES)],
         db_session: NamedDependency[AsyncSession],
         state: State,
     ) -> ClientView:
@@ -275,7 +334,7 @@ class AdminIdentityController(Controller):
     async def update_client(
         self,
         client_id: FromPath[str],
-        data: RequestBody[ClientUpdate],
+        data: Annotated[ClientUpdate, Body(examples=_CLIENT_UPDATE_EXAMPLES)],
         db_session: NamedDependency[AsyncSession],
         state: State,
     ) -> ClientView:
@@ -289,7 +348,7 @@ class AdminIdentityController(Controller):
     )
     async def create_guardianship(
         self,
-        data: RequestBody[GuardianshipCreate],
+        data: Annotated[GuardianshipCreate, Body(examples=_GUARDIANSHIP_EXAMPLES)],
         db_session: NamedDependency[AsyncSession],
         state: State,
     ) -> GuardianshipView:

@@ -91,7 +91,7 @@ class OperationsController(Controller):
         "/problems/{slug:str}",
         operation_id="GetProblemType",
         summary="What one problem type means",
-        responses=problem_responses(),
+        responses=problem_responses(NotFoundError.problem),
     )
     async def problem_type(self, slug: FromPath[str]) -> ProblemTypeDoc:
         problem = PROBLEM_TYPES.get(slug)

@@ -22,6 +22,7 @@ async def test_live(client: httpx.AsyncClient) -> None:
     assert response.json() == {"status": "ok"}
 
 
+@pytest.mark.redis
 async def test_ready_checks_database_and_redis(client: httpx.AsyncClient) -> None:
     response = await client.get("/health/ready")
     assert response.status_code == 200

@@ -75,6 +75,28 @@ MATRIX: dict[tuple[str, str], str | frozenset[str]] = {
     ),
     ("GET", "/hospital/appointments"): frozenset({"hospital"}),
     ("POST", "/hospital/appointments/{appointment_id}/status"): frozenset({"hospital"}),
+    ("GET", "/citizens/{citizen_id}/appointments/{appointment_id}/check-in"): frozenset(
+        {"citizen"}
+    ),
+    ("GET", "/citizens/{citizen_id}/appointments/{appointment_id}/check-in.png"): frozenset(
+        {"citizen"}
+    ),
+    ("GET", "/citizens/{citizen_id}/appointments/{appointment_id}/check-in.svg"): frozenset(
+        {"citizen"}
+    ),
+    ("POST", "/kiosk/check-ins"): frozenset({"kiosk"}),
+    ("POST", "/citizens/{citizen_id}/walk-ins"): frozenset({"citizen"}),
+    ("GET", "/facilities/{facility_id}/queues/{department}"): PUBLIC,
+    ("GET", "/facilities/{facility_id}/departments/{code}/qr.svg"): PUBLIC,
+    ("GET", "/hospital/queues/{department}/arrivals"): frozenset({"hospital"}),
+    ("POST", "/hospital/queues/{department}/call-next"): frozenset({"hospital"}),
+    ("POST", "/hospital/queues/{department}/recall"): frozenset({"hospital"}),
+    ("POST", "/hospital/queues/{department}/skip"): frozenset({"hospital"}),
+    ("GET", "/kiosk"): PUBLIC,
+    ("GET", "/board/{facility_id}/{department}"): PUBLIC,
+    ("GET", "/static/checkin/{name}"): PUBLIC,
+    # answers 404 here (BV-TEST has no such queue): a live stream would never end in this test
+    ("GET", "/facilities/{facility_id}/queues/{department}/events"): PUBLIC,
 }
 
 SAMPLE_PARAMS = {
@@ -92,6 +114,8 @@ SAMPLE_PARAMS = {
     "visit_id": str(uuid.uuid4()),
     "slot_ref": "no-such-slot",
     "appointment_id": str(uuid.uuid4()),
+    "department": "NOI",
+    "name": "kiosk.js",
 }
 
 

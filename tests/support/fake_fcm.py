@@ -9,7 +9,9 @@ and never calls Google's token endpoint or any other Google host.
 It records every request, counts what it accepted per (notification, token) so tests can check
 "exactly once per device", and answers scripted FCM errors (``fail_token``, ``fail_any``) in the
 exact JSON shape FCM uses. ``hold()`` keeps accepted sends unanswered until ``release()`` (a relay
-killed meanwhile has claimed but not recorded). Run standalone for the benchmark::
+killed meanwhile has claimed but not recorded); ``stall()`` keeps sends waiting *before* they are
+accepted (a send whose connection closes meanwhile is dropped, never delivered) until
+``release()``: a relay stopped meanwhile has sent nothing. Run standalone for the benchmark::
 
     python -m tests.support.fake_fcm --port 0 --service-account /tmp/sa.json
 
@@ -101,6 +103,8 @@ class _State:
     per_token: dict[str, deque[_Script]] = field(default_factory=dict)
     any_token: deque[_Script] = field(default_factory=deque)
     grants: int = 0  # distinct access tokens verified
+    stalled: int = 0  # sends waiting for release() before being looked at
+    dropped: int = 0  # stalled sends whose connection closed first
 
 
 class FakeFcm:
@@ -117,6 +121,7 @@ class FakeFcm:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.AbstractServer | None = None
         self._released: asyncio.Event | None = None
+        self._flowing: asyncio.Event | None = None  # cleared by stall()
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self.base_url = ""
@@ -150,6 +155,8 @@ class FakeFcm:
         asyncio.set_event_loop(loop)
         self._released = asyncio.Event()
         self._released.set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
         self._server = loop.run_until_complete(
             loop.create_server(lambda: _Connection(self), "127.0.0.1", self._port, backlog=1024)
         )
@@ -212,13 +219,23 @@ class FakeFcm:
         assert self._released is not None
         self._loop.call_soon_threadsafe(self._released.clear)
 
+    def stall(self) -> None:
+        """Leave sends waiting, not yet accepted, until :meth:`release`; a send whose client
+        hangs up meanwhile is dropped (counted in ``stats()["dropped"]``), never delivered."""
+        assert self._loop is not None
+        assert self._flowing is not None
+        self._loop.call_soon_threadsafe(self._flowing.clear)
+
     def release(self) -> None:
+        """End :meth:`hold` and :meth:`stall`."""
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self._release_now)
 
     def _release_now(self) -> None:
         if self._released is not None:
             self._released.set()
+        if self._flowing is not None:
+            self._flowing.set()
 
     # --- inspection --------------------------------------------------------------------------
 
@@ -257,6 +274,8 @@ class FakeFcm:
                 "duplicates": sum(c - 1 for c in accepted.values() if c > 1),
                 "errors": sum(1 for r in self._state.received if r.answer != "ok"),
                 "grants": self._state.grants,
+                "stalled": self._state.stalled,
+                "dropped": self._state.dropped,
             }
 
     # --- HTTP ----------------------------------------------------------------------------------
@@ -275,6 +294,13 @@ class FakeFcm:
         if not self._authorized(headers.get("authorization", "")):
             return 401, [], {"error": {"code": 401, "status": "UNAUTHENTICATED"}}, False
         return self._send(json.loads(body))
+
+    def flowing(self) -> bool:
+        return self._flowing is None or self._flowing.is_set()
+
+    async def wait_flowing(self) -> None:
+        assert self._flowing is not None
+        await self._flowing.wait()
 
     async def wait(self) -> None:
         """Before answering an accepted send: the configured latency, and any hold."""
@@ -387,6 +413,9 @@ class _Connection(asyncio.Protocol):
             del self.buffer[: end + 4 + length]
             method, target, _ = lines[0].split(" ", 2)
             self.closing = headers.get("connection", "").lower() == "close"
+            if not self.fake.flowing():
+                self._later(self._route_when_flowing(method, target, headers, body))
+                continue
             status, extra, payload, wait = self.fake.route(method, target, headers, body)
             if wait:
                 task = asyncio.ensure_future(self._answer_later(status, extra, payload))
@@ -394,6 +423,30 @@ class _Connection(asyncio.Protocol):
                 task.add_done_callback(self.pending.discard)
             else:
                 self._answer(status, extra, payload)
+
+    def _later(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
+
+    async def _route_when_flowing(
+        self, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> None:
+        with self.fake._lock:
+            self.fake._state.stalled += 1
+        try:
+            await self.fake.wait_flowing()
+        finally:
+            with self.fake._lock:
+                self.fake._state.stalled -= 1
+        if self.transport is None:  # the client gave up: this send never reaches FCM
+            with self.fake._lock:
+                self.fake._state.dropped += 1
+            return
+        status, extra, payload, wait = self.fake.route(method, target, headers, body)
+        if wait:
+            await self.fake.wait()
+        self._answer(status, extra, payload)
 
     async def _answer_later(self, status: int, extra: list[str], payload: Any) -> None:
         await self.fake.wait()

@@ -60,6 +60,7 @@ def test_production_starts_when_everything_is_given() -> None:
             "IDENTIFIER_HASH_KEY": "k" * 32,
             "SIGNING_KEYS_DIR": "/run/secrets/keys",
             "FCM_CREDENTIALS": "/run/secrets/fcm.json",
+            "DOCUMENT_ENCRYPTION_KEYS": "k1:" + "QUFB" * 10 + "QUE=",
         }
     )
     assert settings.production

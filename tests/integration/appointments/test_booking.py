@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+import pytest
 from sqlalchemy import func, select
 
 from api.appointments.models import Appointment, Slot
@@ -164,6 +165,7 @@ async def test_unbookable_slots_answer_why(client, clinic, person, clock):
     assert naive.status_code == 400
 
 
+@pytest.mark.redis
 async def test_an_inactive_facility_takes_no_bookings(client, clinic, person, admin_token):
     slot_id = await clinic.open("INACTIVE")
     closed = await client.put(

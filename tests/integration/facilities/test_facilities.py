@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.support.auth import bearer
 from tests.support.hospital import register_facility
 
 
+@pytest.mark.redis
 async def test_register_update_and_read_a_facility(client, admin_token) -> None:
     created = await client.put(
         "/admin/facilities/79001",

@@ -89,6 +89,7 @@ async def test_blood_pressure_carries_both_components(client, owner_of) -> None:
     assert all(c["value"] is not None for c in pressure["components"])
 
 
+@pytest.mark.redis
 async def test_etag_304_until_a_new_publish(client, owner_of, hospital) -> None:
     headers = await owner_of(IPS)
     first = await client.get("/citizens/me/health-book", headers=headers)
@@ -193,6 +194,7 @@ async def test_visit_detail_and_its_fhir(client, owner_of) -> None:
     assert len(bundle["entry"]) == 1 + related
 
 
+@pytest.mark.redis
 async def test_two_citizens_never_see_each_other(client, owner_of, app) -> None:
     leonor = await owner_of(LEONOR)
     rusty = await owner_of(RUSTY)
@@ -284,6 +286,7 @@ async def test_insurance_card_from_the_hospital_shows_on_the_profile(client, own
     assert overview["profile"]["insurance_card"] == "DN4010123456789"
 
 
+@pytest.mark.redis
 async def test_a_book_being_read_is_rebuilt_right_after_a_publish(
     client, app, owner_of, hospital
 ) -> None:

@@ -12,7 +12,8 @@ from tests.support.running import app_client
 
 
 # Replicas share state only through a real Redis (fakeredis lives inside one process).
-@pytest.mark.parametrize("backend", ["servers"])
+@pytest.mark.redis
+@pytest.mark.parametrize("backend", ["servers", "cluster"])
 async def test_guardianship_ended_on_one_replica_is_refused_by_the_other(
     backend, settings, client, citizen, admin_token
 ) -> None:

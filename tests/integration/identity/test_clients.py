@@ -26,6 +26,7 @@ async def test_client_credentials_issue_a_scoped_token(client, hospital, app) ->
     assert principal.facility_id == "BV-CHO-RAY"
 
 
+@pytest.mark.redis
 async def test_replayed_assertion_jti_is_401(client, hospital) -> None:
     assertion = hospital.assertion()
     assert (await client.post("/auth/token", data=hospital.form(assertion))).status_code == 200

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from tests.support.auth import bearer
 
 PARENT = "001085000001"
@@ -62,6 +64,7 @@ async def test_citizen_a_gets_404_on_every_route_of_citizen_b(client, citizen) -
         assert response.status_code == 404
 
 
+@pytest.mark.redis
 async def test_guardian_reads_the_childs_routes(client, citizen, admin_token) -> None:
     recorded = await _record(client, admin_token)
     assert recorded.status_code == 201, recorded.text
@@ -84,6 +87,7 @@ async def test_guardian_reads_the_childs_routes(client, citizen, admin_token) ->
     assert response.status_code == 404
 
 
+@pytest.mark.redis
 async def test_ended_guardianship_is_refused(client, citizen, admin_token) -> None:
     recorded = (await _record(client, admin_token)).json()
     parent = await citizen(PARENT)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import jwt
+import pytest
 from sqlalchemy import func, select
 
 from api.identity.models import Citizen
 from tests.support.auth import bearer, exchange
 
 
+@pytest.mark.redis
 async def test_exchange_creates_citizen_and_returns_our_tokens(client, citizen, app) -> None:
     tokens = await citizen(
         "001090012345", name="Lê Thị Hoa", birthdate="1991-02-03", gender="female"
@@ -42,6 +44,7 @@ async def test_exchange_creates_citizen_and_returns_our_tokens(client, citizen, 
         assert "001090012345" not in repr(row.__dict__)
 
 
+@pytest.mark.redis
 async def test_second_login_finds_the_same_citizen_and_updates_claims(client, citizen, app) -> None:
     first = await citizen("001090012345", name="Old Name")
     second = await citizen("001 090 012 345", name="New Name")  # separators are normalised

@@ -43,6 +43,7 @@ async def test_nothing_is_sent_while_the_transaction_is_open(
     assert len(fcm.received) == 1
 
 
+@pytest.mark.redis
 async def test_committed_notification_reaches_each_device_once_and_the_inbox_once(
     app, relay, fcm, db, make_citizen, add_device
 ):
@@ -121,6 +122,7 @@ async def test_scheduled_reminder_goes_out_at_its_time_and_a_cancelled_one_never
         assert await outbox.cancel(session, "r:kept") is False
 
 
+@pytest.mark.redis
 async def test_a_commit_wakes_a_sleeping_relay_through_redis(
     app, relay, fcm, make_citizen, add_device
 ):

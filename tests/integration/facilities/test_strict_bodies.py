@@ -1,0 +1,48 @@
+"""Regression found by the schemathesis run: JSON bodies are decoded strictly into their types
+(``0`` is not ``false``, ``"5"`` is not ``5``); the 400 names the field, as validation does."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.auth import bearer
+from tests.support.hospital import register_facility
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": "Khoa Nội", "active": 0}, "active"),
+        ({"name": "Khoa Nội", "active": "true"}, "active"),
+        ({"name": 5}, "name"),
+    ],
+)
+async def test_types_are_not_coerced(client, admin_token, body, field) -> None:
+    await register_facility(client, admin_token, "01001")
+    response = await client.put(
+        "/admin/facilities/01001/departments/NOI", json=body, headers=bearer(admin_token)
+    )
+    assert response.status_code == 400, response.text
+    problem = response.json()
+    assert problem["type"] == "/problems/validation-error"
+    assert problem["errors"][0]["field"] == field
+    assert problem["errors"][0]["source"] == "body"
+
+
+async def test_unknown_fields_and_broken_json_still_answer_as_before(client, admin_token) -> None:
+    await register_facility(client, admin_token, "01001")
+    url = "/admin/facilities/01001/departments/NOI"
+    unknown = await client.put(url, json={"name": "x", "surprise": 1}, headers=bearer(admin_token))
+    assert unknown.status_code == 400
+    assert unknown.json()["type"] == "/problems/validation-error"
+    broken = await client.put(
+        url,
+        content=b'{"name": ',
+        headers={**bearer(admin_token), "content-type": "application/json"},
+    )
+    assert broken.status_code == 400
+    assert broken.json()["type"] == "/problems/malformed-body"
+    fine = await client.put(
+        url, json={"name": "Khoa Nội", "active": True}, headers=bearer(admin_token)
+    )
+    assert fine.status_code == 201, fine.text

@@ -1,0 +1,251 @@
+"""The OpenAPI document: complete, consistent with what the app serves, and valid OpenAPI 3.1.
+
+Rules each operation keeps (and why they are checkable):
+
+- an ``operationId`` (unique, ``PascalCase`` as the house style names them), a summary, and tags
+  that the document declares with a description;
+- its error answers documented: at least one 4xx, and every documented 4xx/5xx answer in the
+  media type the app really uses (``application/problem+json`` with the ``Problem`` schema; the
+  FHIR endpoints ``application/fhir+json`` with an ``OperationOutcome``). The two probes that
+  cannot answer any client error are listed below with the reason;
+- a request body shows at least one example for each media type it accepts (in the media type
+  object, or as JSON Schema ``examples`` of the body's schema), and every example validates
+  against that schema — so the examples in the docs are ones the API accepts, and schemathesis'
+  example phase starts from real requests.
+
+The routes in the document are exactly those the app serves, minus the ones listed in
+``NOT_DOCUMENTED`` with a reason.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import schemathesis
+from litestar import Litestar
+from litestar.routes import HTTPRoute
+
+from api.app import create_app
+from tests.conftest import base_settings
+
+METHODS = ("get", "put", "post", "delete", "patch", "head")
+PROBLEM = "application/problem+json"
+FHIR = "application/fhir+json"
+
+# Operations whose errors are FHIR OperationOutcome resources instead of problem details.
+FHIR_ERROR_OPERATIONS = frozenset({"PublishSummary", "MarkSummaryEnteredInError"})
+
+# Operations that cannot answer any client error: no parameters, no body, no authentication,
+# never rate limited (the probes an orchestrator and Prometheus call).
+NO_CLIENT_ERRORS = {
+    "GetLiveness": "a precomputed 200 for any GET; failing is a 5xx or no answer",
+    "GetMetrics": "the Prometheus exposition for any GET; never rate limited",
+}
+
+# Handlers that read their body themselves (raw bytes): the document must still describe it.
+RAW_BODY_OPERATIONS = {
+    "PublishSummary": {FHIR},
+    "PublishSlots": {"application/json", FHIR},
+}
+
+# (method, path) the app serves that the document leaves out on purpose.
+NOT_DOCUMENTED = {
+    ("GET", "/schema"): "the API reference page (Scalar) rendering this document",
+    ("GET", "/schema/swagger"): "the same document rendered by Swagger UI",
+    ("GET", "/schema/openapi.json"): "the document itself",
+    ("GET", "/schema/{path}"): "Litestar's not-found page for other paths under /schema",
+    ("GET", "/schema/oauth2-redirect.html"): "Swagger UI's OAuth2 redirect helper page",
+}
+
+
+@pytest.fixture(scope="module", params=["default", "demo"])
+def built_app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Litestar:
+    """The app as configured by default and in demo mode (which mounts the demo identity
+    provider); building the document needs no database, so no lifespan runs."""
+    folder: Path = tmp_path_factory.mktemp(f"openapi-{request.param}")
+    return create_app(base_settings(folder, demo=request.param == "demo"))
+
+
+@pytest.fixture(scope="module")
+def document(built_app: Litestar) -> dict[str, Any]:
+    return built_app.openapi_schema.to_schema()
+
+
+def operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in document["paths"].items():
+        for method in METHODS:
+            if method in item:
+                yield method.upper(), path, item[method]
+
+
+def resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """Follow a ``$ref`` (or the single ``allOf`` Litestar wraps a described $ref in)."""
+    while True:
+        if "$ref" in schema:
+            name = schema["$ref"].removeprefix("#/components/schemas/")
+            schema = document["components"]["schemas"][name]
+        elif len(schema.get("allOf", ())) == 1 and "$ref" in schema["allOf"][0]:
+            target = resolve(document, schema["allOf"][0])
+            schema = {**target, **{k: v for k, v in schema.items() if k != "allOf"}}
+        else:
+            return schema
+
+
+def validator(document: dict[str, Any], schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
+    """A JSON Schema 2020-12 validator for ``schema`` that resolves ``#/components/...``."""
+    root = {**schema, "components": document["components"]}
+    return jsonschema.Draft202012Validator(root)
+
+
+def test_document_is_valid_openapi_31(document: dict[str, Any]) -> None:
+    assert document["openapi"].startswith("3.1")
+    schemathesis.openapi.from_dict(document).validate()
+
+
+def test_every_operation_has_an_id_summary_and_declared_tags(document: dict[str, Any]) -> None:
+    declared = {tag["name"]: tag.get("description") for tag in document.get("tags", [])}
+    seen: dict[str, str] = {}
+    problems: list[str] = []
+    for method, path, operation in operations(document):
+        where = f"{method} {path}"
+        operation_id = operation.get("operationId")
+        if not operation_id or not re.fullmatch(r"[A-Z][A-Za-z0-9]+", operation_id):
+            problems.append(f"{where}: operationId {operation_id!r} is not PascalCase")
+        elif operation_id in seen:
+            problems.append(f"{where}: operationId {operation_id} also on {seen[operation_id]}")
+        else:
+            seen[operation_id] = where
+        if not (operation.get("summary") or "").strip():
+            problems.append(f"{where}: no summary")
+        tags = operation.get("tags") or []
+        if not tags:
+            problems.append(f"{where}: no tags")
+        for tag in tags:
+            if not declared.get(tag):
+                problems.append(f"{where}: tag {tag!r} is not declared with a description")
+    assert not problems, "\n".join(problems)
+
+
+def test_every_operation_documents_its_errors(document: dict[str, Any]) -> None:
+    problems: list[str] = []
+    for method, path, operation in operations(document):
+        where = f"{method} {path} ({operation['operationId']})"
+        responses = operation.get("responses", {})
+        errors = {code: spec for code, spec in responses.items() if code[0] in "45"}
+        if not any(code.startswith("4") for code in errors):
+            if operation["operationId"] not in NO_CLIENT_ERRORS:
+                problems.append(f"{where}: no 4xx documented")
+        elif operation["operationId"] in NO_CLIENT_ERRORS:
+            problems.append(f"{where}: documents a 4xx yet is listed in NO_CLIENT_ERRORS")
+        fhir = operation["operationId"] in FHIR_ERROR_OPERATIONS
+        for code, spec in errors.items():
+            content = spec.get("content") or {}
+            expected = FHIR if fhir else PROBLEM
+            if set(content) != {expected}:
+                problems.append(f"{where}: {code} is {sorted(content)}, not {expected}")
+                continue
+            schema = resolve(document, content[expected]["schema"])
+            if fhir:
+                resource_type = schema.get("properties", {}).get("resourceType", {})
+                if resource_type.get("const") != "OperationOutcome":
+                    problems.append(f"{where}: {code} is not documented as an OperationOutcome")
+            elif schema.get("title") != "Problem":
+                problems.append(f"{where}: {code} is not documented with the Problem schema")
+    assert not problems, "\n".join(problems)
+
+
+def body_examples(document: dict[str, Any], media: dict[str, Any]) -> list[Any]:
+    found: list[Any] = []
+    if "example" in media:
+        found.append(media["example"])
+    found.extend(example["value"] for example in (media.get("examples") or {}).values())
+    schema = media.get("schema") or {}
+    found.extend(schema.get("examples") or ())
+    if not found and schema:
+        found.extend(resolve(document, schema).get("examples") or ())
+    return found
+
+
+def test_every_request_body_has_examples_that_validate(document: dict[str, Any]) -> None:
+    problems: list[str] = []
+    bodies = 0
+    for method, path, operation in operations(document):
+        body = operation.get("requestBody")
+        if body is None:
+            continue
+        for media_type, media in body["content"].items():
+            bodies += 1
+            where = f"{method} {path} {media_type}"
+            examples = body_examples(document, media)
+            if not examples:
+                problems.append(f"{where}: no example")
+                continue
+            check = validator(document, media.get("schema") or {})
+            for example in examples:
+                error = jsonschema.exceptions.best_match(check.iter_errors(example))
+                if error is not None:
+                    problems.append(f"{where}: example does not validate: {error.message}")
+    assert bodies > 10
+    assert not problems, "\n".join(problems)
+
+
+def test_bodies_read_by_hand_are_documented(document: dict[str, Any]) -> None:
+    found = {
+        operation["operationId"]: set(operation.get("requestBody", {}).get("content", {}))
+        for _, _, operation in operations(document)
+        if operation["operationId"] in RAW_BODY_OPERATIONS
+    }
+    assert found == RAW_BODY_OPERATIONS
+
+
+def test_optional_bodies_are_not_required(document: dict[str, Any]) -> None:
+    """A body whose schema admits ``null`` may be left out: the document must not require it."""
+    for method, path, operation in operations(document):
+        body = operation.get("requestBody")
+        if body is None:
+            continue
+        schemas = [media.get("schema") or {} for media in body["content"].values()]
+        nullable = any(
+            {"type": "null"} in (schema.get("oneOf") or schema.get("anyOf") or [])
+            for schema in schemas
+        )
+        assert body.get("required", False) is not nullable, f"{method} {path}"
+
+
+def served(app: Litestar) -> set[tuple[str, str]]:
+    """(method, path template) of every handler the app routes to, as the document writes it."""
+    routes: set[tuple[str, str]] = set()
+    for route in app.routes:
+        assert isinstance(route, HTTPRoute), f"{route.path}: not an HTTP route; document or list it"
+        template = re.sub(r"{(\w+):[^}]+}", r"{\1}", route.path)
+        for method, (handler, _) in route.route_handler_map.items():
+            # Litestar answers OPTIONS (CORS preflight) on every path by itself
+            if method == "OPTIONS" and handler.handler_name == "options_handler":
+                continue
+            routes.add((method, template))
+    return routes
+
+
+def test_document_lists_exactly_the_routes_the_app_serves(
+    built_app: Litestar, document: dict[str, Any]
+) -> None:
+    in_document = {(method, path) for method, path, _ in operations(document)}
+    serving = served(built_app)
+    assert NOT_DOCUMENTED.keys() <= serving, "NOT_DOCUMENTED lists routes that are not served"
+    assert serving - NOT_DOCUMENTED.keys() - in_document == set(), "served, not documented"
+    assert in_document - serving == set(), "documented, not served"
+    assert in_document & NOT_DOCUMENTED.keys() == set()
+
+
+async def test_served_document_is_the_app_document(client, app) -> None:
+    response = await client.get("/schema/openapi.json")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/")
+    served_document = response.json()
+    assert served_document["paths"].keys() == app.openapi_schema.to_schema()["paths"].keys()
+    assert served_document["info"]["title"] == "Sổ Sức Khỏe API"
