@@ -20,11 +20,11 @@ from api.checkin.places import register_cache as register_checkin_cache
 from api.checkin.routes import CHECKIN_ROUTES
 from api.checkin.setup import build_checkin, stop_checkin
 from api.core.background import BackgroundTasks
-from api.core.bodies import StrictJsonRequest
 from api.core.cache import Invalidations
 from api.core.clock import Clock, SystemClock
 from api.core.db import create_engine, create_sessionmaker, ping
 from api.core.deps import provide_db_session, provide_redis
+from api.core.inputs import StrictRequest, refuse_nul
 from api.core.observability import Metrics, RequestContextMiddleware, configure_logging
 from api.core.openapi import document_shared_answers, openapi_config
 from api.core.pagination import Cursors
@@ -164,7 +164,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         lifespan=[lifespan, live_queue_feeds],  # the second ends first
         openapi_config=openapi_config(_version()),
         request_max_body_size=settings.max_request_body_bytes,
-        request_class=StrictJsonRequest,
+        request_class=StrictRequest,
+        before_request=refuse_nul,
         state=None,
         debug=False,
         logging_config=None,

@@ -131,8 +131,6 @@ def _schema_fields(raw: dict[str, Any]) -> dict[str, Any]:
             value = Schema(**_schema_fields(value))
         elif name in ("any_of", "one_of", "all_of"):
             value = [Schema(**_schema_fields(sub)) for sub in value]
-        elif name == "type" and isinstance(value, list):
-            value = list(value)
         fields[name] = value
     return fields
 

@@ -11,6 +11,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from api.core.errors import DomainError, UnsupportedMediaType
+from api.core.inputs import NUL_REFUSED, contains_nul
 from api.core.observability import request_id_var
 from api.core.outages import RETRY_AFTER_SECONDS, unavailable_service
 from api.health_book.fhir import FhirError, Issue
@@ -145,4 +146,7 @@ async def read_fhir_body(request: Request[Any, Any, Any], limit: int) -> tuple[b
                 [Issue(code="too-costly", diagnostics=f"the body is larger than {limit} bytes")]
             )
         chunks.append(chunk)
-    return b"".join(chunks), fhir_version_of(content_type)
+    body = b"".join(chunks)
+    if contains_nul(body, "application/json"):
+        raise FhirError([Issue(code="invalid", diagnostics=NUL_REFUSED)])
+    return body, fhir_version_of(content_type)

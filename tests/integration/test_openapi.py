@@ -203,6 +203,27 @@ def test_bodies_read_by_hand_are_documented(document: dict[str, Any]) -> None:
     assert found == RAW_BODY_OPERATIONS
 
 
+def test_bodies_document_their_size_limit_and_limited_routes_their_429(
+    built_app: Litestar, document: dict[str, Any]
+) -> None:
+    """Every body has a size limit (413); with rate limits on (the default), every operation the
+    limiter counts can answer 429 (not the probes, nor handlers marked exempt)."""
+    exempt = {
+        handler.operation_id
+        for route in built_app.routes
+        if isinstance(route, HTTPRoute)
+        for handler, _ in route.route_handler_map.values()
+        if handler.opt.get("rate_limit") == "exempt"
+    }
+    probes = {"/health/live", "/health/ready", "/metrics"}
+    for method, path, operation in operations(document):
+        responses = operation["responses"]
+        if "requestBody" in operation:
+            assert "413" in responses, f"{method} {path}"
+        limited = path not in probes and operation["operationId"] not in exempt
+        assert ("429" in responses) is limited, f"{method} {path}"
+
+
 def test_optional_bodies_are_not_required(document: dict[str, Any]) -> None:
     """A body whose schema admits ``null`` may be left out: the document must not require it."""
     for method, path, operation in operations(document):

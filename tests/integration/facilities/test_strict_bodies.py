@@ -46,3 +46,23 @@ async def test_unknown_fields_and_broken_json_still_answer_as_before(client, adm
         url, json={"name": "Khoa Nội", "active": True}, headers=bearer(admin_token)
     )
     assert fine.status_code == 201, fine.text
+
+
+async def test_nul_characters_are_refused_everywhere(client, admin_token) -> None:
+    """PostgreSQL cannot store U+0000: a NUL in any text input is a 400, never a 500."""
+    await register_facility(client, admin_token, "01001")
+    headers = bearer(admin_token)
+    answers = [
+        await client.get("/facilities", params={"q": "B\x00"}),
+        await client.get("/facilities/01%001"),
+        await client.put(
+            "/admin/facilities/01001/departments/NOI", json={"name": "Khoa\x00"}, headers=headers
+        ),
+        await client.post(
+            "/auth/token", data={"grant_type": "client_credentials", "client_id": "a\x00"}
+        ),
+    ]
+    for response in answers:
+        assert response.status_code == 400, response.text
+        assert response.json()["type"] == "/problems/validation-error"
+    assert "NUL" in answers[0].json()["detail"]

@@ -3,6 +3,8 @@ OperationOutcome, and book filters take RFC 3339 instants only."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from api.health_book.routes import VISIT_SUMMARY_EXAMPLE
@@ -44,3 +46,23 @@ async def test_filters_take_instants_with_an_offset_only(client, owner_of, value
         headers=headers,
     )
     assert ok.status_code == 200, ok.text
+
+
+async def test_a_nul_in_a_filter_is_refused_not_a_database_error(client, owner_of) -> None:
+    headers = await owner_of(IPS)
+    response = await client.get(
+        "/citizens/me/health-book/observations/series",
+        params={"code": "8480-6\x00"},
+        headers=headers,
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["type"] == "/problems/validation-error"
+
+
+async def test_a_nul_in_a_bundle_is_an_operation_outcome(client, hospital) -> None:
+    body = json.dumps(VISIT_SUMMARY_EXAMPLE, ensure_ascii=False).replace("Nguyễn", "Nguy\\u0000n")
+    response = await client.post(
+        "/hospital/summaries", content=body.encode(), headers=hospital.headers
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["resourceType"] == "OperationOutcome"
