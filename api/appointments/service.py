@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, not_, or_, select, update
@@ -36,6 +37,7 @@ from api.facilities import service as facilities
 from api.identity.citizens import CitizenDirectory
 
 __all__ = [
+    "CheckedIn",
     "book",
     "cancel",
     "check_in",
@@ -50,13 +52,25 @@ __all__ = [
 MAX_PAGE = 200
 
 
+@dataclass(frozen=True, slots=True)
+class CheckedIn:
+    """What a check-in changed: the appointment, whose it is, where, and how often it was moved
+    (the check-in code names the version it was issued for)."""
+
+    id: uuid.UUID
+    citizen_id: uuid.UUID
+    department_id: uuid.UUID
+    reschedules: int
+
+
 async def check_in(
     session: AsyncSession, appointment_id: uuid.UUID, facility_id: str, now: dt.datetime
-) -> Appointment:
+) -> CheckedIn:
     """Move a ``booked`` appointment at ``facility_id`` to ``checked_in``, in the caller's
     transaction (the caller commits, with whatever else its check-in writes).
 
-    One conditional update (``WHERE status = 'booked'``): of two concurrent check-ins one wins.
+    One conditional update (``WHERE status = 'booked'``) that returns what the caller needs: of
+    two concurrent check-ins one wins, and the row is read again only to explain a refusal.
     Raises ``NotFound`` (no such appointment at this facility), ``AppointmentCancelled``,
     ``AlreadyCheckedIn``, or ``IllegalTransition`` (completed, no-show).
     """
@@ -69,14 +83,19 @@ async def check_in(
             Appointment.status == BOOKED,
         )
         .values(status=CHECKED_IN, checked_in_at=now, updated_at=now)
-        .returning(Appointment.id)
+        .returning(
+            Appointment.id,
+            Appointment.citizen_id,
+            Appointment.department_id,
+            Appointment.reschedules,
+        )
         .execution_options(synchronize_session=False)
     )
-    if done.scalar_one_or_none() is None:
+    row = done.one_or_none()
+    if row is None:
         appointment, _ = await records.load(session, appointment_id, facility_id=facility_id)
         raise illegal(appointment.status, CHECKED_IN)
-    appointment, _ = await records.load(session, appointment_id)
-    return appointment
+    return CheckedIn(*row)
 
 
 async def _finish(

@@ -10,6 +10,7 @@ import pytest
 
 from api.appointments import service
 from api.appointments.errors import AlreadyCheckedIn, AppointmentCancelled, IllegalTransition
+from api.appointments.models import Appointment
 from api.core.errors import NotFound
 from tests.support.auth import bearer, client_token, create_client_directly
 from tests.support.hospital import register_facility
@@ -140,11 +141,21 @@ async def test_check_in_service_for_the_check_in_domain(app, clinic, person, clo
     first, second = await a.booked(slot_id), await b.booked(slot_id)
     assert (await b.cancel(second["id"])).status_code == 200
     async with app.state.sessionmaker() as session:
-        appointment = await service.check_in(session, uuid.UUID(first["id"]), "01001", clock.now())
+        checked = await service.check_in(session, uuid.UUID(first["id"]), "01001", clock.now())
         await session.commit()
-    assert appointment.status == "checked_in"
-    assert appointment.department_id is not None
-    assert appointment.checked_in_at == clock.now()
+    async with app.state.sessionmaker() as session:
+        stored = await session.get(Appointment, uuid.UUID(first["id"]))
+    assert stored is not None
+    assert stored.status == "checked_in"
+    assert stored.checked_in_at == clock.now()
+    # what the update returned is the stored row's, not a second read
+    assert checked == service.CheckedIn(
+        id=stored.id,
+        citizen_id=stored.citizen_id,
+        department_id=stored.department_id,
+        reschedules=stored.reschedules,
+    )
+    assert str(checked.citizen_id) == a.id
     cases = (
         (first["id"], "01001", AlreadyCheckedIn),
         (second["id"], "01001", AppointmentCancelled),
