@@ -64,7 +64,9 @@ class NotificationKind(
         return str(self.__struct_config__.tag)
 
     def values(self, locale: Locale, tz: ZoneInfo) -> dict[str, str]:
-        raise NotImplementedError
+        """What the kind's templates fill in (none here; every kind with placeholders in its
+        templates says what goes in them, and the tests render every template of every kind)."""
+        return {}
 
     def refs(self) -> dict[str, str]:
         """Ids the app uses to open the right screen (strings, as push data requires)."""
@@ -90,7 +92,9 @@ class NotificationKind(
         return Texts(template.inbox_title.format(**values), template.inbox_body.format(**values))
 
 
-class AppointmentBooked(NotificationKind, tag="appointment_booked", kw_only=True):
+class _AboutAppointment(NotificationKind, kw_only=True):
+    """Fields, texts and refs the appointment kinds share (not a kind itself)."""
+
     appointment_id: Ref
     facility_name: Name
     department_name: Name | None = None
@@ -106,52 +110,28 @@ class AppointmentBooked(NotificationKind, tag="appointment_booked", kw_only=True
         return {"appointment_id": self.appointment_id}
 
 
-class AppointmentCancelled(NotificationKind, tag="appointment_cancelled", kw_only=True):
+class AppointmentBooked(_AboutAppointment, tag="appointment_booked", kw_only=True):
+    """The citizen (or their guardian) booked."""
+
+
+class AppointmentCancelled(_AboutAppointment, tag="appointment_cancelled", kw_only=True):
     """The hospital cancelled the appointment (operational: ignores quiet hours)."""
 
     category: ClassVar[Category] = "operational"
     priority: ClassVar[Priority] = "high"
 
-    appointment_id: Ref
-    facility_name: Name
-    department_name: Name | None = None
-    starts_at: Moment
 
-    def values(self, locale: Locale, tz: ZoneInfo) -> dict[str, str]:
-        return {
-            "time": format_time(self.starts_at, locale, tz),
-            "place": _place(self.facility_name, self.department_name),
-        }
-
-    def refs(self) -> dict[str, str]:
-        return {"appointment_id": self.appointment_id}
-
-
-class AppointmentReminder(NotificationKind, tag="appointment_reminder", kw_only=True):
+class AppointmentReminder(_AboutAppointment, tag="appointment_reminder", kw_only=True):
     """Scheduled before the appointment (a reminder: can be muted)."""
 
     category: ClassVar[Category] = "reminder"
 
-    appointment_id: Ref
-    facility_name: Name
-    department_name: Name | None = None
-    starts_at: Moment
 
-    def values(self, locale: Locale, tz: ZoneInfo) -> dict[str, str]:
-        return {
-            "time": format_time(self.starts_at, locale, tz),
-            "place": _place(self.facility_name, self.department_name),
-        }
-
-    def refs(self) -> dict[str, str]:
-        return {"appointment_id": self.appointment_id}
-
-
-class CheckedIn(NotificationKind, tag="checked_in", kw_only=True):
-    priority: ClassVar[Priority] = "high"
+class _AboutTicket(NotificationKind, kw_only=True):
+    """Fields, texts, refs and collapsing the queue-ticket kinds share (not a kind itself):
+    a newer push about one ticket replaces the older on the phone."""
 
     ticket_id: Ref
-    appointment_id: Ref | None = None
     facility_name: Name
     department_name: Name | None = None
     queue_number: QueueNumber
@@ -163,67 +143,50 @@ class CheckedIn(NotificationKind, tag="checked_in", kw_only=True):
         }
 
     def refs(self) -> dict[str, str]:
-        refs = {"ticket_id": self.ticket_id}
-        if self.appointment_id:
-            refs["appointment_id"] = self.appointment_id
-        return refs
+        return {"ticket_id": self.ticket_id}
 
     def collapse_key(self) -> str | None:
         return f"ticket-{self.ticket_id}"
 
 
-class QueueApproaching(NotificationKind, tag="queue_approaching", kw_only=True):
+class CheckedIn(_AboutTicket, tag="checked_in", kw_only=True):
+    """A ticket was issued (at the kiosk for an appointment, or for a walk-in)."""
+
+    priority: ClassVar[Priority] = "high"
+
+    appointment_id: Ref | None = None
+
+    def refs(self) -> dict[str, str]:
+        refs = super().refs()
+        if self.appointment_id:
+            refs["appointment_id"] = self.appointment_id
+        return refs
+
+
+class QueueApproaching(_AboutTicket, tag="queue_approaching", kw_only=True):
     """A few people ahead (a reminder: can be muted)."""
 
     category: ClassVar[Category] = "reminder"
     priority: ClassVar[Priority] = "high"
     ttl_seconds: ClassVar[int] = 1800
 
-    ticket_id: Ref
-    facility_name: Name
-    department_name: Name | None = None
-    queue_number: QueueNumber
     ahead: Annotated[int, msgspec.Meta(ge=0, le=10_000)]
 
     def values(self, locale: Locale, tz: ZoneInfo) -> dict[str, str]:
-        return {
-            "ahead": str(self.ahead),
-            "number": str(self.queue_number),
-            "place": _place(self.facility_name, self.department_name),
-        }
-
-    def refs(self) -> dict[str, str]:
-        return {"ticket_id": self.ticket_id}
-
-    def collapse_key(self) -> str | None:
-        return f"ticket-{self.ticket_id}"
+        return {**super().values(locale, tz), "ahead": str(self.ahead)}
 
 
-class YourTurn(NotificationKind, tag="your_turn", kw_only=True):
+class YourTurn(_AboutTicket, tag="your_turn", kw_only=True):
     """Called now (operational: ignores quiet hours)."""
 
     category: ClassVar[Category] = "operational"
     priority: ClassVar[Priority] = "high"
     ttl_seconds: ClassVar[int] = 600
 
-    ticket_id: Ref
-    facility_name: Name
-    department_name: Name | None = None
-    queue_number: QueueNumber
     room: Annotated[str, msgspec.Meta(min_length=1, max_length=40)] | None = None
 
     def values(self, locale: Locale, tz: ZoneInfo) -> dict[str, str]:
-        return {
-            "number": str(self.queue_number),
-            "room": self.room or DEFAULT_ROOM[locale],
-            "place": _place(self.facility_name, self.department_name),
-        }
-
-    def refs(self) -> dict[str, str]:
-        return {"ticket_id": self.ticket_id}
-
-    def collapse_key(self) -> str | None:
-        return f"ticket-{self.ticket_id}"
+        return {**super().values(locale, tz), "room": self.room or DEFAULT_ROOM[locale]}
 
 
 class HealthRecordAvailable(NotificationKind, tag="health_record_available", kw_only=True):
@@ -267,24 +230,16 @@ class HealthBookViewed(NotificationKind, tag="health_book_viewed", kw_only=True)
         return {"share_id": self.share_id}
 
 
-class AppointmentRescheduled(NotificationKind, tag="appointment_rescheduled", kw_only=True):
+class AppointmentRescheduled(_AboutAppointment, tag="appointment_rescheduled", kw_only=True):
     """The citizen (or their guardian) moved the appointment to another slot."""
 
-    appointment_id: Ref
-    facility_name: Name
-    department_name: Name | None = None
-    starts_at: Moment
     previous_starts_at: Moment
 
     def values(self, locale: Locale, tz: ZoneInfo) -> dict[str, str]:
         return {
-            "time": format_time(self.starts_at, locale, tz),
+            **super().values(locale, tz),
             "previous": format_time(self.previous_starts_at, locale, tz),
-            "place": _place(self.facility_name, self.department_name),
         }
-
-    def refs(self) -> dict[str, str]:
-        return {"appointment_id": self.appointment_id}
 
 
 Notification = (

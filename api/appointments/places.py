@@ -11,59 +11,27 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.appointments import schemas
-from api.core.cache import Invalidations, LocalCache
+from api.core.cache import Invalidations
 from api.core.errors import NotFound
 from api.facilities import schemas as facility_schemas
 from api.facilities import service as facilities
 
 DEPARTMENT_CACHE = "appointment-departments"
-_departments: LocalCache[dict[str, facility_schemas.Department]] = LocalCache(
-    DEPARTMENT_CACHE, ttl=60.0, max_entries=20_000
-)
+_departments = facilities.DepartmentDirectory(DEPARTMENT_CACHE)
 
 
 def register_cache(invalidations: Invalidations) -> None:
-    invalidations.register(_departments)
+    _departments.register_cache(invalidations)
 
 
-async def departments(
-    session: AsyncSession, facility_id: str
-) -> dict[str, facility_schemas.Department]:
-    """Every department of the facility (inactive ones too), by id."""
-    cached = _departments.get(facility_id)
-    if cached is not None:
-        return cached
-    generation = _departments.generation()
-    found = {
-        d.id: d
-        for d in await facilities.list_departments(session, facility_id, include_inactive=True)
-    }
-    _departments.put(facility_id, found, generation)
-    return found
+departments = _departments.all
+department_by_code = _departments.by_code
 
 
 async def department(
     session: AsyncSession, facility_id: str, department_id: uuid.UUID
 ) -> schemas.Department:
-    found = (await departments(session, facility_id)).get(str(department_id))
-    if found is None:  # registered a moment ago, after the cached list was read
-        _departments.evict(facility_id)
-        found = (await departments(session, facility_id)).get(str(department_id))
-    if found is None:
-        raise NotFound("no such department")
-    return view(found)
-
-
-async def department_by_code(
-    session: AsyncSession, facility_id: str, code: str, *, active_only: bool = True
-) -> facility_schemas.Department:
-    for attempt in range(2):
-        if attempt:  # perhaps registered after the cached list was read
-            _departments.evict(facility_id)
-        for found in (await departments(session, facility_id)).values():
-            if found.code == code and (found.active or not active_only):
-                return found
-    raise NotFound(f"no active department {code!r} at facility {facility_id}")
+    return view(await _departments.by_id(session, facility_id, department_id))
 
 
 def view(department: facility_schemas.Department) -> schemas.Department:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +23,37 @@ class Place:
     department_name: str | None
 
 
+class _TicketFields(TypedDict):
+    ticket_id: str
+    facility_name: str
+    department_name: str | None
+    queue_number: int
+
+
+def _about(ticket_id: uuid.UUID, number: int, place: Place) -> _TicketFields:
+    """The fields every message about a ticket carries, names cut to what a message holds."""
+    return _TicketFields(
+        ticket_id=str(ticket_id),
+        facility_name=place.facility_name[:200],
+        department_name=place.department_name[:200] if place.department_name else None,
+        queue_number=number,
+    )
+
+
+async def _enqueue(
+    session: AsyncSession,
+    citizen_id: uuid.UUID,
+    message: messages.CheckedIn | messages.QueueApproaching | messages.YourTurn,
+    *,
+    event: str,
+    now: dt.datetime,
+) -> None:
+    """Enqueue ``message``, once per ``event`` of its ticket."""
+    await outbox.enqueue(
+        session, citizen_id, message, dedupe_key=f"ticket:{message.ticket_id}:{event}", now=now
+    )
+
+
 async def checked_in(
     session: AsyncSession,
     *,
@@ -32,19 +64,11 @@ async def checked_in(
     place: Place,
     now: dt.datetime,
 ) -> None:
-    await outbox.enqueue(
-        session,
-        citizen_id,
-        messages.CheckedIn(
-            ticket_id=str(ticket_id),
-            appointment_id=str(appointment_id) if appointment_id else None,
-            facility_name=place.facility_name[:200],
-            department_name=place.department_name[:200] if place.department_name else None,
-            queue_number=number,
-        ),
-        dedupe_key=f"ticket:{ticket_id}:issued",
-        now=now,
+    message = messages.CheckedIn(
+        **_about(ticket_id, number, place),
+        appointment_id=str(appointment_id) if appointment_id else None,
     )
+    await _enqueue(session, citizen_id, message, event="issued", now=now)
 
 
 async def approaching(
@@ -57,19 +81,8 @@ async def approaching(
     place: Place,
     now: dt.datetime,
 ) -> None:
-    await outbox.enqueue(
-        session,
-        citizen_id,
-        messages.QueueApproaching(
-            ticket_id=str(ticket_id),
-            facility_name=place.facility_name[:200],
-            department_name=place.department_name[:200] if place.department_name else None,
-            queue_number=number,
-            ahead=ahead,
-        ),
-        dedupe_key=f"ticket:{ticket_id}:approaching",
-        now=now,
-    )
+    message = messages.QueueApproaching(**_about(ticket_id, number, place), ahead=ahead)
+    await _enqueue(session, citizen_id, message, event="approaching", now=now)
 
 
 async def your_turn(
@@ -83,16 +96,7 @@ async def your_turn(
     place: Place,
     now: dt.datetime,
 ) -> None:
-    await outbox.enqueue(
-        session,
-        citizen_id,
-        messages.YourTurn(
-            ticket_id=str(ticket_id),
-            facility_name=place.facility_name[:200],
-            department_name=place.department_name[:200] if place.department_name else None,
-            queue_number=number,
-            room=room[:40] if room else None,
-        ),
-        dedupe_key=f"ticket:{ticket_id}:call:{recalls}",
-        now=now,
+    message = messages.YourTurn(
+        **_about(ticket_id, number, place), room=room[:40] if room else None
     )
+    await _enqueue(session, citizen_id, message, event=f"call:{recalls}", now=now)

@@ -6,25 +6,19 @@ process memory for a minute (a renamed department or a new room shows within tha
 
 from __future__ import annotations
 
-import uuid
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.core.cache import Invalidations, LocalCache
-from api.core.errors import NotFound
-from api.facilities import schemas as facility_schemas
+from api.core.cache import Invalidations
 from api.facilities import service as facilities
 
 DEPARTMENT_CACHE = "checkin-departments"
-_departments: LocalCache[dict[str, facility_schemas.Department]] = LocalCache(
-    DEPARTMENT_CACHE, ttl=60.0, max_entries=20_000
-)
+_departments = facilities.DepartmentDirectory(DEPARTMENT_CACHE)
 
 ActiveFacility = facilities.ActiveFacility
 
 
 def register_cache(invalidations: Invalidations) -> None:
-    invalidations.register(_departments)
+    _departments.register_cache(invalidations)
 
 
 async def facility(session: AsyncSession, facility_id: str | None) -> ActiveFacility:
@@ -32,39 +26,5 @@ async def facility(session: AsyncSession, facility_id: str | None) -> ActiveFaci
     return await facilities.require_active(session, facility_id)
 
 
-async def _all(session: AsyncSession, facility_id: str) -> dict[str, facility_schemas.Department]:
-    cached = _departments.get(facility_id)
-    if cached is not None:
-        return cached
-    generation = _departments.generation()
-    found = {
-        d.id: d
-        for d in await facilities.list_departments(session, facility_id, include_inactive=True)
-    }
-    _departments.put(facility_id, found, generation)
-    return found
-
-
-async def department_by_id(
-    session: AsyncSession, facility_id: str, department_id: uuid.UUID
-) -> facility_schemas.Department:
-    key = str(department_id)
-    for attempt in range(2):
-        if attempt:  # registered after the cached list was read
-            _departments.evict(facility_id)
-        found = (await _all(session, facility_id)).get(key)
-        if found is not None:
-            return found
-    raise NotFound("no such department")
-
-
-async def department_by_code(
-    session: AsyncSession, facility_id: str, code: str, *, active_only: bool = True
-) -> facility_schemas.Department:
-    for attempt in range(2):
-        if attempt:
-            _departments.evict(facility_id)
-        for found in (await _all(session, facility_id)).values():
-            if found.code == code and (found.active or not active_only):
-                return found
-    raise NotFound(f"no active department {code!r} at facility {facility_id}")
+department_by_id = _departments.by_id
+department_by_code = _departments.by_code

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+import functools
+from typing import Annotated, Literal
 
 from litestar import Controller, Response, get, post
 from litestar.datastructures import State
@@ -87,6 +88,32 @@ class PublicQueueController(Controller):
 _DESK_ERRORS = problem_responses(*_AUTH, NotFound.problem, errors.NOTHING_CALLED)
 
 
+async def _desk_call(
+    action: Literal["call-next", "skip", "recall"],
+    department: str,
+    principal: Principal,
+    db_session: AsyncSession,
+    state: State,
+    data: schemas.CallNext | None,
+) -> schemas.CallOutcome:
+    """What the desk's three buttons share: the caller's facility, the room asked for (if any),
+    now. ``call-next`` and ``skip`` finish the called ticket (served or skipped) and call the
+    next one; ``recall`` calls the same ticket again."""
+    use_case = (
+        service.recall
+        if action == "recall"
+        else functools.partial(service.call_next, skip=action == "skip")
+    )
+    return await use_case(
+        db_session,
+        desk_of(state),
+        facility_id=principal.facility_id,
+        department_code=department,
+        room=data.room if data else None,
+        now=state.clock.now(),
+    )
+
+
 class HospitalQueueController(Controller):
     path = "/hospital/queues/{department:str}"
     tags = ["hospital: queues"]  # noqa: RUF012
@@ -151,15 +178,7 @@ class HospitalQueueController(Controller):
         state: State,
         data: Annotated[schemas.CallNext | None, Body(examples=_ROOM_EXAMPLES)] = None,
     ) -> schemas.CallOutcome:
-        return await service.call_next(
-            db_session,
-            desk_of(state),
-            facility_id=principal.facility_id,
-            department_code=department,
-            room=data.room if data else None,
-            skip=False,
-            now=state.clock.now(),
-        )
+        return await _desk_call("call-next", department, principal, db_session, state, data)
 
     @post(
         "/skip",
@@ -178,15 +197,7 @@ class HospitalQueueController(Controller):
         state: State,
         data: Annotated[schemas.CallNext | None, Body(examples=_ROOM_EXAMPLES)] = None,
     ) -> schemas.CallOutcome:
-        return await service.call_next(
-            db_session,
-            desk_of(state),
-            facility_id=principal.facility_id,
-            department_code=department,
-            room=data.room if data else None,
-            skip=True,
-            now=state.clock.now(),
-        )
+        return await _desk_call("skip", department, principal, db_session, state, data)
 
     @post(
         "/recall",
@@ -205,11 +216,4 @@ class HospitalQueueController(Controller):
         state: State,
         data: Annotated[schemas.CallNext | None, Body(examples=_ROOM_EXAMPLES)] = None,
     ) -> schemas.CallOutcome:
-        return await service.recall(
-            db_session,
-            desk_of(state),
-            facility_id=principal.facility_id,
-            department_code=department,
-            room=data.room if data else None,
-            now=state.clock.now(),
-        )
+        return await _desk_call("recall", department, principal, db_session, state, data)

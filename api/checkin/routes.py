@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from litestar import Controller, Response, get, post
 from litestar.datastructures import State
@@ -44,6 +44,29 @@ _CODE_ERRORS = problem_responses(
 
 def desk_of(state: State) -> Desk:
     return state.checkin
+
+
+_QR_MEDIA_TYPES = {"png": qr.PNG_MEDIA_TYPE, "svg": qr.SVG_MEDIA_TYPE}
+
+
+async def _check_in_qr(
+    image: Literal["png", "svg"],
+    appointment_id: uuid.UUID,
+    citizen_id: uuid.UUID,
+    db_session: AsyncSession,
+    state: State,
+) -> Response[bytes]:
+    """The check-in code as a QR image in ``image``'s format, never stored by a cache."""
+    rendered = await service.check_in_qr(
+        db_session,
+        desk_of(state),
+        citizen_id=citizen_id,
+        appointment_id=appointment_id,
+        image=image,
+        limits=state.appointment_limits,
+        now=state.clock.now(),
+    )
+    return Response(rendered, media_type=_QR_MEDIA_TYPES[image], headers=_NO_STORE)
 
 
 class CheckInCodeController(Controller):
@@ -96,16 +119,7 @@ class CheckInCodeController(Controller):
         db_session: NamedDependency[AsyncSession],
         state: State,
     ) -> Response[bytes]:
-        image = await service.check_in_qr(
-            db_session,
-            desk_of(state),
-            citizen_id=target_citizen_id,
-            appointment_id=appointment_id,
-            image="png",
-            limits=state.appointment_limits,
-            now=state.clock.now(),
-        )
-        return Response(image, media_type=qr.PNG_MEDIA_TYPE, headers=_NO_STORE)
+        return await _check_in_qr("png", appointment_id, target_citizen_id, db_session, state)
 
     @get(
         "/check-in.svg",
@@ -121,16 +135,7 @@ class CheckInCodeController(Controller):
         db_session: NamedDependency[AsyncSession],
         state: State,
     ) -> Response[bytes]:
-        image = await service.check_in_qr(
-            db_session,
-            desk_of(state),
-            citizen_id=target_citizen_id,
-            appointment_id=appointment_id,
-            image="svg",
-            limits=state.appointment_limits,
-            now=state.clock.now(),
-        )
-        return Response(image, media_type=qr.SVG_MEDIA_TYPE, headers=_NO_STORE)
+        return await _check_in_qr("svg", appointment_id, target_citizen_id, db_session, state)
 
 
 class KioskCheckInController(Controller):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import unicodedata
+import uuid
 import zoneinfo
+from collections.abc import Callable
 
 import msgspec
 from sqlalchemy import and_, or_, select
@@ -137,6 +139,73 @@ async def require_active(session: AsyncSession, facility_id: str | None) -> Acti
     found = ActiveFacility(id=facility.id, name=facility.name, time_zone=facility.time_zone)
     _active.put(facility_id, found, generation)
     return found
+
+
+class DepartmentDirectory:
+    """Each facility's departments (inactive ones too), kept in process memory for a minute.
+
+    For the domains that read a department on every booking, list or check-in; each keeps its
+    own directory (its own cache, registered under ``cache_name``). A renamed department shows
+    within the minute; one registered after a facility's list was cached is found by reading
+    the list again once.
+    """
+
+    def __init__(self, cache_name: str) -> None:
+        self._cache: LocalCache[dict[str, schemas.Department]] = LocalCache(
+            cache_name, ttl=60.0, max_entries=20_000
+        )
+
+    def register_cache(self, invalidations: Invalidations) -> None:
+        invalidations.register(self._cache)
+
+    async def all(self, session: AsyncSession, facility_id: str) -> dict[str, schemas.Department]:
+        """Every department of the facility (inactive ones too), by id."""
+        cached = self._cache.get(facility_id)
+        if cached is not None:
+            return cached
+        generation = self._cache.generation()
+        found = {
+            d.id: d for d in await list_departments(session, facility_id, include_inactive=True)
+        }
+        self._cache.put(facility_id, found, generation)
+        return found
+
+    async def by_id(
+        self, session: AsyncSession, facility_id: str, department_id: uuid.UUID
+    ) -> schemas.Department:
+        key = str(department_id)
+        found = await self._find(session, facility_id, lambda departments: departments.get(key))
+        if found is None:
+            raise NotFound("no such department")
+        return found
+
+    async def by_code(
+        self, session: AsyncSession, facility_id: str, code: str, *, active_only: bool = True
+    ) -> schemas.Department:
+        def pick(departments: dict[str, schemas.Department]) -> schemas.Department | None:
+            for department in departments.values():
+                if department.code == code and (department.active or not active_only):
+                    return department
+            return None
+
+        found = await self._find(session, facility_id, pick)
+        if found is None:
+            raise NotFound(f"no active department {code!r} at facility {facility_id}")
+        return found
+
+    async def _find(
+        self,
+        session: AsyncSession,
+        facility_id: str,
+        pick: Callable[[dict[str, schemas.Department]], schemas.Department | None],
+    ) -> schemas.Department | None:
+        for attempt in range(2):
+            if attempt:  # perhaps registered after the cached list was read
+                self._cache.evict(facility_id)
+            found = pick(await self.all(session, facility_id))
+            if found is not None:
+                return found
+        return None
 
 
 async def search(
