@@ -18,7 +18,7 @@ import uuid
 from typing import Any, Literal
 
 from redis.asyncio import Redis
-from redis.exceptions import MaxConnectionsError, RedisError
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.appointments import service as appointments
@@ -55,8 +55,6 @@ __all__ = [
 ]
 
 _MARKER_SLACK_S = 60
-_POOL_WAITS = 100
-_POOL_WAIT_S = 0.01
 
 
 def _marker(jti: str) -> str:
@@ -182,19 +180,12 @@ async def kiosk_check_in(
 
 
 async def _claim(redis: Redis, marker: str, ttl: int) -> bool:
-    """``SET marker NX EX ttl``: whether this request is the first with the code. A full
-    connection pool (this process has as many Redis commands in flight as it may open
-    connections) is waited out briefly; Redis itself not answering is a 503."""
-    for attempt in range(_POOL_WAITS + 1):
-        try:
-            return bool(await redis.set(marker, b"1", nx=True, ex=ttl))
-        except MaxConnectionsError as exc:
-            if attempt == _POOL_WAITS:
-                raise _unavailable() from exc
-            await asyncio.sleep(_POOL_WAIT_S)
-        except (RedisError, OSError) as exc:
-            raise _unavailable() from exc
-    raise _unavailable()
+    """``SET marker NX EX ttl``: whether this request is the first with the code. Redis not
+    answering (or no pooled connection free within ``REDIS_TIMEOUT_SECONDS``) is a 503."""
+    try:
+        return bool(await redis.set(marker, b"1", nx=True, ex=ttl))
+    except (RedisError, OSError) as exc:
+        raise _unavailable() from exc
 
 
 def _unavailable() -> ServiceUnavailable:

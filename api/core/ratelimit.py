@@ -128,8 +128,8 @@ class RateLimiter:
         max_in_flight: int = 32,
     ) -> None:
         self.redis = redis
-        # Redis clients cap their connection pool (redis-py: 100); a burst of requests must
-        # queue here for a moment rather than exhaust it (and fail closed) or starve other users.
+        # A burst of requests queues here for a moment rather than take every pooled Redis
+        # connection (REDIS_MAX_CONNECTIONS) and starve the other users of the client.
         self._in_flight = asyncio.Semaphore(max_in_flight)
         self.clock = clock
         self.budgets = budgets

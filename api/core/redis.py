@@ -69,7 +69,13 @@ def create_redis(settings: Settings) -> RedisClient:
             "markers, rate limits and pub/sub live inside this one process only; run a real "
             "Redis for more than one worker or replica."
         )
-        return fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
+        client = fakeredis.FakeAsyncRedis(
+            server=fakeredis.FakeServer(),
+            connection_pool_class=redis_asyncio.BlockingConnectionPool,
+            max_connections=settings.redis_max_connections,
+        )
+        client.connection_pool.timeout = settings.redis_timeout_seconds  # type: ignore[attr-defined]
+        return client
     timeout = settings.redis_timeout_seconds
     if settings.redis_cluster:
         return ClusterClient.from_url(
@@ -79,10 +85,15 @@ def create_redis(settings: Settings) -> RedisClient:
             health_check_interval=30,
             retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), CLUSTER_RETRIES),
         )
-    return redis_asyncio.Redis.from_url(
+    # A blocking pool: a burst of more commands than connections queues for a connection (up
+    # to the same timeout) instead of failing with "too many connections" as the default does.
+    pool = redis_asyncio.BlockingConnectionPool.from_url(
         settings.redis_url,
+        max_connections=settings.redis_max_connections,
+        timeout=timeout,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         health_check_interval=30,
         retry_on_timeout=False,
     )
+    return redis_asyncio.Redis.from_pool(pool)

@@ -85,6 +85,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """``redis://host:6379/0``. Unset: in-process fakeredis (single process only)."""
 
     redis_timeout_seconds: float = 2.0
+    """Socket timeouts towards Redis, and how long a command waits for a free pooled connection."""
+
+    redis_max_connections: int = 100
+    """Connections per process to Redis. Past them a command waits (up to
+    ``REDIS_TIMEOUT_SECONDS``) for one to come back instead of failing at once."""
 
     redis_cluster: bool = False
     """``REDIS_URL`` names one node of a Redis Cluster (database 0): the client finds the other
@@ -361,6 +366,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         problems: list[str] = []
         if self.workers < 1:
             problems.append("WORKERS must be at least 1")
+        if not 1 <= self.redis_max_connections <= 10_000:
+            problems.append("REDIS_MAX_CONNECTIONS must be between 1 and 10000")
         if self.workers > 1 and self.embedded_redis:
             problems.append(
                 "the embedded Redis lives inside one process: set REDIS_URL to run more than one "

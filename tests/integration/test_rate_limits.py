@@ -367,8 +367,8 @@ def test_every_served_route_has_its_class(tmp_path) -> None:
 async def test_a_burst_larger_than_the_redis_pool_queues_instead_of_failing(
     settings, clock
 ) -> None:
-    """redis-py caps a client's pool at 100 connections: 300 requests at once must not fail
-    closed for want of a connection."""
+    """A client's pool has REDIS_MAX_CONNECTIONS (100) connections: 300 requests at once must
+    not fail closed for want of a connection."""
     redis = create_redis(settings)
     limiter = RateLimiter.from_settings(
         settings.replace(rate_limit_booking="1000/60"), redis, clock

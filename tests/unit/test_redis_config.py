@@ -71,3 +71,16 @@ def test_every_key_carries_a_hash_tag_of_what_it_belongs_to() -> None:
     assert key_slot(profile_key(citizen).encode()) == key_slot(book_key(citizen).encode())
     assert _tag(RateLimiter.key("booking", f"citizen:{citizen}")) == f"booking:citizen:{citizen}"
     assert _tag(_marker("jti-1")) == "jti-1"
+
+
+def test_the_single_server_client_waits_for_a_pooled_connection() -> None:
+    settings = Settings(redis_url="redis://redis:6379/0", redis_max_connections=7)
+    client = create_redis(settings)
+    pool = client.connection_pool
+    assert isinstance(pool, redis_asyncio.BlockingConnectionPool)
+    assert pool.max_connections == 7
+    assert pool.timeout == settings.redis_timeout_seconds
+    assert pool.connection_kwargs["socket_timeout"] == settings.redis_timeout_seconds
+    assert Settings.from_env({"REDIS_MAX_CONNECTIONS": "250"}).redis_max_connections == 250
+    with pytest.raises(SettingsError, match="REDIS_MAX_CONNECTIONS"):
+        Settings.from_env({"REDIS_MAX_CONNECTIONS": "0"})
