@@ -235,6 +235,35 @@ def worker() -> None:
         uvloop.run(run_worker(settings))
 
 
+@main.command("worker-alive")
+@click.option(
+    "--max-age",
+    type=float,
+    default=None,
+    help="Seconds a heartbeat may be old (default: 3 relay polls plus one lease).",
+)
+def worker_alive(max_age: float | None) -> None:
+    """Liveness check of a `healthbook worker` on this host: exit 0 when its relay went round
+    its loop recently (WORKER_HEARTBEAT_FILE), 1 when the heartbeat is stale or missing."""
+    from notifications import heartbeat
+    from notifications.worker import heartbeat_max_age
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    path = settings.effective_worker_heartbeat_file
+    limit = heartbeat_max_age(settings) if max_age is None else max_age
+    age = heartbeat.age(path)
+    if age is None:
+        click.echo(f"no worker heartbeat at {path}", err=True)
+        sys.exit(1)
+    if age > limit:
+        click.echo(f"worker heartbeat is {age:.1f} s old (limit {limit:.0f} s): hung", err=True)
+        sys.exit(1)
+    click.echo(f"worker alive: relay went round {age:.1f} s ago")
+
+
 @main.command()
 @click.option("--revision", default="head", show_default=True, help="Target revision.")
 @click.option("--downgrade", "down", is_flag=True, help="Downgrade to --revision instead.")

@@ -76,10 +76,21 @@ class Relay:
         self.config = config
         self.stats = stats or RelayStats()
         self.worker_id = worker_id or f"{socket.gethostname()[:40]}:{os.getpid()}"
+        self._created = time.time()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._listening = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._lane_cycles: dict[int, float] = {}
+
+    @property
+    def last_cycle(self) -> float:
+        """When (``time.time()``) the slowest lane last went round its loop: a batch done or
+        failed, or a poll that found nothing. A lane stuck in one step holds it back, so a
+        stale value means the relay has hung (the worker's liveness check reads it)."""
+        if not self._lane_cycles:
+            return self._created
+        return min(self._lane_cycles.values())
 
     # --- one batch --------------------------------------------------------------------------
 
@@ -300,6 +311,7 @@ class Relay:
         failures = 0
         next_maintenance = 0.0
         while not self._stopping.is_set():
+            self._lane_cycles[index] = time.time()
             try:
                 claimed = await self.run_once()
                 if index == 0 and time.monotonic() >= next_maintenance:

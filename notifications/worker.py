@@ -21,9 +21,24 @@ from api.core.db import create_engine, create_sessionmaker
 from api.core.redis import create_redis
 from api.core.settings import Settings
 from api.health_book.pull import standalone_pull_service
+from notifications import heartbeat
 from notifications.setup import build_notifications, stop_notifications
 
 logger = logging.getLogger("healthbook.worker")
+
+
+def heartbeat_interval(settings: Settings) -> float:
+    """How often the worker rewrites its heartbeat file."""
+    return max(0.2, min(5.0, settings.relay_poll_seconds))
+
+
+def heartbeat_max_age(settings: Settings) -> float:
+    """How old a heartbeat may be before ``healthbook worker-alive`` calls the worker hung: a
+    lane goes round its loop at least every poll, unless a batch holds it, which its lease
+    bounds (while sending, a lane renews the lease; a batch that outlives it is stuck)."""
+    return 3 * max(settings.relay_poll_seconds, heartbeat_interval(settings)) + (
+        settings.relay_lease_seconds
+    )
 
 
 async def run_worker(settings: Settings) -> None:
@@ -51,6 +66,14 @@ async def run_worker(settings: Settings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     task = relay.start()
+    beating = asyncio.create_task(
+        heartbeat.beat(
+            settings.effective_worker_heartbeat_file,
+            lambda: relay.last_cycle,
+            heartbeat_interval(settings),
+        ),
+        name="worker-heartbeat",
+    )
     try:
         # The worker also re-syncs, every PULL_INTERVAL_SECONDS, the patients it already knows at
         # facilities with a FHIR API (two replicas doing so at once store nothing twice).
@@ -65,6 +88,8 @@ async def run_worker(settings: Settings) -> None:
             raise task.exception()  # type: ignore[misc]
     finally:
         logger.info("worker stopping")
+        beating.cancel()
+        await asyncio.gather(beating, return_exceptions=True)
         await stop_notifications(state)
         await redis.aclose()
         await engine.dispose()

@@ -12,6 +12,7 @@ import base64
 import binascii
 import os
 import re
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -196,6 +197,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """A claimed row is the relay's for this long (renewed while it works); a relay that dies
     loses its rows to another after it."""
 
+    worker_heartbeat_file: str | None = None
+    """Where ``healthbook worker`` writes when its relay last went round its loop, for
+    ``healthbook worker-alive`` (the liveness check). Unset: ``healthbook-worker.heartbeat`` in
+    the system's temporary directory."""
+
     relay_stop_grace_seconds: float = 30.0
     """A stopping relay (SIGTERM) lets the batch in hand finish for this long; past it, it stops
     sending and gives its claimed rows back, so another relay sends them at once."""
@@ -324,6 +330,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     @property
     def embedded_database(self) -> bool:
         return self.database_url is None
+
+    @property
+    def effective_worker_heartbeat_file(self) -> Path:
+        if self.worker_heartbeat_file:
+            return Path(self.worker_heartbeat_file)
+        return Path(tempfile.gettempdir()) / "healthbook-worker.heartbeat"
 
     @property
     def embedded_redis(self) -> bool:

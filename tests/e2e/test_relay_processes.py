@@ -277,3 +277,53 @@ async def test_a_relay_killed_between_claim_and_record_loses_nothing(
         assert set(accepted) == pairs  # every device got it...
         assert set(accepted.values()) == {2}  # ...at least once: here twice, counted
         assert fcm.duplicates() == len(pairs)
+
+
+def _worker_alive(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [HEALTHBOOK, "worker-alive", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_liveness_check_sees_a_hung_worker_and_a_stopped_one(
+    servers: Settings, tmp_path: Path
+) -> None:
+    """``healthbook worker-alive`` passes while the relay goes round its loop, fails while the
+    process is frozen (SIGSTOP: as hung as a process gets), passes again once it runs, and
+    fails once the worker has stopped (it removes its heartbeat)."""
+    beat_file = tmp_path / "run" / "worker.heartbeat"
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "WORKER_HEARTBEAT_FILE": str(beat_file),
+        "RELAY_POLL_SECONDS": "0.5",
+    }
+    assert "no worker heartbeat" in _worker_alive(env).stderr
+    with FakeFcm() as fcm, workers(servers, fcm, tmp_path, **env) as (_, start):
+        worker = start()
+        worker.wait_started()
+        deadline = time.monotonic() + 15
+        while _worker_alive(env, "--max-age", "3").returncode != 0:
+            assert time.monotonic() < deadline, "no fresh heartbeat"
+            time.sleep(0.2)
+        assert "worker alive" in _worker_alive(env, "--max-age", "3").stdout
+        os.killpg(worker.process.pid, signal.SIGSTOP)
+        try:
+            time.sleep(4)
+            frozen = _worker_alive(env, "--max-age", "3")
+            assert frozen.returncode == 1
+            assert "hung" in frozen.stderr
+        finally:
+            os.killpg(worker.process.pid, signal.SIGCONT)
+        deadline = time.monotonic() + 15
+        while _worker_alive(env, "--max-age", "3").returncode != 0:
+            assert time.monotonic() < deadline, "the heartbeat did not come back"
+            time.sleep(0.2)
+        assert worker.stop() == 0
+    assert not beat_file.exists()
+    assert _worker_alive(env).returncode == 1

@@ -6,13 +6,14 @@ from __future__ import annotations
 import ast
 import copy
 import ipaddress
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
 
+from api.cli import main
 from api.core.settings import Settings
 from tests.unit.deploy.files import (
     K8S,
@@ -190,6 +191,14 @@ def test_the_worker_runs_the_relay() -> None:
     (worker,) = pod_spec(deployment)["containers"]
     assert runs(worker) == ["healthbook", "worker"]
     assert deployment["spec"]["replicas"] >= 2
+    # a hung relay is restarted: the probe runs the heartbeat check, which exists in the CLI
+    probe = worker["livenessProbe"]
+    assert probe["exec"]["command"] == ["healthbook", "worker-alive"]
+    assert "worker-alive" in main.commands
+    mounts = {mount["mountPath"]: mount for mount in worker["volumeMounts"]}
+    assert "/tmp" in mounts  # where the heartbeat goes (the root file system is read-only)
+    assert worker["securityContext"]["readOnlyRootFilesystem"] is True
+    assert Settings().effective_worker_heartbeat_file.parent == Path("/tmp")
 
 
 def env_sources(workload: dict[str, Any]) -> tuple[set[str], set[str], set[str]]:
