@@ -603,6 +603,7 @@ def run_benchmark(config: Config) -> dict[str, Any]:
             redis_url=config.redis_url,
             data_dir=data_dir,
             env=service_env,
+            load_seconds=config.warmup + config.duration * config.rounds,
         )
         targets = [
             Target(

@@ -398,14 +398,16 @@ def booking_load(
 
 
 def book_distinct_slots(ctx: SetupContext) -> Prepared:
-    """16 000 slots of one place, 1 600 citizens (each books at most 10: the default limit of
-    upcoming appointments); every request books a slot nobody else asks for."""
+    """16 000 slots of one place (more for a long run), a citizen for every ten (each books at
+    most 10: the default limit of upcoming appointments); every request books a slot nobody else
+    asks for."""
+    slots = ctx.fresh_requests(16_000)
     return booking_load(
         ctx,
         "book_distinct_slots",
-        slots=16_000,
+        slots=slots,
         capacity=1,
-        citizens=1_600,
+        citizens=-(-slots // 10),
         per_slot=1,
         first_citizen=1_000_000_000,
     )
@@ -460,6 +462,10 @@ def kiosk_token(ctx: SetupContext, facility_id: str) -> str:
     return _client_token(ctx, created["id"], private, "bench-kiosk")
 
 
+SLOT_CAPACITY_MAX = 1_000
+"""The most places a published slot may have (``PUT /hospital/slots`` refuses more)."""
+
+
 def kiosk_checkin(
     ctx: SetupContext, *, appointments: int = 9_999, departments: int = 1
 ) -> Prepared:
@@ -471,6 +477,7 @@ def kiosk_checkin(
     import datetime as dt
     from concurrent.futures import ThreadPoolExecutor
 
+    appointments = ctx.fresh_requests(appointments + 1) - 1
     per_citizen = 10
     admin = {"Authorization": f"Bearer {admin_token(ctx)}"}
     hospital = {"Authorization": f"Bearer {hospital_token(ctx, KIOSK_FACILITY)}"}
@@ -483,28 +490,32 @@ def kiosk_checkin(
             headers=admin,
         )
     citizens = -(-(appointments + 1) // per_citizen)
+    # each citizen books one slot of a group of ten; a slot holds at most SLOT_CAPACITY_MAX
+    groups = -(-citizens // SLOT_CAPACITY_MAX)
     start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(minutes=20)
     slots = [
         {
             "id": f"kiosk-{k}",
             "department": codes_of[k % departments],
-            "start": (start + dt.timedelta(minutes=k)).isoformat(),
-            "end": (start + dt.timedelta(minutes=k + 15)).isoformat(),
-            "capacity": citizens,
+            "start": (start + dt.timedelta(minutes=k % per_citizen)).isoformat(),
+            "end": (start + dt.timedelta(minutes=k % per_citizen + 15)).isoformat(),
+            "capacity": min(citizens, SLOT_CAPACITY_MAX),
         }
-        for k in range(per_citizen)
+        for k in range(per_citizen * groups)
     ]
     answer = ctx.request_json("PUT", "/hospital/slots", json={"slots": slots}, headers=hospital)
     slot_ids = [s["slot_id"] for s in answer["slots"]]
     tokens = booking_citizens(ctx, citizens, 1_000_300_000)
 
     def book_and_fetch(n: int) -> str:
-        token = tokens[n // per_citizen]
+        who = n // per_citizen
+        token = tokens[who]
         citizen = {"Authorization": f"Bearer {token}"}
+        group = who // SLOT_CAPACITY_MAX
         booked = ctx.request_json(
             "POST",
             "/citizens/me/appointments",
-            json={"slot_id": slot_ids[n % per_citizen]},
+            json={"slot_id": slot_ids[group * per_citizen + n % per_citizen]},
             headers={**citizen, "Idempotency-Key": f"kiosk-bench-{n}"},
             timeout=60,
         )
