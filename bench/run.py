@@ -427,6 +427,11 @@ def entry(target: Target, baseline: dict[str, Any] | None) -> dict[str, Any]:
         data["paired_ratios"] = paired
         data["target_ratio"] = goal
         data["meets_target"] = None if goal is None or ratio is None else ratio >= goal
+    wanted = target.scenario.target_rps if target.scenario else None
+    if wanted is not None:
+        rps = median["requests_per_s"]
+        data["target_rps"] = wanted
+        data["meets_target_rps"] = None if rps is None else rps >= wanted
     return data
 
 
@@ -449,6 +454,10 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
         verdict = ""
         if goal is not None:
             verdict = f">= {goal:.2f} {'met' if data.get('meets_target') else 'NOT met'}"
+        wanted = data.get("target_rps")
+        if wanted is not None:
+            met = "met" if data.get("meets_target_rps") else "NOT met"
+            verdict += f" >= {wanted:g}/s {met}"
         if not data["ok"]:
             verdict += f"  ({med['errors_total']} errors!)"
         share = med["server_cpu_share"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bench.scenarios import FASTEST_WRITES_PER_S, SetupContext
 
 
@@ -29,3 +31,42 @@ def test_long_runs_get_enough_for_the_fastest_rate() -> None:
     sized = _context(planned).fresh_requests(10_000)
     assert sized == planned * FASTEST_WRITES_PER_S
     assert sized / planned > 590  # the fastest round measured would not use them up
+
+
+def _run(rps: float) -> dict[str, float | int]:
+    return {
+        "requests_per_s": rps,
+        "p50_ms": 10.0,
+        "p99_ms": 20.0,
+        "cpu_us_per_request": 1_000_000 / rps,
+        "requests": int(rps * 10),
+        "errors": 0,
+        "server_cpu_share": 0.99,
+        "wrk_cpu_share": 0.05,
+    }
+
+
+@pytest.mark.parametrize(("rounds", "verdict"), [((280, 310, 320), "met"), ((250, 290), "NOT met")])
+def test_an_absolute_target_is_judged_on_the_median_and_printed(
+    rounds: tuple[float, ...], verdict: str
+) -> None:
+    from bench.run import Target, entry, format_table
+    from bench.scenarios import SCENARIOS, RequestSpec
+
+    scenario = SCENARIOS["kiosk_checkin"]
+    assert scenario.target_rps == 300
+    target = Target(
+        "kiosk_checkin",
+        "scenario",
+        None,  # type: ignore[arg-type]
+        RequestSpec("POST", scenario.path, {}, b"{}", 201),
+        script=None,
+        scenario=scenario,
+        runs=[_run(r) for r in rounds],
+    )
+    baseline = {"median": _run(50_000), "runs": [_run(50_000) for _ in rounds]}
+    data = entry(target, baseline)
+    assert data["target_rps"] == 300
+    assert data["meets_target_rps"] is (verdict == "met")
+    line = format_table({"kiosk_checkin": data}).splitlines()[-1]
+    assert line.endswith(f">= 300/s {verdict}")
