@@ -146,7 +146,12 @@ class AdminFacilityController(Controller):
         state: State,
     ) -> Response[schemas.Department]:
         view, created = await service.put_department(
-            db_session, facility_id, code, data, now=state.clock.now()
+            db_session,
+            facility_id,
+            code,
+            data,
+            now=state.clock.now(),
+            invalidations=state.invalidations,
         )
         return Response(view, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 

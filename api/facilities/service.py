@@ -141,6 +141,11 @@ async def require_active(session: AsyncSession, facility_id: str | None) -> Acti
     return found
 
 
+DEPARTMENT_CACHES: set[str] = set()
+"""The caches of every :class:`DepartmentDirectory`, keyed by facility id: a department's change
+invalidates the facility's entry in each, in every process."""
+
+
 class DepartmentDirectory:
     """Each facility's departments (inactive ones too), kept in process memory for a minute.
 
@@ -154,6 +159,7 @@ class DepartmentDirectory:
         self._cache: LocalCache[dict[str, schemas.Department]] = LocalCache(
             cache_name, ttl=60.0, max_entries=20_000
         )
+        DEPARTMENT_CACHES.add(cache_name)
 
     def register_cache(self, invalidations: Invalidations) -> None:
         invalidations.register(self._cache)
@@ -258,7 +264,10 @@ async def put_department(
     data: schemas.DepartmentPut,
     *,
     now: dt.datetime,
+    invalidations: Invalidations | None = None,
 ) -> tuple[schemas.Department, bool]:
+    """Register or change a department; every process's cached departments of the facility are
+    dropped once it is committed (a renamed or closed department shows at once)."""
     await get_facility(session, facility_id)
     department = await session.scalar(
         select(Department).where(Department.facility_id == facility_id, Department.code == code)
@@ -271,6 +280,9 @@ async def put_department(
         setattr(department, field, getattr(data, field))
     department.updated_at = now
     await session.commit()
+    if invalidations is not None:
+        for cache_name in sorted(DEPARTMENT_CACHES):
+            await invalidations.publish(cache_name, [facility_id])
     return department_view(department), created
 
 

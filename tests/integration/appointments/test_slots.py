@@ -197,3 +197,31 @@ async def test_a_hospital_cannot_touch_another_facilitys_slots(app, client, clin
     assert published.status_code == 422
     slot = await _slot(app, slot_id)
     assert (slot.status, slot.capacity) == ("open", 2)
+
+
+async def test_a_renamed_or_closed_department_shows_at_once(client, clinic, admin_token):
+    """Slot search (the appointments' department directory) and the queue status (the check-in
+    one) cache each facility's departments; an operator's change reaches both at once, not when
+    the cache expires."""
+    await clinic.open("RN-1", department="NOI")
+    search = f"/facilities/{clinic.hospital.facility_id}/slots"
+    queue = f"/facilities/{clinic.hospital.facility_id}/queues/NOI"
+    found = await client.get(search, params={"department": "NOI"})
+    assert [s["department"]["name"] for s in found.json()["items"]] == ["Khoa Nội"]
+    assert (await client.get(queue)).json()["department_name"] == "Khoa Nội"
+
+    department = f"/admin/facilities/{clinic.hospital.facility_id}/departments/NOI"
+    renamed = {"name": "Khoa Nội tổng hợp", "room": "P.102"}
+    changed = await client.put(department, json=renamed, headers=bearer(admin_token))
+    assert changed.status_code == 200, changed.text
+    found = await client.get(search, params={"department": "NOI"})
+    assert [s["department"]["name"] for s in found.json()["items"]] == ["Khoa Nội tổng hợp"]
+    assert (await client.get(queue)).json()["department_name"] == "Khoa Nội tổng hợp"
+
+    closed = await client.put(
+        department, json={**renamed, "active": False}, headers=bearer(admin_token)
+    )
+    assert closed.status_code == 200, closed.text
+    assert (await client.get(search, params={"department": "NOI"})).status_code == 404
+    walk_in_qr = f"/facilities/{clinic.hospital.facility_id}/departments/NOI/qr.svg"
+    assert (await client.get(walk_in_qr)).status_code == 404
