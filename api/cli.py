@@ -286,7 +286,7 @@ def migrate(revision: str, down: bool) -> None:
 def check_config() -> None:
     """Validate the environment's settings and print them (secrets hidden)."""
     settings = _settings()
-    secret_fields = {"identifier_hash_key", "document_encryption_keys"}
+    secret_fields = {"identifier_hash_key", "document_encryption_keys", "metrics_token"}
     for name in settings.__struct_fields__:
         value = getattr(settings, name)
         if name in secret_fields and value:

@@ -197,6 +197,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """A claimed row is the relay's for this long (renewed while it works); a relay that dies
     loses its rows to another after it."""
 
+    metrics_token: str | None = None
+    """When set, ``/metrics`` answers only requests with ``Authorization: Bearer <token>`` (the
+    Prometheus scraper's credential); at least 32 characters."""
+
     worker_heartbeat_file: str | None = None
     """Where ``healthbook worker`` writes when its relay last went round its loop, for
     ``healthbook worker-alive`` (the liveness check). Unset: ``healthbook-worker.heartbeat`` in
@@ -461,6 +465,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             or not self.fcm_endpoint.startswith(("http://127.0.0.1:", "http://localhost:"))
         ):
             problems.append("FCM_ENDPOINT is for tests against a fake FCM server on loopback only")
+        if self.metrics_token is not None and len(self.metrics_token) < 32:
+            problems.append("METRICS_TOKEN must have at least 32 characters")
         if self.production:
             if self.embedded_database:
                 problems.append("PRODUCTION needs DATABASE_URL (no embedded SQLite)")

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 import msgspec
-from litestar import Controller, Response, get
+from litestar import Controller, Request, Response, get
 from litestar.datastructures import State
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath
 from litestar.response.base import ASGIResponse
 from litestar.types import ASGIApp
 
-from api.core.errors import NOT_READY, PROBLEM_TYPES, ProblemType
+from api.core.errors import NOT_READY, PROBLEM_TYPES, UNAUTHORIZED, NotAuthenticated, ProblemType
 from api.core.errors import NotFound as NotFoundError
 from api.core.observability import Metrics
 from api.core.openapi import problem_responses
@@ -42,6 +43,20 @@ def _doc(problem: ProblemType) -> ProblemTypeDoc:
         status=problem.status,
         description=problem.description,
     )
+
+
+def _require_scraper(token: str | None, authorization: str | None) -> None:
+    """With a metrics token configured, the request must carry it as its bearer credential."""
+    if token is None:
+        return
+    scheme, _, presented = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        presented.strip().encode(), token.encode()
+    ):
+        raise NotAuthenticated(
+            "metrics need the scraper's bearer token",
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
 
 
 # Liveness is probed every few seconds by every orchestrator: the answer is encoded once and
@@ -76,9 +91,15 @@ class OperationsController(Controller):
         "/metrics",
         operation_id="GetMetrics",
         summary="Prometheus metrics (text exposition format)",
+        description=(
+            "With METRICS_TOKEN set, only for `Authorization: Bearer <METRICS_TOKEN>` (401 "
+            "otherwise): the scraper's credential, not a user's."
+        ),
         media_type="text/plain",
+        responses=problem_responses(UNAUTHORIZED),
     )
-    async def metrics(self, state: State) -> Response[bytes]:
+    async def metrics(self, state: State, request: Request[Any, Any, Any]) -> Response[bytes]:
+        _require_scraper(state.settings.metrics_token, request.headers.get("authorization"))
         metrics: Metrics = state.metrics
         body, content_type = metrics.exposition()
         return Response(content=body, media_type=content_type)

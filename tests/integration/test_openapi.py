@@ -44,7 +44,6 @@ FHIR_ERROR_OPERATIONS = frozenset({"PublishSummary", "MarkSummaryEnteredInError"
 # never rate limited (the probes an orchestrator and Prometheus call).
 NO_CLIENT_ERRORS = {
     "GetLiveness": "a precomputed 200 for any GET; failing is a 5xx or no answer",
-    "GetMetrics": "the Prometheus exposition for any GET; never rate limited",
 }
 
 # Handlers that read their body themselves (raw bytes): the document must still describe it.

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from api.app import create_app
-from api.core.settings import Settings
+from api.core.settings import Settings, SettingsError
 from tests.conftest import base_settings
 from tests.support.running import app_client
 
@@ -131,3 +131,32 @@ async def test_openapi_31_and_ui(client: httpx.AsyncClient) -> None:
 async def test_body_limit_is_configurable(tmp_path) -> None:
     app = create_app(base_settings(tmp_path, max_request_body_bytes=4096, auto_migrate=True))
     assert app.request_max_body_size == 4096
+
+
+async def test_metrics_behind_a_token_answer_only_the_scraper(settings: Settings) -> None:
+    token = "scraper-" + "s" * 40
+    app = create_app(settings.replace(metrics_token=token))
+    async with app_client(app) as http:
+        for headers in (
+            {},
+            {"Authorization": "Bearer wrong-token"},
+            {"Authorization": f"Basic {token}"},
+            {"Authorization": f"Bearer {token}x"},
+        ):
+            refused = await http.get("/metrics", headers=headers)
+            assert refused.status_code == 401, headers
+            assert refused.headers["content-type"].startswith("application/problem+json")
+            assert refused.headers["www-authenticate"] == 'Bearer realm="metrics"'
+            assert refused.json()["type"] == "/problems/unauthorized"
+            assert "healthbook_http_requests_total" not in refused.text
+        scraped = await http.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+        assert scraped.status_code == 200
+        assert "healthbook_http_requests_total" in scraped.text
+        # the probes stay open to the orchestrator
+        assert (await http.get("/health/live")).status_code == 200
+
+
+def test_a_short_metrics_token_is_refused() -> None:
+    with pytest.raises(SettingsError, match="METRICS_TOKEN"):
+        Settings.from_env({"METRICS_TOKEN": "short"})
+    assert Settings.from_env({"METRICS_TOKEN": "m" * 32}).metrics_token == "m" * 32

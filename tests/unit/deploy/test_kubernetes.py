@@ -39,6 +39,7 @@ SECRET_VALUES = {
     "REDIS_URL": "redis://:pw@redis:6379/0",
     "IDENTIFIER_HASH_KEY": "k8s-test-identifier-hash-key-0123456789abcdef",
     "DOCUMENT_ENCRYPTION_KEYS": "k1:" + "A" * 43 + "=",
+    "METRICS_TOKEN": "k8s-test-metrics-token-0123456789abcdef",
 }
 
 
