@@ -54,6 +54,7 @@ async def rewrap(
         )
         key, value = raw.c[primary.name], raw.c[model_column.name]
         purpose = model_column.type.purpose.encode()  # type: ignore[attr-defined]
+        deflate = bool(model_column.type.deflate)  # type: ignore[attr-defined]
         report = ColumnReport(column=f"{model_table.name}.{model_column.name}")
         counts: Counter[str] = Counter()
         statement = (
@@ -74,7 +75,12 @@ async def rewrap(
                     if found == keys.primary_id:
                         continue
                     if not dry_run:
-                        changes.append({"b_key": row_key, "b_value": keys.rewrap(stored, purpose)})
+                        changes.append(
+                            {
+                                "b_key": row_key,
+                                "b_value": keys.rewrap(stored, purpose, deflate=deflate),
+                            }
+                        )
                     if found is None:
                         report.encrypted_plaintext += 1
                     else:

@@ -54,7 +54,7 @@ class HealthDocument(Base):
     status_changed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     entry_counts: Mapped[dict[str, int]] = mapped_column(JSON)
     sections: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
-    body: Mapped[bytes] = mapped_column(EncryptedBlob("health_document.body"))
+    body: Mapped[bytes] = mapped_column(EncryptedBlob("health_document.body", deflate=True))
     """The document as received, encrypted at rest (api/core/encryption.py)."""
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,10 @@ from sqlalchemy import select, text
 from api.cli import main
 from api.core.db import create_engine, create_sessionmaker
 from api.core.encryption import (
+    COMPRESS_MIN,
     MAGIC,
+    MAGIC_DEFLATED,
+    MARKERS,
     DocumentKeyError,
     DocumentKeys,
     document_keys,
@@ -81,7 +85,12 @@ async def test_stored_documents_hold_no_plaintext(client, app, owner_of, sample)
     resources = await raw_column(engine, "health_entry", "resource")
     assert bodies
     assert resources
-    assert all(value.startswith(MAGIC) for value in bodies + resources)
+    assert all(value[: len(MAGIC)] in MARKERS for value in bodies + resources)
+    # the document is deflated before it is encrypted: stored in a fraction of its size
+    (body,) = bodies
+    assert body.startswith(MAGIC_DEFLATED)
+    assert len(body) < len(sample_bytes(sample)) / 3
+    assert all(value.startswith(MAGIC) for value in resources)  # small: stored as they are
     needles = seeded_values(sample)
     assert needles
     for table in ("health_document", "health_entry"):
@@ -203,7 +212,7 @@ async def test_documents_stored_before_encryption_are_read_then_encrypted(
     done = await asyncio.to_thread(CliRunner().invoke, main, ["keys", "rewrap"], env=env)
     assert done.exit_code == 0, done.output
     (stored,) = await raw_column(engine, "health_document", "body")
-    assert stored.startswith(MAGIC)
+    assert stored.startswith(MAGIC_DEFLATED)  # encrypted as the column stores new ones
     assert b"DeLarosa" not in stored
     async with app.state.sessionmaker() as session:
         (document,) = (await session.scalars(_all_documents())).all()
@@ -246,3 +255,41 @@ def test_key_settings(tmp_path: Path) -> None:
     first, second = document_keys(embedded), document_keys(embedded)
     assert first.key_ids == second.key_ids
     assert (tmp_path / "data" / "document-keys").stat().st_mode & 0o777 == 0o600
+
+
+def test_documents_are_deflated_before_encryption_and_small_or_dense_values_are_not() -> None:
+    keys = DocumentKeys([("k1", b"K" * 32)])
+    purpose = b"health_document.body"
+    document = sample_bytes(LEONOR)
+    assert keys.seal(document, purpose).startswith(MAGIC)  # a column that does not deflate
+    sealed = keys.seal(document, purpose, deflate=True)
+    assert sealed.startswith(MAGIC_DEFLATED)
+    assert len(sealed) < len(document) / 10  # 1 MB of FHIR JSON in under 100 KB
+    assert keys.open(sealed, purpose) == document
+    small = b'{"resourceType":"Patient"}'
+    assert len(small) < COMPRESS_MIN
+    assert keys.seal(small, purpose, deflate=True).startswith(MAGIC)
+    dense = os.urandom(4096)  # random bytes do not deflate smaller
+    sealed_dense = keys.seal(dense, purpose, deflate=True)
+    assert sealed_dense.startswith(MAGIC)
+    assert keys.open(sealed_dense, purpose) == dense
+    # the marker is authenticated: claiming a deflated value is plain (or the reverse) fails
+    for value, other in ((sealed, MAGIC), (sealed_dense, MAGIC_DEFLATED)):
+        with pytest.raises(DocumentKeyError, match="altered"):
+            keys.open(other + value[len(MAGIC) :], purpose)
+
+
+def test_rewrapping_keeps_a_deflated_value_as_it_is() -> None:
+    old = DocumentKeys([("key-a", b"A" * 32)])
+    rotated = DocumentKeys([("key-b", b"B" * 32), ("key-a", b"A" * 32)])
+    document = sample_bytes(IPS)
+    sealed = old.seal(document, b"health_document.body", deflate=True)
+    assert sealed.startswith(MAGIC_DEFLATED)
+    rewrapped = rotated.rewrap(sealed, b"health_document.body")
+    assert rewrapped is not None
+    assert rewrapped.startswith(MAGIC_DEFLATED)
+    assert key_id_of(rewrapped) == "key-b"
+    assert rewrapped[-len(sealed) + 100 :] == sealed[-len(sealed) + 100 :]  # content untouched
+    assert DocumentKeys([("key-b", b"B" * 32)]).open(rewrapped, b"health_document.body") == (
+        document
+    )
