@@ -7,6 +7,7 @@ admin API, and exchanges an ID token for a citizen access token, exactly as a ph
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import secrets
 import subprocess
@@ -317,10 +318,15 @@ def booking_citizens(ctx: SetupContext, count: int, first: int) -> list[str]:
     return tokens
 
 
+def slot_start(first: dt.datetime, n: int) -> dt.datetime:
+    """The start of the bench's ``n``-th slot: a second apart, so millions of slots still start
+    inside the booking window (``APPOINTMENT_BOOKING_WINDOW_DAYS``, 60 by default)."""
+    return first + dt.timedelta(seconds=n)
+
+
 def booking_slots(ctx: SetupContext, prefix: str, count: int, capacity: int) -> list[str]:
     """``count`` slots of ``capacity`` at the booking facility, two days ahead and later (a
     department ``NOI`` and a hospital client are made first); our slot ids, in order."""
-    import datetime as dt
 
     hospital = {"Authorization": f"Bearer {hospital_token(ctx, BOOKING_FACILITY)}"}
     ctx.request_json(
@@ -337,8 +343,8 @@ def booking_slots(ctx: SetupContext, prefix: str, count: int, capacity: int) -> 
                 "id": f"{prefix}-{n}",
                 "department": "NOI",
                 "service": "Khám nội tổng quát",
-                "start": (first + dt.timedelta(minutes=n)).isoformat(),
-                "end": (first + dt.timedelta(minutes=n + 15)).isoformat(),
+                "start": slot_start(first, n).isoformat(),
+                "end": (slot_start(first, n) + dt.timedelta(minutes=15)).isoformat(),
                 "capacity": capacity,
             }
             for n in range(batch, min(count, batch + 1000))
@@ -474,7 +480,6 @@ def kiosk_checkin(
     over the API by citizens holding ten each (the default limit),
     and each one's check-in code fetched as the app does; the codes go to the Lua data file
     (``bench.scenarios.KIOSK_LUA``), the first to the runner's check request."""
-    import datetime as dt
     from concurrent.futures import ThreadPoolExecutor
 
     appointments = ctx.fresh_requests(appointments + 1) - 1

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+logger = logging.getLogger("healthbook.worker")
 
 
 def write(path: Path, at: float) -> None:
@@ -48,9 +51,19 @@ def age(path: Path, now: float | None = None) -> float | None:
 async def beat(path: Path, last_cycle: Callable[[], float], every: float) -> None:
     """Write ``last_cycle()`` to ``path`` every ``every`` seconds until cancelled; the file is
     removed when it stops (a stopped worker has no heartbeat)."""
+    failing = False
     try:
         while True:
-            await asyncio.to_thread(write, path, last_cycle())
+            try:
+                await asyncio.to_thread(write, path, last_cycle())
+            except OSError as exc:  # a full or read-only disk: say so once, keep trying
+                if not failing:
+                    logger.error("cannot write the worker heartbeat %s: %s", path, exc)
+                failing = True
+            else:
+                if failing:
+                    logger.info("worker heartbeat written again to %s", path)
+                failing = False
             await asyncio.sleep(every)
     finally:
         remove(path)

@@ -11,9 +11,10 @@ Layout of a stored value (bytes)::
     b"HBE1" | key id length (1 byte) | key id (ASCII) | wrap nonce (12) | wrapped data key (48)
             | nonce (12) | ciphertext and tag
 
-``b"HBE2"`` is the same layout with the content deflated (zlib) before it was encrypted. A column
-made with ``EncryptedBlob(purpose, deflate=True)`` (the published documents) stores so each value
-of at least :data:`COMPRESS_MIN` bytes that deflates smaller (FHIR JSON shrinks 4-16 times: the
+``b"HBE2"`` is the same layout with the content deflated (zlib) before it was encrypted. With
+``DOCUMENT_DEFLATE=true``, a column made with ``EncryptedBlob(purpose, deflate=True)`` (the
+published documents) stores so each value of at least :data:`COMPRESS_MIN` bytes that deflates
+smaller (FHIR JSON shrinks 4-16 times: the
 1 MB Synthea bundle to 62 KB); the entries' resources are small and many, and deflating each one
 would cost more CPU at publish than it saves. Compression comes before encryption, as it must (a
 ciphertext does not compress), and the marker is authenticated with the rest, so it cannot be
@@ -67,9 +68,12 @@ class DocumentKeyError(RuntimeError):
 class DocumentKeys:
     """The key-encryption keys: the first wraps new data keys, every one unwraps."""
 
-    def __init__(self, keys: list[tuple[str, bytes]]) -> None:
+    def __init__(self, keys: list[tuple[str, bytes]], *, deflate: bool = False) -> None:
+        """``deflate``: whether columns that may deflate (``EncryptedBlob(deflate=True)``) do,
+        from ``DOCUMENT_DEFLATE``; values of both kinds are always read."""
         if not keys:
             raise DocumentKeyError("no document encryption key")
+        self.deflate = deflate
         self.primary_id = keys[0][0]
         self._ciphers = {key_id: AESGCM(key) for key_id, key in keys}
         self._headers = {
@@ -197,7 +201,7 @@ def document_keys(settings: Settings) -> DocumentKeys:
         if settings.production:
             raise DocumentKeyError("PRODUCTION needs DOCUMENT_ENCRYPTION_KEYS")
         lines = _embedded_key_file(Path(settings.data_dir))
-    return DocumentKeys(parse_document_keys(lines))
+    return DocumentKeys(parse_document_keys(lines), deflate=settings.document_deflate)
 
 
 def attach_document_keys(engine: Any, keys: DocumentKeys) -> None:
@@ -229,7 +233,8 @@ class EncryptedBlob(TypeDecorator[bytes]):
     def process_bind_param(self, value: bytes | None, dialect: Any) -> bytes | None:
         if value is None:
             return None
-        return keys_of(dialect).seal(bytes(value), self._aad, deflate=self.deflate)
+        keys = keys_of(dialect)
+        return keys.seal(bytes(value), self._aad, deflate=self.deflate and keys.deflate)
 
     def process_result_value(self, value: bytes | None, dialect: Any) -> bytes | None:
         if value is None:

@@ -325,6 +325,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Reverse proxies in front of the service that append to ``X-Forwarded-For``: the caller's
     address is the entry this many places from the right. 0: the connection's peer address."""
 
+    document_deflate: bool = False
+    """Deflate documents before encrypting them (stored with the ``HBE2`` marker). Every release
+    from this one reads such values; one before it does not, so turn this on once no older pod
+    or image can read the database (a rolling update done, no rollback past this release)."""
+
     document_encryption_keys: list[str] = msgspec.field(default_factory=list)
     """Key-encryption keys of health documents at rest, ``ID:BASE64`` (32 random bytes each),
     comma-separated: the first wraps new data keys, every one unwraps (rotation). Unset outside
@@ -468,6 +473,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         if self.metrics_token is not None and len(self.metrics_token) < 32:
             problems.append("METRICS_TOKEN must have at least 32 characters")
         if self.production:
+            placeholders = sorted(
+                name.upper()
+                for name in (
+                    "database_url",
+                    "redis_url",
+                    "identifier_hash_key",
+                    "metrics_token",
+                    "document_encryption_keys",
+                )
+                if "REPLACE-ME" in str(getattr(self, name) or "")
+            )
+            if placeholders:
+                problems.append(
+                    "PRODUCTION refuses the deploy templates' placeholders (REPLACE-ME) in "
+                    + ", ".join(placeholders)
+                )
             if self.embedded_database:
                 problems.append("PRODUCTION needs DATABASE_URL (no embedded SQLite)")
             if self.embedded_redis:

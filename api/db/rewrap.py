@@ -54,7 +54,7 @@ async def rewrap(
         )
         key, value = raw.c[primary.name], raw.c[model_column.name]
         purpose = model_column.type.purpose.encode()  # type: ignore[attr-defined]
-        deflate = bool(model_column.type.deflate)  # type: ignore[attr-defined]
+        deflate = bool(model_column.type.deflate) and keys.deflate  # type: ignore[attr-defined]
         report = ColumnReport(column=f"{model_table.name}.{model_column.name}")
         counts: Counter[str] = Counter()
         statement = (

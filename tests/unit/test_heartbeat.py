@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from pathlib import Path
 
@@ -121,3 +122,27 @@ async def test_a_stuck_lane_holds_the_relays_last_cycle_back(monkeypatch) -> Non
         relay._stopping.set()
         relay.wake()
         await asyncio.gather(*lanes, return_exceptions=True)
+
+
+async def test_a_heartbeat_that_cannot_be_written_is_logged_and_retried(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="healthbook.worker")
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")  # the heartbeat's folder is a file: every write fails
+    path = blocker / "worker.heartbeat"
+    task = asyncio.create_task(heartbeat.beat(path, time.time, 0.01))
+    try:
+        await asyncio.sleep(0.1)
+        assert not task.done()  # still beating (trying)
+        errors = [r for r in caplog.records if "cannot write the worker heartbeat" in r.message]
+        assert len(errors) == 1  # said once, not at every beat
+        blocker.unlink()  # the disk is writable again
+        deadline = time.monotonic() + 5
+        while heartbeat.read(path) is None:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        assert any("written again" in r.message for r in caplog.records)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

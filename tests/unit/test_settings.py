@@ -51,19 +51,36 @@ def test_production_refuses_embedded_backends_and_missing_secrets() -> None:
         assert needed in message
 
 
+PRODUCTION_ENV = {
+    "PRODUCTION": "1",
+    "DATABASE_URL": "postgresql+asyncpg://u@h/db",
+    "REDIS_URL": "redis://h:6379/0",
+    "IDENTIFIER_HASH_KEY": "k" * 32,
+    "SIGNING_KEYS_DIR": "/run/secrets/keys",
+    "FCM_CREDENTIALS": "/run/secrets/fcm.json",
+    "DOCUMENT_ENCRYPTION_KEYS": "k1:" + "QUFB" * 10 + "QUE=",
+}
+
+
 def test_production_starts_when_everything_is_given() -> None:
-    settings = Settings.from_env(
-        {
-            "PRODUCTION": "1",
-            "DATABASE_URL": "postgresql+asyncpg://u@h/db",
-            "REDIS_URL": "redis://h:6379/0",
-            "IDENTIFIER_HASH_KEY": "k" * 32,
-            "SIGNING_KEYS_DIR": "/run/secrets/keys",
-            "FCM_CREDENTIALS": "/run/secrets/fcm.json",
-            "DOCUMENT_ENCRYPTION_KEYS": "k1:" + "QUFB" * 10 + "QUE=",
-        }
-    )
+    settings = Settings.from_env(PRODUCTION_ENV)
     assert settings.production
+
+
+def test_production_refuses_the_templates_placeholders() -> None:
+    copied = {
+        "METRICS_TOKEN": "REPLACE-ME-at-least-32-random-characters",
+        "IDENTIFIER_HASH_KEY": "REPLACE-ME-at-least-32-random-characters",
+        "DATABASE_URL": "postgresql+asyncpg://healthbook:REPLACE-ME-PASSWORD@postgresql:5432/hb",
+    }
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({**PRODUCTION_ENV, **copied})
+    message = str(caught.value)
+    assert "REPLACE-ME" in message
+    for name in copied:
+        assert name in message
+    # outside production a placeholder is somebody's test value, not a mistake to stop on
+    assert Settings.from_env({"METRICS_TOKEN": copied["METRICS_TOKEN"]}).metrics_token
 
 
 def test_several_workers_need_a_real_redis() -> None:

@@ -24,6 +24,7 @@ from api.core.encryption import (
     MARKERS,
     DocumentKeyError,
     DocumentKeys,
+    attach_document_keys,
     document_keys,
     key_id_of,
     new_key_line,
@@ -34,6 +35,14 @@ from api.health_book.ingest import IngestConfig, publish
 from api.health_book.models import HealthDocument
 from tests.integration.health_book.conftest import patient_number
 from tests.support.fhir_samples import IPS, LEONOR, sample_bytes, sample_json
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """These tests store documents deflated (DOCUMENT_DEFLATE=true); the default (off) is checked
+    by ``test_documents_are_stored_as_the_previous_release_reads_them_by_default``."""
+    return settings.replace(document_deflate=True)
+
 
 KEY_A = "key-a:" + base64.b64encode(b"A" * 32).decode()
 KEY_B = "key-b:" + base64.b64encode(b"B" * 32).decode()
@@ -201,6 +210,7 @@ async def test_documents_stored_before_encryption_are_read_then_encrypted(
         "DATA_DIR": settings.data_dir,
         "AUTO_MIGRATE": "false",
         "LOG_LEVEL": "WARNING",
+        "DOCUMENT_DEFLATE": "true",
     }
     dry = await asyncio.to_thread(
         CliRunner().invoke, main, ["keys", "rewrap", "--dry-run"], env=env
@@ -293,3 +303,32 @@ def test_rewrapping_keeps_a_deflated_value_as_it_is() -> None:
     assert DocumentKeys([("key-b", b"B" * 32)]).open(rewrapped, b"health_document.body") == (
         document
     )
+
+
+def test_documents_are_stored_as_the_previous_release_reads_them_by_default(tmp_path: Path) -> None:
+    """Until DOCUMENT_DEFLATE is turned on, even the deflating column writes ``HBE1`` (what a
+    release before deflating reads): a rolling update or a rollback mixes the two safely."""
+    keys_line = new_key_line("t")
+    off = document_keys(Settings(data_dir=str(tmp_path), document_encryption_keys=[keys_line]))
+    on = document_keys(
+        Settings(
+            data_dir=str(tmp_path), document_encryption_keys=[keys_line], document_deflate=True
+        )
+    )
+    column = HealthDocument.__table__.c.body.type
+    engine = type("Engine", (), {"dialect": type("Dialect", (), {})()})()
+    dialect = engine.dialect
+    document = sample_bytes(LEONOR)
+    attach_document_keys(engine, off)
+    stored_off = column.process_bind_param(document, dialect)
+    assert stored_off.startswith(MAGIC)
+    attach_document_keys(engine, on)
+    stored_on = column.process_bind_param(document, dialect)
+    assert stored_on.startswith(MAGIC_DEFLATED)
+    # either release configuration reads both
+    for keys in (off, on):
+        attach_document_keys(engine, keys)
+        assert column.process_result_value(stored_off, dialect) == document
+        assert column.process_result_value(stored_on, dialect) == document
+    assert Settings.from_env({"DOCUMENT_DEFLATE": "true"}).document_deflate is True
+    assert Settings().document_deflate is False

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import copy
 import ipaddress
+import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -199,7 +200,10 @@ def test_the_worker_runs_the_relay() -> None:
     mounts = {mount["mountPath"]: mount for mount in worker["volumeMounts"]}
     assert "/tmp" in mounts  # where the heartbeat goes (the root file system is read-only)
     assert worker["securityContext"]["readOnlyRootFilesystem"] is True
-    assert Settings().effective_worker_heartbeat_file.parent == Path("/tmp")
+    # unset, it goes to the temporary directory: /tmp in the container, which sets no TMPDIR
+    assert Settings().effective_worker_heartbeat_file.parent == Path(tempfile.gettempdir())
+    assert "TMPDIR" not in {e["name"] for e in worker.get("env", [])}
+    assert "TMPDIR" not in resource("ConfigMap", "healthbook-config")["data"]
 
 
 def env_sources(workload: dict[str, Any]) -> tuple[set[str], set[str], set[str]]:
