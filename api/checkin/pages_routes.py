@@ -52,6 +52,7 @@ from api.checkin.service import queue_status
 from api.core.clock import Clock
 from api.core.errors import NOT_FOUND, UNAVAILABLE, NotFound, ServiceUnavailable
 from api.core.openapi import problem_responses
+from api.core.redis import create_subscriber_redis
 
 logger = logging.getLogger("healthbook.checkin.pages")
 
@@ -220,6 +221,10 @@ async def _release(pubsub: Any) -> None:
                 await pubsub.aclose()
 
 
+MAX_STREAMS = 2000
+"""Live boards one process serves at once (a 503 past them: another replica takes the retry)."""
+
+
 class QueueFeeds:
     """The live queue streams of this process (one per open board)."""
 
@@ -230,7 +235,7 @@ class QueueFeeds:
         clock: Clock,
         *,
         keepalive_seconds: float = 15.0,
-        max_streams: int = 2000,
+        max_streams: int = MAX_STREAMS,
         subscribe_timeout: float = 5.0,
     ) -> None:
         self.redis = redis
@@ -341,7 +346,10 @@ def _stop_on_signals(feeds: QueueFeeds) -> Callable[[], None]:
 async def live_queue_feeds(app: Litestar) -> AsyncIterator[None]:
     """Lifespan part (after the main one, which builds Redis and the database)."""
     state = app.state
-    feeds = QueueFeeds(state.redis, state.sessionmaker, state.clock)
+    # each open board holds a Redis connection: they get a client of their own, one connection
+    # per stream allowed (and a few for the ones closing), never the requests' pool
+    subscriber = create_subscriber_redis(state.settings, state.redis, MAX_STREAMS + 16)
+    feeds = QueueFeeds(subscriber, state.sessionmaker, state.clock, max_streams=MAX_STREAMS)
     state.queue_feeds = feeds
     undo = _stop_on_signals(feeds)
     try:
@@ -349,6 +357,7 @@ async def live_queue_feeds(app: Litestar) -> AsyncIterator[None]:
     finally:
         undo()
         await feeds.aclose()
+        await subscriber.aclose()
 
 
 # -- routes ----------------------------------------------------------------------------------------

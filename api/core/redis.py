@@ -97,3 +97,21 @@ def create_redis(settings: Settings) -> RedisClient:
         retry_on_timeout=False,
     )
     return redis_asyncio.Redis.from_pool(pool)
+
+
+def create_subscriber_redis(settings: Settings, main: Any, max_connections: int) -> RedisClient:
+    """A client for long-lived subscriptions (a live board holds a connection as long as it is
+    open), with a pool of its own: however many boards are open, the commands of requests never
+    wait for a connection behind them. Embedded: another client of ``main``'s in-process server
+    (so that what one publishes, the other hears)."""
+    if settings.redis_url is None:
+        import fakeredis
+
+        client = fakeredis.FakeAsyncRedis(
+            server=main.connection_pool.connection_kwargs["server"],
+            connection_pool_class=redis_asyncio.BlockingConnectionPool,
+            max_connections=max_connections,
+        )
+        client.connection_pool.timeout = settings.redis_timeout_seconds  # type: ignore[attr-defined]
+        return client
+    return create_redis(settings.replace(redis_max_connections=max_connections))
