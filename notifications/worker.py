@@ -16,6 +16,7 @@ import signal
 
 from litestar.datastructures import State
 
+from api.core.background import cancel_and_wait
 from api.core.clock import SystemClock
 from api.core.db import create_engine, create_sessionmaker
 from api.core.redis import create_redis
@@ -88,8 +89,7 @@ async def run_worker(settings: Settings) -> None:
             raise task.exception()  # type: ignore[misc]
     finally:
         logger.info("worker stopping")
-        beating.cancel()
-        await asyncio.gather(beating, return_exceptions=True)
+        await cancel_and_wait(beating)
         await stop_notifications(state)
         await redis.aclose()
         await engine.dispose()

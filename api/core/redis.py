@@ -69,13 +69,7 @@ def create_redis(settings: Settings) -> RedisClient:
             "markers, rate limits and pub/sub live inside this one process only; run a real "
             "Redis for more than one worker or replica."
         )
-        client = fakeredis.FakeAsyncRedis(
-            server=fakeredis.FakeServer(),
-            connection_pool_class=redis_asyncio.BlockingConnectionPool,
-            max_connections=settings.redis_max_connections,
-        )
-        client.connection_pool.timeout = settings.redis_timeout_seconds  # type: ignore[attr-defined]
-        return client
+        return _embedded(fakeredis.FakeServer(), settings.redis_max_connections, settings)
     timeout = settings.redis_timeout_seconds
     if settings.redis_cluster:
         return ClusterClient.from_url(
@@ -105,13 +99,19 @@ def create_subscriber_redis(settings: Settings, main: Any, max_connections: int)
     wait for a connection behind them. Embedded: another client of ``main``'s in-process server
     (so that what one publishes, the other hears)."""
     if settings.redis_url is None:
-        import fakeredis
-
-        client = fakeredis.FakeAsyncRedis(
-            server=main.connection_pool.connection_kwargs["server"],
-            connection_pool_class=redis_asyncio.BlockingConnectionPool,
-            max_connections=max_connections,
-        )
-        client.connection_pool.timeout = settings.redis_timeout_seconds  # type: ignore[attr-defined]
-        return client
+        server = main.connection_pool.connection_kwargs["server"]
+        return _embedded(server, max_connections, settings)
     return create_redis(settings.replace(redis_max_connections=max_connections))
+
+
+def _embedded(server: Any, max_connections: int, settings: Settings) -> RedisClient:
+    """An in-process fakeredis client of ``server``, with the same blocking pool as a real one."""
+    import fakeredis
+
+    client = fakeredis.FakeAsyncRedis(
+        server=server,
+        connection_pool_class=redis_asyncio.BlockingConnectionPool,
+        max_connections=max_connections,
+    )
+    client.connection_pool.timeout = settings.redis_timeout_seconds  # type: ignore[attr-defined]
+    return client

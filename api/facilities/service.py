@@ -150,9 +150,9 @@ class DepartmentDirectory:
     """Each facility's departments (inactive ones too), kept in process memory for a minute.
 
     For the domains that read a department on every booking, list or check-in; each keeps its
-    own directory (its own cache, registered under ``cache_name``). A renamed department shows
-    within the minute; one registered after a facility's list was cached is found by reading
-    the list again once.
+    own directory (its own cache, registered under ``cache_name``). :func:`put_department`
+    invalidates every directory's entry of the facility in every process; a department missing
+    from a cached list (registered elsewhere while Redis was away) is looked for once more.
     """
 
     def __init__(self, cache_name: str) -> None:

@@ -6,7 +6,8 @@ import hmac
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request, Response, get
+from litestar import Controller, Response, get
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath
@@ -45,11 +46,12 @@ def _doc(problem: ProblemType) -> ProblemTypeDoc:
     )
 
 
-def _require_scraper(token: str | None, authorization: str | None) -> None:
-    """With a metrics token configured, the request must carry it as its bearer credential."""
+async def requires_scraper(connection: ASGIConnection[Any, Any, Any, Any], _: Any) -> None:
+    """Guard: with ``METRICS_TOKEN`` set, the request must carry it as its bearer credential."""
+    token: str | None = connection.app.state.settings.metrics_token
     if token is None:
         return
-    scheme, _, presented = (authorization or "").partition(" ")
+    scheme, _, presented = (connection.headers.get("authorization") or "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(
         presented.strip().encode(), token.encode()
     ):
@@ -96,10 +98,10 @@ class OperationsController(Controller):
             "otherwise): the scraper's credential, not a user's."
         ),
         media_type="text/plain",
+        guards=[requires_scraper],
         responses=problem_responses(UNAUTHORIZED),
     )
-    async def metrics(self, state: State, request: Request[Any, Any, Any]) -> Response[bytes]:
-        _require_scraper(state.settings.metrics_token, request.headers.get("authorization"))
+    async def metrics(self, state: State) -> Response[bytes]:
         metrics: Metrics = state.metrics
         body, content_type = metrics.exposition()
         return Response(content=body, media_type=content_type)
