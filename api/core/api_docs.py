@@ -109,7 +109,8 @@ class OfflineSwaggerUI(OpenAPIRenderPlugin):
 
     def __init__(self, *, docs_path: str, path: str | Sequence[str], **kwargs: Any) -> None:
         self.bundle = SwaggerBundle.load()
-        self.assets_path = f"{docs_path.rstrip('/')}/{ASSETS_SEGMENT}/{self.bundle.folder}"
+        self.docs_path = docs_path.rstrip("/")
+        self.assets_path = f"{self.docs_path}/{ASSETS_SEGMENT}/{self.bundle.folder}"
         super().__init__(path=path, favicon="", style="", **kwargs)
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
@@ -134,6 +135,10 @@ class OfflineSwaggerUI(OpenAPIRenderPlugin):
 
     def receive_router(self, router: Router) -> None:
         """Answer the bundle's files beside the pages."""
+        if router.path.rstrip("/") != self.docs_path:
+            raise RuntimeError(
+                f"the documentation is served at {router.path}, its pages link {self.docs_path}"
+            )
         assets = self.bundle.assets
 
         @get(
