@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 from litestar.openapi import OpenAPIConfig, ResponseSpec
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import (
     Components,
     Example,
@@ -22,6 +21,7 @@ from litestar.openapi.spec import (
 )
 from litestar.routes import HTTPRoute
 
+from api.core.api_docs import OfflineSwaggerUI, documentation_router
 from api.core.errors import (
     INTERNAL,
     PAYLOAD_TOO_LARGE,
@@ -244,7 +244,11 @@ def document_shared_answers(app: Litestar, *, rate_limits: bool) -> None:
             handler.responses = responses
 
 
+DOCS_PATH = "/schema"
+
+
 def openapi_config(version: str) -> OpenAPIConfig:
+    """The OpenAPI document's settings and its documentation pages (built per app)."""
     return OpenAPIConfig(
         title="Sổ Sức Khỏe API",
         version=version,
@@ -254,11 +258,10 @@ def openapi_config(version: str) -> OpenAPIConfig:
             "in. Errors are RFC 9457 problem details (`application/problem+json`); the meaning "
             "of each `type` is served at `/problems`."
         ),
-        path="/schema",
-        render_plugins=[
-            ScalarRenderPlugin(path="/"),
-            SwaggerRenderPlugin(path="/swagger"),
-        ],
+        # served by the service itself, nothing from another origin (see api/core/api_docs.py);
+        # /schema/swagger, where Swagger UI used to be, shows the same page
+        openapi_router=documentation_router(DOCS_PATH),
+        render_plugins=[OfflineSwaggerUI(docs_path=DOCS_PATH, path=["/", "/swagger"])],
         components=Components(
             security_schemes={
                 "BearerToken": SecurityScheme(

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +55,14 @@ RAW_BODY_OPERATIONS = {
 
 # (method, path) the app serves that the document leaves out on purpose.
 NOT_DOCUMENTED = {
-    ("GET", "/schema"): "the API reference page (Scalar) rendering this document",
-    ("GET", "/schema/swagger"): "the same document rendered by Swagger UI",
+    ("GET", "/schema"): "the API reference page (Swagger UI) rendering this document",
+    ("GET", "/schema/swagger"): "the same page, at the address Swagger UI had before",
     ("GET", "/schema/openapi.json"): "the document itself",
     ("GET", "/schema/{path}"): "Litestar's not-found page for other paths under /schema",
-    ("GET", "/schema/oauth2-redirect.html"): "Swagger UI's OAuth2 redirect helper page",
+    (
+        "GET",
+        f"/schema/assets/swagger-ui-{version('swagger-ui-bundle-v2')}/{{file_name}}",
+    ): "the reference page's script, stylesheet and icon, from the swagger-ui-bundle-v2 package",
 }
 
 
