@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -228,10 +229,14 @@ def demo(host: str, port: int, walkthrough: bool, base_url: str | None) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     # our own interpreter and module, with an address click has already validated
+    posix = os.name == "posix"
     server = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "api.cli", "serve", "--host", host, "--port", str(port)],
         env={**os.environ, **claim.inherit()},
         pass_fds=claim.fds,
+        # a process group of its own: whatever the service started goes when it does (below);
+        # Ctrl-C reaches it through this process, once
+        **({"process_group": 0} if posix else {}),
     )
     try:
         _wait_ready(base, server)
@@ -248,6 +253,10 @@ def demo(host: str, port: int, walkthrough: bool, base_url: str | None) -> None:
                 server.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 server.kill()
+                server.wait()
+        if posix:  # a worker or relay left behind by a service that did not stop cleanly
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGKILL)
     if server.returncode not in (0, -signal.SIGINT, None):
         raise click.ClickException(f"the service exited with {server.returncode}")
 
