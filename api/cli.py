@@ -102,7 +102,7 @@ class HealthbookGroup(click.Group):
             message = _one_line(str(exc)) or type(exc).__name__
             hint = "" if _debugging() else f" (rerun with {DEBUG_ENV}=1 for the traceback)"
             self._fail(f"{message}{hint}")
-        sys.exit(code or 0)
+        sys.exit(code if isinstance(code, int) else 0)
 
     @staticmethod
     def _fail(message: str, status: int = 1) -> NoReturn:

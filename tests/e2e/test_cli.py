@@ -59,6 +59,8 @@ def test_an_unknown_revision_is_one_line_naming_it(tmp_path: Path) -> None:
         (["sync", "--facility", "F"], {}, "give either --identifier"),
         (["check-config"], {"PORT": "eighty"}, "port"),
         (["serve"], {"PRODUCTION": "true"}, "PRODUCTION needs DATABASE_URL"),
+        (["serve", "--host", "192.0.2.1"], {}, "cannot listen on 192.0.2.1 port 8000"),
+        (["demo", "--host", "192.0.2.1"], {}, "cannot listen on 192.0.2.1 port 8000"),
         (["migrate"], {"DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:1/none"}, ""),
         (["audit", "verify"], {"DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:1/none"}, ""),
         (["keys", "list"], {"SIGNING_KEYS_DIR": "/nonexistent/keys"}, ""),
