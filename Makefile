@@ -9,8 +9,14 @@ else
 UV := $(SYSTEM_UV)
 endif
 PYTEST_WORKERS ?= 2
+# Where `make run`, `make serve` and `make walkthrough` listen / look: `make run PORT=8011`.
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# Running the service installs only what it needs (the project's dependencies, no dev group);
+# `uv run` syncs inexactly, so what `make test` installed stays. The test targets install the rest.
+RUN := $(UV) run --frozen --no-dev
 
-.PHONY: run serve test lint format bench migrate clean fuzz
+.PHONY: run serve walkthrough test lint format bench migrate clean fuzz
 
 $(CURDIR)/.tools/bin/uv:
 	python3 -m venv $(CURDIR)/.tools
@@ -18,11 +24,14 @@ $(CURDIR)/.tools/bin/uv:
 
 uv: $(UV)
 
-run: $(UV)  ## the demo: the API on embedded defaults (SQLite + in-process Redis) at 127.0.0.1:8000, seeded
-	$(UV) run --frozen healthbook demo
+run: $(UV)  ## the demo: the API on embedded defaults (SQLite + in-process Redis) at HOST:PORT, seeded
+	$(RUN) healthbook demo --host $(HOST) --port $(PORT)
 
 serve: $(UV)  ## the API on embedded defaults, without the demo
-	$(UV) run --frozen healthbook serve
+	$(RUN) healthbook serve --host $(HOST) --port $(PORT)
+
+walkthrough: $(UV)  ## the whole demo story over HTTP, against the demo `make run` started
+	$(RUN) healthbook demo --walkthrough --host $(HOST) --port $(PORT)
 
 test: $(UV)  ## the whole suite, on SQLite/fakeredis and on the PostgreSQL/Redis servers when reachable
 	$(UV) sync --frozen --quiet
@@ -49,7 +58,7 @@ fuzz: $(UV)  ## the schemathesis run, longer (FUZZ_BACKEND=servers, FUZZ_SERVED=
 		tests/integration/test_fuzz.py
 
 migrate: $(UV)
-	$(UV) run --frozen healthbook migrate
+	$(RUN) healthbook migrate
 
 clean:
 	rm -rf .tools .venv .pytest_cache .ruff_cache

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import os
 import signal
 import subprocess
 import sys
+import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -18,7 +20,11 @@ from api.core.errors import DomainError
 from api.core.observability import configure_logging
 from api.core.settings import Settings, SettingsError
 
+if TYPE_CHECKING:
+    from api.core.port import PortClaim
+
 logger = logging.getLogger("healthbook.cli")
+PACKAGE = "healthbook"
 
 
 def _settings(**overrides: object) -> Settings:
@@ -50,7 +56,77 @@ def _generate_client_key() -> tuple[dict[str, list[dict[str, str]]], dict[str, o
     return {"keys": [public_jwk]}, private_jwk
 
 
-@click.group()
+DEBUG_ENV = "HEALTHBOOK_DEBUG"
+
+
+def _debugging() -> bool:
+    return os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _one_line(text: str) -> str:
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def fail(message: str) -> NoReturn:
+    """End the command: ``healthbook: MESSAGE`` as one line on stderr, exit status 1."""
+    raise click.ClickException(message)
+
+
+class HealthbookGroup(click.Group):
+    """Every failure ends the same way: one line on stderr (``healthbook: …``) and exit status 1,
+    whatever raised it; the traceback only with ``--debug`` or ``HEALTHBOOK_DEBUG=1``."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: list[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name or "healthbook", complete_var, False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            click.echo(exc.ctx.get_help() if exc.ctx else self.get_help(click.Context(self)))
+            sys.exit(0)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx else "healthbook"
+            self._fail(f"{_one_line(exc.format_message())} (see '{where} --help')")
+        except click.ClickException as exc:
+            self._fail(_one_line(exc.format_message()))
+        except click.Abort:
+            self._fail("interrupted", status=130)
+        except Exception as exc:  # anything else a command let through: still one line
+            message = _one_line(str(exc)) or type(exc).__name__
+            hint = "" if _debugging() else f" (rerun with {DEBUG_ENV}=1 for the traceback)"
+            self._fail(f"{message}{hint}")
+        sys.exit(code if isinstance(code, int) else 0)
+
+    @staticmethod
+    def _fail(message: str, status: int = 1) -> NoReturn:
+        if _debugging() and sys.exc_info()[0] is not None:
+            traceback.print_exc()
+        click.echo(f"healthbook: {message}", err=True)
+        sys.exit(status)
+
+
+def _enable_debug(_ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        os.environ[DEBUG_ENV] = "1"  # also for the processes a command starts
+
+
+@click.group(cls=HealthbookGroup)
+@click.version_option(None, "--version", "-V", package_name=PACKAGE, prog_name="healthbook")
+@click.option(
+    "--debug",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_enable_debug,
+    help=f"On failure, print the traceback too (or set {DEBUG_ENV}=1).",
+)
 def main() -> None:
     """Sổ Sức Khỏe: the personal health book service."""
 
@@ -65,6 +141,8 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     from granian.constants import Interfaces
 
     settings = _settings(host=host, port=port, workers=workers)
+    # Before anything starts: granian shares a port with any server already on it (SO_REUSEPORT).
+    claim = _claim_port(settings.host, settings.port, "make serve PORT=N")
     if settings.migrate_on_start:
         # Once here, before any worker starts, so workers never race on the schema.
         from api.db.migrate import upgrade_sync
@@ -88,11 +166,31 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         workers_kill_timeout=30,
     )
     server.serve()
+    del claim  # held until the server has stopped
+
+
+def _claim_port(host: str, port: int, make_hint: str) -> PortClaim:
+    """Stop at once, in one line, when something already listens on ``host:port``."""
+    from api.core.port import PortUnavailable, claim_port
+
+    try:
+        return claim_port(host, port)
+    except PortUnavailable as exc:
+        if exc.in_use:
+            fail(
+                f"port {port} on {host} is already in use; "
+                f"choose another with --port N (or {make_hint})"
+            )
+        fail(f"cannot listen on {host} port {port}: {exc}; choose another --host or --port")
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", type=int, default=8000, show_default=True, help="Port.")
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, envvar="HOST", help="Address to bind (HOST)."
+)
+@click.option(
+    "--port", type=int, default=8000, show_default=True, envvar="PORT", help="Port (PORT)."
+)
 @click.option(
     "--walkthrough",
     is_flag=True,
@@ -115,6 +213,9 @@ def demo(host: str, port: int, walkthrough: bool, base_url: str | None) -> None:
     if walkthrough:
         _demo_walkthrough(base, credentials)
         return
+    # Before anything is made or started: never seed a server that was already there. The claim
+    # is handed to the service started below and held until it stops.
+    claim = _claim_port(host, port, "make run PORT=N")
     from api.demo.seed import ensure_admin
 
     ensure_admin(settings, credentials)
@@ -128,13 +229,21 @@ def demo(host: str, port: int, walkthrough: bool, base_url: str | None) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     # our own interpreter and module, with an address click has already validated
+    posix = os.name == "posix"
     server = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "api.cli", "serve", "--host", host, "--port", str(port)]
+        [sys.executable, "-m", "api.cli", "serve", "--host", host, "--port", str(port)],
+        env={**os.environ, **claim.inherit()},
+        pass_fds=claim.fds,
+        # a process group of its own: whatever the service started goes when it does (below);
+        # Ctrl-C reaches it through this process, once
+        **({"process_group": 0} if posix else {}),
     )
     try:
         _wait_ready(base, server)
-        _demo_seed_and_tell(base, credentials)
+        _demo_seed_and_tell(base, host, port, credentials)
         server.wait()
+    except _ServiceExited:
+        sys.exit(1)  # the service said why on stderr, in one line
     except KeyboardInterrupt:
         pass
     finally:
@@ -144,8 +253,16 @@ def demo(host: str, port: int, walkthrough: bool, base_url: str | None) -> None:
                 server.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 server.kill()
+                server.wait()
+        if posix:  # a worker or relay left behind by a service that did not stop cleanly
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGKILL)
     if server.returncode not in (0, -signal.SIGINT, None):
         raise click.ClickException(f"the service exited with {server.returncode}")
+
+
+class _ServiceExited(Exception):
+    """The service the demo started stopped before it was ready."""
 
 
 def _wait_ready(base: str, server: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
@@ -156,7 +273,7 @@ def _wait_ready(base: str, server: subprocess.Popen[bytes], timeout: float = 60.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise click.ClickException(f"the service exited with {server.returncode}")
+            raise _ServiceExited(server.returncode)
         try:
             if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
                 return
@@ -166,7 +283,29 @@ def _wait_ready(base: str, server: subprocess.Popen[bytes], timeout: float = 60.
     raise click.ClickException(f"the service did not become ready at {base} in {timeout:.0f} s")
 
 
-def _demo_seed_and_tell(base: str, credentials: Any) -> None:
+def _walkthrough_commands(base: str, host: str, port: int) -> list[str]:
+    """Ways to start the walkthrough that work however this demo was started: the make target
+    (which finds uv, in .tools/ too) and this very installation's executable."""
+    import shlex
+
+    make = "make walkthrough"
+    if port != 8000:
+        make += f" PORT={port}"
+    if host != "127.0.0.1":
+        make += f" HOST={shlex.quote(host)}"
+    executable = Path(sys.executable).parent / "healthbook"
+    direct = (
+        [shlex.quote(str(executable))]
+        if executable.exists()
+        else [shlex.quote(sys.executable), "-m", "api.cli"]
+    )
+    return [
+        f"    {make}    (in the project folder)",
+        f"    {' '.join(direct)} demo --walkthrough --base-url {shlex.quote(base)}",
+    ]
+
+
+def _demo_seed_and_tell(base: str, host: str, port: int, credentials: Any) -> None:
     import json
 
     from api.demo import data
@@ -201,7 +340,7 @@ def _demo_seed_and_tell(base: str, credentials: Any) -> None:
         f'    curl -s "{base}/facilities/{facility.id}/slots?department={department.code}"',
         f'    curl -s {base}/citizens/me/notifications -H "Authorization: Bearer $TOKEN"',
         "  the whole story over HTTP, in another terminal:",
-        f"    uv run healthbook demo --walkthrough --base-url {base}",
+        *_walkthrough_commands(base, host, port),
         "",
     ]
     click.echo("\n".join(lines))
@@ -256,11 +395,9 @@ def worker_alive(max_age: float | None) -> None:
     limit = heartbeat_max_age(settings) if max_age is None else max_age
     age = heartbeat.age(path)
     if age is None:
-        click.echo(f"no worker heartbeat at {path}", err=True)
-        sys.exit(1)
+        fail(f"no worker heartbeat at {path}")
     if age > limit:
-        click.echo(f"worker heartbeat is {age:.1f} s old (limit {limit:.0f} s): hung", err=True)
-        sys.exit(1)
+        fail(f"worker heartbeat is {age:.1f} s old (limit {limit:.0f} s): hung")
     click.echo(f"worker alive: relay went round {age:.1f} s ago")
 
 

@@ -3,7 +3,7 @@
     uv run --group bench python -m bench.fhir_parse [--rounds 15] [--min-ms 30] [--cpu 1]
                                                     [--no-freeze] [--samples DIR] [--json PATH]
 
-For each sample in ``shared/samples/fhir`` (the same bytes for both), one round times
+For each sample in ``tests/data/fhir`` (the same bytes for both), one round times
 ``parse_bundle`` + ``extract`` (ours) and ``fhir.resources`` parsing the body into its models, back
 to back, alternating which goes first from round to round. ``fhir.resources`` 8.x defaults to FHIR
 R5; the comparison uses its R4B package (``fhir.resources.R4B.bundle.Bundle``, pydantic v2,
@@ -40,12 +40,7 @@ NATIONAL_ID_SYSTEMS = ("urn:oid:2.16.840.1.113883.2.4.6.3", "http://hospital.sma
 TARGET_RATIO = 5.0
 
 
-def find_samples() -> Path:
-    for parent in PROJECT_ROOT.resolve().parents:
-        candidate = parent / "shared" / "samples" / "fhir"
-        if candidate.is_dir():
-            return candidate
-    raise SystemExit("no shared/samples/fhir beside the project; pass --samples DIR")
+SAMPLES_DIR = PROJECT_ROOT / "tests" / "data" / "fhir"
 
 
 def ours(body: bytes) -> int:
@@ -185,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
-    samples_dir = args.samples or find_samples()
+    samples_dir = args.samples or SAMPLES_DIR
     samples = sorted(samples_dir.glob("*.json"))
     if not samples:
         raise SystemExit(f"no *.json in {samples_dir}")

@@ -32,11 +32,7 @@ SAMPLE = "synthea-Leonor_Trujillo_5542148c-67d6-4d91-be71-29973234a33b.json"
 
 
 def _sample() -> bytes:
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "shared" / "samples" / "fhir" / SAMPLE
-        if candidate.exists():
-            return candidate.read_bytes()
-    raise FileNotFoundError(SAMPLE)
+    return (Path(__file__).resolve().parents[1] / "tests" / "data" / "fhir" / SAMPLE).read_bytes()
 
 
 async def run(rounds: int, database: str) -> dict[str, float]:

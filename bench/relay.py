@@ -17,7 +17,7 @@ Everything runs on 127.0.0.1: PostgreSQL (a database of its own, dropped and rec
     uv run python -m bench.relay                    # 4000 notifications x 3 devices, 2 workers
     uv run python -m bench.relay --notifications 500 --workers 1 --json /tmp/relay.json
 
-The figure is reported, never enforced (see ../shared/BENCHMARKING.md); the target is 1,000
+The figure is reported, never enforced (see bench/README.md); the target is 1,000
 device messages per second on this machine.
 """
 

@@ -3,7 +3,7 @@
     uv run python -m bench.run [--scenarios health_live,...] [--duration 10] [--warmup 3]
                                [--rounds 2] [--connections 64] [--json out.json]
 
-Method (see /work/shared/BENCHMARKING.md and bench/README.md): both servers run under granian with
+Method (see bench/README.md): both servers run under granian with
 one worker and one runtime thread, pinned to core 1; wrk (-t1 -c64 --latency) is pinned to core 0.
 Each round loads the baseline, then every scenario; the medians over rounds are reported, with the
 server's CPU time per request (from /proc over its whole process tree) and the ratio of each

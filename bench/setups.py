@@ -191,12 +191,12 @@ def hospital_token(ctx: SetupContext, facility_id: str = "01001") -> str:
     return _client_token(ctx, created["id"], private, "bench-hospital")
 
 
+SAMPLES = Path(__file__).resolve().parents[1] / "tests" / "data" / "fhir"
+
+
 def _sample(name: str) -> dict[str, Any]:
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "shared" / "samples" / "fhir" / name
-        if candidate.exists():
-            return json.loads(candidate.read_bytes())
-    raise FileNotFoundError(f"shared/samples/fhir/{name} not found above the repository")
+    """One of the public FHIR samples kept in ``tests/data/fhir``."""
+    return json.loads((SAMPLES / name).read_bytes())
 
 
 def publish_body(name: str) -> bytes:

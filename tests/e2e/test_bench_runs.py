@@ -1,26 +1,21 @@
-"""The benchmark runner runs and its invariants hold (never how fast: see BENCHMARKING.md)."""
+"""The benchmark runner runs and its invariants hold (never how fast: see bench/README.md)."""
 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from tests.support.backends import IN_CI, require_servers
+from tests.support.backends import require_servers
+from tests.support.tools import WRK, require
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_bench_health_live_runs_against_a_baseline(tmp_path: Path) -> None:
     require_servers()
-    if shutil.which("wrk") is None:
-        if IN_CI:
-            pytest.fail(".ci/run installs wrk; it is missing", pytrace=False)
-        pytest.skip("wrk is not installed (apt-get install -y wrk); CI installs it")
+    require(WRK)
     out = tmp_path / "bench.json"
     result = subprocess.run(
         [

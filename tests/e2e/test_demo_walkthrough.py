@@ -9,6 +9,7 @@ import base64
 import io
 import json
 import re
+import shlex
 import subprocess
 import time
 import uuid
@@ -97,8 +98,16 @@ def test_the_demo_and_its_walkthrough_keep_personal_data_out_of_logs_pushes_metr
         assert book.status_code == 200
         assert book.json()["counts"]["visits"] == 2
 
+        # the walkthrough as the demo printed it: it works with no uv on PATH (uv in .tools/)
+        printed = [
+            line.strip()
+            for line in told.splitlines()
+            if "demo --walkthrough" in line and not line.strip().startswith("make ")
+        ]
+        assert len(printed) == 1, told
+        assert f"make walkthrough PORT={port}" in told
         walk = subprocess.run(
-            [HEALTHBOOK, "demo", "--walkthrough", "--base-url", base],
+            shlex.split(printed[0]),
             env=env,
             cwd=tmp_path,
             capture_output=True,

@@ -1,6 +1,6 @@
 """The scale-out run (``python -m bench.scale_out``): two API processes and two relay workers
 behind nginx on the PostgreSQL and Redis servers, a short mixed load, and every invariant holds
-afterwards. Never how fast it was (see BENCHMARKING.md)."""
+afterwards. Never how fast it was (see bench/README.md)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from bench.run import BenchError
-from bench.scale_out.stack import find_nginx
-from tests.support.backends import IN_CI, require_servers
+from tests.support.backends import require_servers
+from tests.support.tools import NGINX, require
 
 ROOT = Path(__file__).resolve().parents[2]
 INVARIANTS = (
@@ -30,12 +27,7 @@ SCENARIOS = ("login", "book_read", "booking_contended", "booking_distinct", "pub
 
 def test_scale_out_run_ends_with_every_invariant_holding(tmp_path: Path) -> None:
     require_servers()
-    try:
-        find_nginx()
-    except BenchError as exc:
-        if IN_CI:
-            pytest.fail(f".ci/run installs nginx; {exc}", pytrace=False)
-        pytest.skip(f"{exc} CI installs it.")
+    require(NGINX)
     out = tmp_path / "scale_out.json"
     result = subprocess.run(
         [

@@ -21,6 +21,7 @@ import pytest
 import redis
 
 from api.db.migrate import upgrade_sync
+from tests.support.tools import in_ci
 
 PG_HOST = os.environ.get("TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("TEST_PG_PORT", "5432"))
@@ -29,7 +30,7 @@ PG_ADMIN_DB = os.environ.get("TEST_PG_DATABASE", "test")
 REDIS_HOST = os.environ.get("TEST_REDIS_HOST", "127.0.0.1")
 REDIS_PORT = int(os.environ.get("TEST_REDIS_PORT", "6379"))
 
-IN_CI = bool(os.environ.get("CI"))
+IN_CI = in_ci()
 
 
 def reachable(host: str, port: int, timeout: float = 1.0) -> bool:

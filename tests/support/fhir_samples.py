@@ -1,10 +1,10 @@
-"""The public FHIR samples in ``shared/samples/fhir`` and counts taken from them with plain json."""
+"""The public FHIR samples in ``tests/data/fhir`` (origin and licence: ``tests/data/SOURCES.md``)
+and counts taken from them with plain json."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +29,12 @@ CATEGORY_TYPES: dict[str, tuple[str, ...]] = {
 }
 
 
-@cache
+SAMPLES_DIR = Path(__file__).resolve().parents[1] / "data" / "fhir"
+
+
 def samples_dir() -> Path:
-    """``shared/samples/fhir``, found by walking up from this file (``shared/`` sits beside the
-    repository clone)."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent / "shared" / "samples" / "fhir"
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError(f"no shared/samples/fhir above {here}")
+    """``tests/data/fhir`` in this repository."""
+    return SAMPLES_DIR
 
 
 def sample_names() -> list[str]:

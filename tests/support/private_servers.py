@@ -35,7 +35,9 @@ from types import TracebackType
 
 import pytest
 
-IN_CI = bool(os.environ.get("CI"))
+from tests.support.tools import in_ci
+
+IN_CI = in_ci()
 POSTGRES_OS_USER = "postgres"
 
 

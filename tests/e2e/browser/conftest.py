@@ -3,18 +3,15 @@
 
 Chromium is installed with ``apt-get install -y chromium`` when missing; Playwright never
 downloads a browser of its own. Without a usable Chromium these tests are skipped with the reason,
-except under CI (``CI`` set), where that is a failure. Screenshots go to
-``$BROWSER_ARTIFACTS_DIR`` (default ``test-artifacts/browser/`` at the repository root): named
+except under CI (``CI`` set), where that is a failure (``tests/support/tools.py``). Screenshots go
+to ``$BROWSER_ARTIFACTS_DIR`` (default ``test-artifacts/browser/`` at the repository root): named
 steps of each test, and ``…-failure.png`` for a test that fails.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
-import shutil
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,55 +23,16 @@ from tests.e2e.browser.clinic import ServedClinic
 from tests.support.backends import PostgresTemplate, fresh_redis_url
 from tests.support.idp import TestIdentityProvider
 from tests.support.server import served
+from tests.support.tools import CHROMIUM, require
 
-CHROMIUM = Path("/usr/bin/chromium")
 REPO_ROOT = Path(__file__).resolve().parents[3]
 HASH_KEY = "browser-tests-identifier-hash-key-000000"
 _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
-
-
-def _apt(*args: str) -> subprocess.CompletedProcess[bytes]:
-    command = ["apt-get", *args]
-    if os.geteuid() != 0:
-        command = ["sudo", "-n", *command]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    return subprocess.run(command, env=env, capture_output=True, timeout=900, check=False)
-
-
-def _install_chromium() -> str | None:
-    """Install Debian's chromium; answer why not when that fails."""
-    if os.geteuid() != 0 and shutil.which("sudo") is None:
-        return "not root and no sudo to run apt-get"
-    if shutil.which("apt-get") is None:
-        return "no apt-get on this machine"
-    # one installer at a time (parallel test workers)
-    with open("/tmp/healthbook-chromium-install.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if CHROMIUM.exists():
-            return None
-        result = _apt("install", "-y", "chromium")
-        if result.returncode != 0:  # a fresh machine may have no package lists yet
-            _apt("update")
-            result = _apt("install", "-y", "chromium")
-        if result.returncode != 0:
-            return f"apt-get install -y chromium failed: {result.stderr.decode()[-500:]}"
-    return None if CHROMIUM.exists() else "apt-get ran but /usr/bin/chromium is still missing"
-
-
 @pytest.fixture(scope="session")
 def chromium() -> Path:
-    if not CHROMIUM.exists():
-        reason = _install_chromium()
-        if reason is not None:
-            message = f"browser tests need Debian's Chromium at {CHROMIUM}: {reason}"
-            if _in_ci():
-                pytest.fail(message)
-            pytest.skip(message)
-    return CHROMIUM
+    return Path(require(CHROMIUM))
 
 
 @pytest.fixture(scope="session")

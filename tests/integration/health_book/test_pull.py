@@ -438,7 +438,8 @@ async def test_the_sync_command(app, facility, fhir_server, settings) -> None:
     assert missing.exit_code == 1
     assert "no facility '00000'" in missing.output
     usage = await sync("--facility", facility)
-    assert usage.exit_code == 2
+    assert usage.exit_code == 1  # every CLI failure: one line, status 1
+    assert "give either --identifier" in usage.output
 
 
 def collected(*resources: dict[str, Any]) -> Collected:
