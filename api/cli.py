@@ -340,14 +340,14 @@ def keys_new_document_key() -> None:
 def keys_rewrap(dry_run: bool, batch_size: int) -> None:
     """Re-wrap every document's data key with the first DOCUMENT_ENCRYPTION_KEYS key (after a
     rotation), and encrypt documents stored before encryption at rest."""
-    from api.core.db import create_engine
     from api.core.encryption import DocumentKeyError, document_keys
+    from api.db.engine import open_engine
     from api.db.rewrap import ColumnReport, rewrap
 
     settings = _settings()
 
     async def run() -> list[ColumnReport]:
-        engine = create_engine(settings)
+        engine = open_engine(settings)
         try:
             keys = document_keys(settings)
             return await rewrap(engine, keys, dry_run=dry_run, batch_size=batch_size)
@@ -376,13 +376,14 @@ def audit() -> None:
 def audit_verify() -> None:
     """Walk every citizen's access-log hash chain; exit 1 naming the first altered, removed or
     out-of-place row."""
-    from api.core.db import create_engine, create_sessionmaker
+    from api.core.db import create_sessionmaker
+    from api.db.engine import open_engine
     from api.health_book.audit import VerifyReport, verify
 
     settings = _settings()
 
     async def run() -> VerifyReport:
-        engine = create_engine(settings)
+        engine = open_engine(settings)
         try:
             async with create_sessionmaker(engine)() as session:
                 return await verify(session)
@@ -411,13 +412,13 @@ def db_grant_app_role(role: str, create: bool) -> None:
 
     Run as the tables' owner (DATABASE_URL), again after each migration; then run the service as
     ROLE."""
-    from api.core.db import create_engine
+    from api.db.engine import open_engine
     from api.db.roles import RoleError, grant_app_role
 
     settings = _settings()
 
     async def run() -> list[str]:
-        engine = create_engine(settings)
+        engine = open_engine(settings)
         try:
             return await grant_app_role(engine, role, create=create)
         finally:
@@ -467,13 +468,14 @@ def clients_create(
         jwks, private_jwk = _generate_client_key()
 
     async def create() -> object:
-        from api.core.db import create_engine, create_sessionmaker
+        from api.core.db import create_sessionmaker
+        from api.db.engine import open_engine
 
         if settings.migrate_on_start:
             from api.db.migrate import upgrade
 
             await upgrade(settings.effective_database_url)
-        engine = create_engine(settings)
+        engine = open_engine(settings)
         try:
             async with create_sessionmaker(engine)() as session:
                 return await create_client(

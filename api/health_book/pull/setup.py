@@ -12,11 +12,12 @@ import httpx
 
 from api.core.cache import Invalidations
 from api.core.clock import SystemClock
-from api.core.db import create_engine, create_sessionmaker
+from api.core.db import create_sessionmaker
 from api.core.pagination import Cursors
 from api.core.redis import create_redis
 from api.core.security import SigningKeys, load_or_create_secret
 from api.core.settings import Settings
+from api.db.engine import open_engine
 from api.health_book.book import BookReader
 from api.health_book.ingest import IngestConfig
 from api.health_book.pull.http import FhirHttp
@@ -70,7 +71,7 @@ async def standalone_pull_service(settings: Settings) -> AsyncIterator[PullServi
         verify_keep=dt.timedelta(days=settings.signing_key_verify_keep_days),
         generate_if_missing=embedded,
     )
-    engine = create_engine(settings)
+    engine = open_engine(settings)
     sessionmaker = create_sessionmaker(engine)
     redis = create_redis(settings)
     invalidations = Invalidations(redis)
