@@ -99,7 +99,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         state.appointment_limits = AppointmentLimits.from_settings(settings)
         build_identity(state, settings, redis, http)
         state.cursors = Cursors(state.identifier_key)
-        state.book = BookReader(redis, state.sessionmaker, state.cursors, state.invalidations)
+        state.book = BookReader(
+            redis,
+            state.sessionmaker,
+            state.cursors,
+            state.invalidations,
+            check_version=settings.embedded_redis,
+        )
         state.background = BackgroundTasks()
         state.pull = pull_service_from_state(state)
 

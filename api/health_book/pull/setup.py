@@ -56,8 +56,9 @@ async def standalone_pull_service(settings: Settings) -> AsyncIterator[PullServi
     """A PullService with its own engine, Redis, keys and HTTP client (``healthbook sync``).
 
     It rebuilds the overviews it changes in Redis and publishes the invalidation, so API
-    processes on the same Redis serve them at once; with the embedded in-process Redis, a
-    running API keeps its own copy until it expires."""
+    processes on the same Redis serve them at once; with the embedded in-process Redis, which
+    no other process reaches, a running API sees the book's version change in the database
+    and rebuilds the overview at its next read (api/health_book/book.py)."""
     if settings.migrate_on_start:
         from api.db.migrate import upgrade
 
@@ -75,7 +76,13 @@ async def standalone_pull_service(settings: Settings) -> AsyncIterator[PullServi
     sessionmaker = create_sessionmaker(engine)
     redis = create_redis(settings)
     invalidations = Invalidations(redis)
-    book = BookReader(redis, sessionmaker, Cursors(identifier_key), invalidations)
+    book = BookReader(
+        redis,
+        sessionmaker,
+        Cursors(identifier_key),
+        invalidations,
+        check_version=settings.embedded_redis,
+    )
     http = httpx.AsyncClient(follow_redirects=False, headers={"user-agent": "healthbook-sync"})
     try:
         yield PullService(
