@@ -296,12 +296,14 @@ def check_config() -> None:
 
 @main.group()
 def keys() -> None:
-    """Our keys: Ed25519 signing keys, and the keys health documents are encrypted with."""
+    """Our keys: signing keys (EdDSA for our tokens, ES384/RS384 for assertions to facilities),
+    and the keys health documents are encrypted with."""
 
 
 @keys.command("rotate")
 def keys_rotate() -> None:
-    """Make a new signing key; the previous ones keep verifying for SIGNING_KEY_VERIFY_KEEP_DAYS."""
+    """Make new signing keys (one per algorithm); the previous ones keep verifying for
+    SIGNING_KEY_VERIFY_KEEP_DAYS."""
     from api.core.security import rotate
 
     settings = _settings()
@@ -322,8 +324,8 @@ def keys_list() -> None:
         generate_if_missing=False,
     )
     for key in sorted(store.jwks()["keys"], key=lambda k: k["kid"]):
-        marker = "signing" if key["kid"] == store.signer.kid else "verify-only"
-        click.echo(f"{key['kid']}\t{marker}")
+        marker = "signing" if store.is_signer(key["kid"]) else "verify-only"
+        click.echo(f"{key['kid']}\t{key['alg']}\t{marker}")
 
 
 @keys.command("new-document-key")

@@ -26,6 +26,11 @@ class Facility(Base):
     fhir_base_url: Mapped[str | None] = mapped_column(String(1000))
     fhir_token_url: Mapped[str | None] = mapped_column(String(1000))
     fhir_client_id: Mapped[str | None] = mapped_column(String(200))
+    fhir_assertion_alg: Mapped[str] = mapped_column(
+        String(8), default="ES384", server_default="ES384"
+    )
+    """What our client assertions to ``fhir_token_url`` are signed with: ES384 (the default),
+    RS384 or EdDSA."""
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
