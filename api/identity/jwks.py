@@ -80,7 +80,12 @@ class JwksCache:
         key = self._pick(entry, kid)
         if key is not None and not stale:
             return key
-        if entry.in_flight is not None or now - entry.last_attempt >= self.cooldown:
+        if entry.in_flight is not None:
+            usable = key is not None and now - (entry.fetched_at or now) <= self.max_staleness
+            if not usable:  # nothing to go on until the fetch in flight answers: wait for it
+                await self._refresh(entry, uri)
+                key = self._pick(entry, kid)
+        elif now - entry.last_attempt >= self.cooldown:
             await self._refresh(entry, uri)
             key = self._pick(entry, kid)
         if entry.fetched_at is None:
