@@ -5,6 +5,7 @@ too, which the CLI process cannot reach)."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import uuid
 from collections.abc import Iterator
@@ -119,3 +120,45 @@ async def test_a_sync_process_stores_and_every_reader_sees_it_at_once(
     assert await active_counts(app) == stored
     unchanged = await client.get("/citizens/me/health-book", headers=citizen)
     assert unchanged.headers["etag"] == after.headers["etag"]
+
+
+async def test_a_sync_process_signs_as_the_facility_asks_with_keys_the_api_publishes(
+    client, app, settings, hospital, admin_token, fhir_server
+) -> None:
+    """The RS384 key is made by the sync process on its first use; the API process publishes it
+    at once, and the facility's token endpoint (RS384 only) verifies against what it publishes."""
+    loop = asyncio.get_running_loop()
+
+    def published() -> dict[str, Any]:
+        answer = asyncio.run_coroutine_threadsafe(
+            client.get("/.well-known/jwks.json"), loop
+        ).result(timeout=30)
+        return answer.json()
+
+    assert "RS384" not in {
+        k["alg"] for k in published_now(await client.get("/.well-known/jwks.json"))
+    }
+    fhir_server.require_smart("healthbook", published, algorithms=("RS384",))
+    await register_facility(
+        client,
+        admin_token,
+        hospital.facility_id,
+        fhir_base_url=fhir_server.base_url,
+        fhir_token_url=fhir_server.token_url,
+        fhir_client_id="healthbook",
+        fhir_assertion_alg="RS384",
+    )
+    fhir_server.load(sample(IPS))
+    identifier = f"{NATIONAL_ID_SYSTEMS[0]}|{patient_number(IPS)}"
+    synced = await run_cli_async(
+        settings, "sync", "--facility", hospital.facility_id, "--identifier", identifier
+    )
+    assert synced.returncode == 0, synced.stderr
+    assert ": created" in synced.stdout
+    assert len(fhir_server.assertions) == 1
+    assert await active_counts(app) != dict.fromkeys(CATEGORY_TYPES, 0)
+
+
+def published_now(response: Any) -> list[dict[str, Any]]:
+    assert response.status_code == 200
+    return response.json()["keys"]
