@@ -4,7 +4,7 @@ Keys live in a folder, one JSON file per key: ``{"kid", "alg", "created_at", "pr
 "retired_at"}`` (a file without ``alg`` is an Ed25519 key). There is one key set per algorithm:
 
 - ``EdDSA`` (Ed25519) signs our own tokens (access tokens, check-in tokens...);
-- ``ES384`` (P-384) and ``RS384`` (RSA 3072) sign client assertions towards facilities' token
+- ``ES384`` (P-384) and ``RS384`` (RSA 2048) sign client assertions towards facilities' token
   endpoints (SMART Backend Services asks clients to support both; a facility chooses which,
   ``EdDSA`` being a third option).
 
