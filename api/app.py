@@ -22,7 +22,7 @@ from api.checkin.setup import build_checkin, stop_checkin
 from api.core.background import BackgroundTasks
 from api.core.cache import Invalidations
 from api.core.clock import Clock, SystemClock
-from api.core.db import create_engine, create_sessionmaker, ping
+from api.core.db import create_sessionmaker, ping
 from api.core.deps import provide_db_session, provide_redis
 from api.core.inputs import StrictRequest, refuse_nul
 from api.core.observability import Metrics, RequestContextMiddleware, configure_logging
@@ -32,6 +32,7 @@ from api.core.problem_handlers import EXCEPTION_HANDLERS
 from api.core.ratelimit import RateLimiter, RateLimitMiddleware
 from api.core.redis import create_redis
 from api.core.settings import Settings
+from api.db.engine import open_engine
 from api.db.migrate import upgrade
 from api.facilities.routes import FACILITY_ROUTES
 from api.facilities.service import register_cache as register_facility_cache
@@ -74,7 +75,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         url = settings.effective_database_url
         if settings.migrate_on_start:
             await upgrade(url)
-        engine = create_engine(settings)
+        engine = open_engine(settings)
         redis = create_redis(settings)
         state.engine = engine
         state.sessionmaker = create_sessionmaker(engine)
@@ -98,7 +99,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         state.appointment_limits = AppointmentLimits.from_settings(settings)
         build_identity(state, settings, redis, http)
         state.cursors = Cursors(state.identifier_key)
-        state.book = BookReader(redis, state.sessionmaker, state.cursors, state.invalidations)
+        state.book = BookReader(
+            redis,
+            state.sessionmaker,
+            state.cursors,
+            state.invalidations,
+            check_version=settings.embedded_redis,
+        )
         state.background = BackgroundTasks()
         state.pull = pull_service_from_state(state)
 

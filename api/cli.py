@@ -433,12 +433,14 @@ def check_config() -> None:
 
 @main.group()
 def keys() -> None:
-    """Our keys: Ed25519 signing keys, and the keys health documents are encrypted with."""
+    """Our keys: signing keys (EdDSA for our tokens, ES384/RS384 for assertions to facilities),
+    and the keys health documents are encrypted with."""
 
 
 @keys.command("rotate")
 def keys_rotate() -> None:
-    """Make a new signing key; the previous ones keep verifying for SIGNING_KEY_VERIFY_KEEP_DAYS."""
+    """Make new signing keys (one per algorithm); the previous ones keep verifying for
+    SIGNING_KEY_VERIFY_KEEP_DAYS."""
     from api.core.security import rotate
 
     settings = _settings()
@@ -459,8 +461,8 @@ def keys_list() -> None:
         generate_if_missing=False,
     )
     for key in sorted(store.jwks()["keys"], key=lambda k: k["kid"]):
-        marker = "signing" if key["kid"] == store.signer.kid else "verify-only"
-        click.echo(f"{key['kid']}\t{marker}")
+        marker = "signing" if store.is_signer(key["kid"]) else "verify-only"
+        click.echo(f"{key['kid']}\t{key['alg']}\t{marker}")
 
 
 @keys.command("new-document-key")
@@ -477,14 +479,14 @@ def keys_new_document_key() -> None:
 def keys_rewrap(dry_run: bool, batch_size: int) -> None:
     """Re-wrap every document's data key with the first DOCUMENT_ENCRYPTION_KEYS key (after a
     rotation), and encrypt documents stored before encryption at rest."""
-    from api.core.db import create_engine
     from api.core.encryption import DocumentKeyError, document_keys
+    from api.db.engine import open_engine
     from api.db.rewrap import ColumnReport, rewrap
 
     settings = _settings()
 
     async def run() -> list[ColumnReport]:
-        engine = create_engine(settings)
+        engine = open_engine(settings)
         try:
             keys = document_keys(settings)
             return await rewrap(engine, keys, dry_run=dry_run, batch_size=batch_size)
@@ -513,13 +515,14 @@ def audit() -> None:
 def audit_verify() -> None:
     """Walk every citizen's access-log hash chain; exit 1 naming the first altered, removed or
     out-of-place row."""
-    from api.core.db import create_engine, create_sessionmaker
+    from api.core.db import create_sessionmaker
+    from api.db.engine import open_engine
     from api.health_book.audit import VerifyReport, verify
 
     settings = _settings()
 
     async def run() -> VerifyReport:
-        engine = create_engine(settings)
+        engine = open_engine(settings)
         try:
             async with create_sessionmaker(engine)() as session:
                 return await verify(session)
@@ -548,13 +551,13 @@ def db_grant_app_role(role: str, create: bool) -> None:
 
     Run as the tables' owner (DATABASE_URL), again after each migration; then run the service as
     ROLE."""
-    from api.core.db import create_engine
+    from api.db.engine import open_engine
     from api.db.roles import RoleError, grant_app_role
 
     settings = _settings()
 
     async def run() -> list[str]:
-        engine = create_engine(settings)
+        engine = open_engine(settings)
         try:
             return await grant_app_role(engine, role, create=create)
         finally:
@@ -604,13 +607,14 @@ def clients_create(
         jwks, private_jwk = _generate_client_key()
 
     async def create() -> object:
-        from api.core.db import create_engine, create_sessionmaker
+        from api.core.db import create_sessionmaker
+        from api.db.engine import open_engine
 
         if settings.migrate_on_start:
             from api.db.migrate import upgrade
 
             await upgrade(settings.effective_database_url)
-        engine = create_engine(settings)
+        engine = open_engine(settings)
         try:
             async with create_sessionmaker(engine)() as session:
                 return await create_client(

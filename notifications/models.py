@@ -45,7 +45,7 @@ class OutboxEntry(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     citizen_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("citizen.id", ondelete="CASCADE"), index=True
+        Uuid, ForeignKey("citizen.id", ondelete="CASCADE"), index=True
     )
     kind: Mapped[str] = mapped_column(String(48))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -72,7 +72,9 @@ class InboxEntry(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     """The outbox row's id: the primary key is what makes the inbox write exactly-once."""
-    citizen_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("citizen.id", ondelete="CASCADE"))
+    citizen_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("citizen.id", ondelete="CASCADE")
+    )
     kind: Mapped[str] = mapped_column(String(48))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
@@ -86,11 +88,11 @@ class Delivery(Base):
     __tablename__ = "notification_delivery"
 
     outbox_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("notification_outbox.id", ondelete="CASCADE"), primary_key=True
+        Uuid, ForeignKey("notification_outbox.id", ondelete="CASCADE"), primary_key=True
     )
     device_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     citizen_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("citizen.id", ondelete="CASCADE"), index=True
+        Uuid, ForeignKey("citizen.id", ondelete="CASCADE"), index=True
     )
     status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=1)
@@ -107,7 +109,7 @@ class Device(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     citizen_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("citizen.id", ondelete="CASCADE"), index=True
+        Uuid, ForeignKey("citizen.id", ondelete="CASCADE"), index=True
     )
     installation_id: Mapped[str] = mapped_column(String(128))
     token: Mapped[str] = mapped_column(String(1024), unique=True)
@@ -126,7 +128,7 @@ class Preference(Base):
     __tablename__ = "notification_preference"
 
     citizen_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("citizen.id", ondelete="CASCADE"), primary_key=True
+        Uuid, ForeignKey("citizen.id", ondelete="CASCADE"), primary_key=True
     )
     muted_kinds: Mapped[list[str]] = mapped_column(JSON)
     quiet_start: Mapped[str | None] = mapped_column(String(5))

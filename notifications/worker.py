@@ -18,9 +18,10 @@ from litestar.datastructures import State
 
 from api.core.background import cancel_and_wait
 from api.core.clock import SystemClock
-from api.core.db import create_engine, create_sessionmaker
+from api.core.db import create_sessionmaker
 from api.core.redis import create_redis
 from api.core.settings import Settings
+from api.db.engine import open_engine
 from api.health_book.pull import standalone_pull_service
 from notifications import heartbeat
 from notifications.setup import build_notifications, stop_notifications
@@ -52,7 +53,7 @@ async def run_worker(settings: Settings) -> None:
             "REDIS_URL is not set: this worker polls every %s s and cannot be woken by the API",
             settings.relay_poll_seconds,
         )
-    engine = create_engine(settings)
+    engine = open_engine(settings)
     redis = create_redis(settings)
     state = State()
     state.engine = engine

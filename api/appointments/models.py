@@ -56,11 +56,13 @@ class Slot(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    facility_id: Mapped[str] = mapped_column(ForeignKey("facility.id", ondelete="CASCADE"))
+    facility_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("facility.id", ondelete="CASCADE")
+    )
     external_id: Mapped[str] = mapped_column(String(64))
     """The hospital's own id of the slot: what it upserts and blocks by."""
     department_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("department.id", ondelete="CASCADE")
+        Uuid, ForeignKey("department.id", ondelete="CASCADE")
     )
     service: Mapped[str | None] = mapped_column(String(200))
     """The service or doctor, as shown to citizens."""
@@ -93,15 +95,19 @@ class Appointment(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    citizen_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("citizen.id", ondelete="CASCADE"))
+    citizen_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("citizen.id", ondelete="CASCADE")
+    )
     booked_by: Mapped[uuid.UUID] = mapped_column(Uuid)
     """The citizen who booked: the patient, or their guardian."""
     slot_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("appointment_slot.id", ondelete="CASCADE")
+        Uuid, ForeignKey("appointment_slot.id", ondelete="CASCADE")
     )
-    facility_id: Mapped[str] = mapped_column(ForeignKey("facility.id", ondelete="CASCADE"))
+    facility_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("facility.id", ondelete="CASCADE")
+    )
     department_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("department.id", ondelete="CASCADE")
+        Uuid, ForeignKey("department.id", ondelete="CASCADE")
     )
     start_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     end_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
@@ -124,7 +130,7 @@ class IdempotencyKey(Base):
     __tablename__ = "idempotency_key"
 
     citizen_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("citizen.id", ondelete="CASCADE"), primary_key=True
+        Uuid, ForeignKey("citizen.id", ondelete="CASCADE"), primary_key=True
     )
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))

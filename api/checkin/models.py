@@ -36,9 +36,11 @@ class Queue(Base):
     __table_args__ = (UniqueConstraint("facility_id", "department_id", "queue_date"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    facility_id: Mapped[str] = mapped_column(ForeignKey("facility.id", ondelete="CASCADE"))
+    facility_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("facility.id", ondelete="CASCADE")
+    )
     department_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("department.id", ondelete="CASCADE")
+        Uuid, ForeignKey("department.id", ondelete="CASCADE")
     )
     queue_date: Mapped[dt.date] = mapped_column(Date)
     """The day in the facility's time zone."""
@@ -59,11 +61,13 @@ class QueueTicket(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    queue_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("queue.id", ondelete="CASCADE"))
+    queue_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("queue.id", ondelete="CASCADE"))
     number: Mapped[int] = mapped_column(Integer)
-    citizen_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("citizen.id", ondelete="CASCADE"))
+    citizen_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("citizen.id", ondelete="CASCADE")
+    )
     appointment_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("appointment.id", ondelete="CASCADE"), unique=True
+        Uuid, ForeignKey("appointment.id", ondelete="CASCADE"), unique=True
     )
     """Set for a kiosk check-in (one ticket per appointment); empty for a walk-in."""
     source: Mapped[str] = mapped_column(String(16))

@@ -158,7 +158,7 @@ class CheckInTokens:
             if header.alg != _ALGORITHM or header.typ != CHECKIN_TYP or header.crit is not None:
                 raise ValueError("not a check-in token")
             key = self.keys.key_for(header.kid)
-            if key is None:
+            if key is None or key.alg != _ALGORITHM:  # the facility-assertion keys sign no token
                 raise ValueError("unknown key id")
             key.public_key.verify(_unb64(signature), f"{head}.{payload}".encode("ascii"))
             claims = _claims_decoder.decode(_unb64(payload))

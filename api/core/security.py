@@ -1,10 +1,20 @@
-"""Our signing keys (Ed25519, with rotation) and the JWTs we sign and verify with them.
+"""Our signing keys (with rotation) and the JWTs we sign and verify with them.
 
-Keys live in a folder, one JSON file per key: ``{"kid", "created_at", "private_key_pem",
-"retired_at"}``. The newest key that is not retired signs; every key that has not expired verifies,
-so a rotation never breaks a token already issued. A retired key expires ``verify_keep`` after it
-was retired. In embedded mode the first key is generated on start; in production the folder must
-hold one (``healthbook keys rotate`` makes it).
+Keys live in a folder, one JSON file per key: ``{"kid", "alg", "created_at", "private_key_pem",
+"retired_at"}`` (a file without ``alg`` is an Ed25519 key). There is one key set per algorithm:
+
+- ``EdDSA`` (Ed25519) signs our own tokens (access tokens, check-in tokens...);
+- ``ES384`` (P-384) and ``RS384`` (RSA 2048) sign client assertions towards facilities' token
+  endpoints (SMART Backend Services asks clients to support both; a facility chooses which,
+  ``EdDSA`` being a third option).
+
+For each algorithm the newest key that is not retired signs; every key that has not expired
+verifies and is published in our JWKS, so a rotation never breaks a token already issued. A
+retired key expires ``verify_keep`` after it was retired. In production the folder must hold them
+(``healthbook keys rotate`` makes one of each). In embedded mode the EdDSA and ES384 keys are
+generated on start (also into an older folder that lacks them) and the RSA key, slow to make, the
+first time something signs with RS384; every process re-reads the folder when it changes, so the
+JWKS any of them serves holds a key as soon as another process made it.
 """
 
 from __future__ import annotations
@@ -21,13 +31,50 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from jwt.algorithms import OKPAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 logger = logging.getLogger("healthbook.keys")
 
 _ALGORITHM = "EdDSA"
+"""The algorithm of our own tokens."""
+ALGORITHMS = ("EdDSA", "ES384", "RS384")
+"""Every algorithm we hold a key set for (see the module docstring)."""
+_MADE_AT_START = ("EdDSA", "ES384")
+_RSA_BITS = 2048
 _RELOAD_MIN_INTERVAL_S = 5.0
+
+PrivateKey = Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+
+def _new_private_key(alg: str) -> PrivateKey:
+    if alg == "EdDSA":
+        return Ed25519PrivateKey.generate()
+    if alg == "ES384":
+        return ec.generate_private_key(ec.SECP384R1())
+    if alg == "RS384":
+        return rsa.generate_private_key(public_exponent=65537, key_size=_RSA_BITS)
+    raise SigningKeyError(f"no key type for algorithm {alg!r}")
+
+
+def _check_key_type(alg: str, key: object) -> bool:
+    if alg == "EdDSA":
+        return isinstance(key, Ed25519PrivateKey)
+    if alg == "ES384":
+        return isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp384r1"
+    if alg == "RS384":
+        return isinstance(key, rsa.RSAPrivateKey) and key.key_size >= 2048
+    return False
+
+
+def _public_jwk(alg: str, private_key: PrivateKey) -> dict[str, Any]:
+    public = private_key.public_key()
+    if alg == "EdDSA":
+        return json.loads(OKPAlgorithm.to_jwk(public))
+    if alg == "ES384":
+        return json.loads(ECAlgorithm.to_jwk(public))
+    return json.loads(RSAAlgorithm.to_jwk(public))
 
 
 class SigningKeyError(RuntimeError):
@@ -35,22 +82,32 @@ class SigningKeyError(RuntimeError):
 
 
 class SigningKey:
-    __slots__ = ("created_at", "kid", "private_key", "public_jwk", "public_key", "retired_at")
+    __slots__ = (
+        "alg",
+        "created_at",
+        "kid",
+        "private_key",
+        "public_jwk",
+        "public_key",
+        "retired_at",
+    )
 
     def __init__(
         self,
         kid: str,
-        private_key: Ed25519PrivateKey,
+        private_key: PrivateKey,
         created_at: dt.datetime,
         retired_at: dt.datetime | None,
+        alg: str = _ALGORITHM,
     ) -> None:
         self.kid = kid
+        self.alg = alg
         self.private_key = private_key
-        self.public_key: Ed25519PublicKey = private_key.public_key()
+        self.public_key = private_key.public_key()
         self.created_at = created_at
         self.retired_at = retired_at
-        jwk = json.loads(OKPAlgorithm.to_jwk(self.public_key))
-        jwk.update({"kid": kid, "use": "sig", "alg": _ALGORITHM})
+        jwk = _public_jwk(alg, private_key)
+        jwk.update({"kid": kid, "use": "sig", "alg": alg})
         self.public_jwk: dict[str, Any] = jwk
 
 
@@ -67,24 +124,35 @@ def _write_private(path: Path, content: str) -> None:
     os.replace(tmp, path)
 
 
-def generate_key_file(directory: Path, now: dt.datetime | None = None) -> str:
-    """Create a new key file in ``directory``; it becomes the signing key. Returns its kid."""
+def generate_key_file(
+    directory: Path, now: dt.datetime | None = None, *, alg: str = _ALGORITHM
+) -> str:
+    """Create a new ``alg`` key file in ``directory``; it becomes that algorithm's signing key.
+    Returns its kid."""
     directory.mkdir(parents=True, exist_ok=True)
     now = now or dt.datetime.now(dt.UTC)
-    kid = f"{now:%Y%m%d}-{secrets.token_hex(4)}"
-    private_key = Ed25519PrivateKey.generate()
+    suffix = "" if alg == _ALGORITHM else f"-{alg.lower()}"
+    kid = f"{now:%Y%m%d}-{secrets.token_hex(4)}{suffix}"
+    private_key = _new_private_key(alg)
     pem = private_key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     ).decode()
-    record = {"kid": kid, "created_at": now.isoformat(), "private_key_pem": pem, "retired_at": None}
+    record = {
+        "kid": kid,
+        "alg": alg,
+        "created_at": now.isoformat(),
+        "private_key_pem": pem,
+        "retired_at": None,
+    }
     _write_private(directory / f"{kid}.json", json.dumps(record, indent=2))
     return kid
 
 
 def rotate(directory: Path, verify_keep: dt.timedelta, now: dt.datetime | None = None) -> str:
-    """Make a new signing key, retire the current ones, delete keys past their verify window."""
+    """Make a new signing key of every algorithm, retire the current ones, delete keys past
+    their verify window. Returns the kid of the new key of our own tokens (EdDSA)."""
     now = now or dt.datetime.now(dt.UTC)
     for path in sorted(directory.glob("*.json")):
         record = json.loads(path.read_text())
@@ -95,7 +163,17 @@ def rotate(directory: Path, verify_keep: dt.timedelta, now: dt.datetime | None =
         elif retired + verify_keep < now:
             path.unlink()
             logger.info("deleted expired signing key", extra={"kid": record["kid"]})
-    return generate_key_file(directory, now)
+    kids = {alg: generate_key_file(directory, now, alg=alg) for alg in ALGORITHMS}
+    return kids[_ALGORITHM]
+
+
+def _active_algorithms(directory: Path) -> set[str]:
+    found: set[str] = set()
+    for path in directory.glob("*.json"):
+        record = json.loads(path.read_text())
+        if record.get("retired_at") is None:
+            found.add(record.get("alg", _ALGORITHM))
+    return found
 
 
 class SigningKeys:
@@ -113,13 +191,22 @@ class SigningKeys:
         self.verify_keep = verify_keep
         self._lock = threading.Lock()
         self._keys: dict[str, SigningKey] = {}
-        self._signer: SigningKey | None = None
+        self._signers: dict[str, SigningKey] = {}
         self._loaded_mtime: float | None = None
         self._last_reload = 0.0
-        if generate_if_missing and not any(directory.glob("*.json")):
-            kid = generate_key_file(directory)
-            logger.warning("generated a signing key for embedded mode", extra={"kid": kid})
+        self._generate = generate_if_missing
+        if generate_if_missing:
+            self._generate_missing(_MADE_AT_START)
         self.reload(force=True)
+
+    def _generate_missing(self, algorithms: tuple[str, ...]) -> None:
+        have = _active_algorithms(self.directory) if self.directory.is_dir() else set()
+        for alg in algorithms:
+            if alg not in have:
+                kid = generate_key_file(self.directory, alg=alg)
+                logger.warning(
+                    "generated a signing key for embedded mode", extra={"kid": kid, "alg": alg}
+                )
 
     def reload(self, *, force: bool = False) -> None:
         with self._lock:
@@ -135,32 +222,64 @@ class SigningKeys:
             keys: dict[str, SigningKey] = {}
             for path in self.directory.glob("*.json"):
                 record = json.loads(path.read_text())
+                alg = record.get("alg", _ALGORITHM)
                 private_key = serialization.load_pem_private_key(
                     record["private_key_pem"].encode(), password=None
                 )
-                if not isinstance(private_key, Ed25519PrivateKey):
-                    raise SigningKeyError(f"{path.name} is not an Ed25519 key")
+                if alg not in ALGORITHMS or not _check_key_type(alg, private_key):
+                    raise SigningKeyError(f"{path.name} is not a usable {alg} key")
                 retired = _parse_time(record.get("retired_at"))
                 if retired is not None and retired + self.verify_keep < now:
                     continue
                 key = SigningKey(
-                    record["kid"], private_key, _parse_time(record["created_at"]) or now, retired
+                    record["kid"],
+                    private_key,  # type: ignore[arg-type]
+                    _parse_time(record["created_at"]) or now,
+                    retired,
+                    alg,
                 )
                 keys[key.kid] = key
-            active = [key for key in keys.values() if key.retired_at is None]
-            if not active:
+            signers: dict[str, SigningKey] = {}
+            for key in keys.values():
+                if key.retired_at is None and (
+                    key.alg not in signers or key.created_at > signers[key.alg].created_at
+                ):
+                    signers[key.alg] = key
+            if _ALGORITHM not in signers:
                 raise SigningKeyError(
                     f"no active signing key in {self.directory}: run `healthbook keys rotate`"
                 )
             self._keys = keys
-            self._signer = max(active, key=lambda key: key.created_at)
+            self._signers = signers
             self._loaded_mtime = mtime
             self._last_reload = time.monotonic()
 
     @property
     def signer(self) -> SigningKey:
-        assert self._signer is not None
-        return self._signer
+        """The key that signs our own tokens (EdDSA)."""
+        return self._signers[_ALGORITHM]
+
+    def signer_for(self, alg: str) -> SigningKey:
+        """The key that signs with ``alg`` (made now in embedded mode when there is none yet);
+        SigningKeyError when the folder holds none."""
+        self.maybe_reload()
+        key = self._signers.get(alg)
+        if key is None and alg in ALGORITHMS:
+            self.reload()
+            key = self._signers.get(alg)
+            if key is None and self._generate:
+                with self._lock:
+                    self._generate_missing((alg,))
+                self.reload(force=True)
+                key = self._signers.get(alg)
+        if key is None:
+            raise SigningKeyError(
+                f"no active {alg} signing key in {self.directory}: run `healthbook keys rotate`"
+            )
+        return key
+
+    def is_signer(self, kid: str) -> bool:
+        return any(key.kid == kid for key in self._signers.values())
 
     def key_for(self, kid: str) -> SigningKey | None:
         key = self._keys.get(kid)
@@ -171,7 +290,9 @@ class SigningKeys:
         return key
 
     def jwks(self) -> dict[str, Any]:
-        self.maybe_reload()
+        """Every key that verifies, public halves; the folder is re-read when it changed (one
+        ``stat``), so a key another process just made is published at once."""
+        self.reload()
         return {"keys": [key.public_jwk for key in self._keys.values()]}
 
     def maybe_reload(self) -> None:
@@ -179,12 +300,13 @@ class SigningKeys:
             self.reload()
             self._last_reload = time.monotonic()
 
-    def sign(self, claims: dict[str, Any], *, typ: str) -> str:
-        signer = self.signer
+    def sign(self, claims: dict[str, Any], *, typ: str, alg: str = _ALGORITHM) -> str:
+        """A JWT signed with ``alg``'s current key (EdDSA: our own tokens)."""
+        signer = self.signer if alg == _ALGORITHM else self.signer_for(alg)
         return jwt.encode(
             claims,
-            signer.private_key,
-            algorithm=_ALGORITHM,
+            signer.private_key,  # type: ignore[arg-type]
+            algorithm=alg,
             headers={"kid": signer.kid, "typ": typ},
         )
 
@@ -210,7 +332,7 @@ class SigningKeys:
         if not isinstance(kid, str) or len(kid) > 64:
             raise jwt.InvalidTokenError("bad key id")
         key = self.key_for(kid)
-        if key is None:
+        if key is None or key.alg != _ALGORITHM:
             raise jwt.InvalidTokenError("unknown key id")
         return jwt.decode(
             token,

@@ -137,6 +137,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     jwks_max_staleness_seconds: int = 86_400
     """Through a JWKS outage, the last good keys keep working this long."""
 
+    jwks_fetch_timeout_seconds: float = 5.0
+    """How long one fetch of an identity provider's keys may take; logins that arrive while it
+    is in flight wait for it (at most this long) rather than being refused."""
+
     client_assertion_max_lifetime_seconds: int = 300
     """A client assertion must expire within this many seconds of being issued."""
 
@@ -413,6 +417,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             problems.append(
                 "NOTIFICATION_MAX_ATTEMPTS and NOTIFICATION_RETRY_BASE_SECONDS must be > 0"
             )
+        if not 0 < self.jwks_fetch_timeout_seconds <= 60:
+            problems.append("JWKS_FETCH_TIMEOUT_SECONDS must be > 0 and at most 60")
         if self.device_stale_days < 1 or self.notification_retention_days < 1:
             problems.append("DEVICE_STALE_DAYS and NOTIFICATION_RETENTION_DAYS must be at least 1")
         if self.pull_max_bytes < 1024 or self.pull_max_pages < 1 or self.pull_max_attempts < 1:

@@ -29,7 +29,8 @@ def ensure_admin(settings: Settings, credentials: Credentials) -> None:
     create --kind admin`` does); every other client is made over the admin API."""
     if credentials.get(ADMIN) is not None:
         return
-    from api.core.db import create_engine, create_sessionmaker
+    from api.core.db import create_sessionmaker
+    from api.db.engine import open_engine
     from api.db.migrate import upgrade
     from api.identity.admin import create_client
     from api.identity.schemas import ClientCreate
@@ -38,7 +39,7 @@ def ensure_admin(settings: Settings, credentials: Credentials) -> None:
 
     async def create() -> str:
         await upgrade(settings.effective_database_url)
-        engine = create_engine(settings)
+        engine = open_engine(settings)
         try:
             async with create_sessionmaker(engine)() as session:
                 view = await create_client(

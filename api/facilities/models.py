@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint, Uuid
+from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.core.db import Base, UtcDateTime
@@ -26,7 +26,12 @@ class Facility(Base):
     fhir_base_url: Mapped[str | None] = mapped_column(String(1000))
     fhir_token_url: Mapped[str | None] = mapped_column(String(1000))
     fhir_client_id: Mapped[str | None] = mapped_column(String(200))
-    active: Mapped[bool] = mapped_column(default=True)
+    fhir_assertion_alg: Mapped[str] = mapped_column(
+        String(8), default="ES384", server_default="ES384"
+    )
+    """What our client assertions to ``fhir_token_url`` are signed with: ES384 (the default),
+    RS384 or EdDSA."""
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
@@ -38,11 +43,13 @@ class Department(Base):
     __table_args__ = (UniqueConstraint("facility_id", "code"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    facility_id: Mapped[str] = mapped_column(ForeignKey("facility.id", ondelete="CASCADE"))
+    facility_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("facility.id", ondelete="CASCADE")
+    )
     code: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(200))
     name_en: Mapped[str | None] = mapped_column(String(200))
     room: Mapped[str | None] = mapped_column(String(64))
-    active: Mapped[bool] = mapped_column(default=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

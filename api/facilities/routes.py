@@ -30,6 +30,7 @@ _FACILITY_EXAMPLES = examples(
         "fhir_base_url": "https://fhir.benhviennhi.example.vn/r4",
         "fhir_token_url": "https://fhir.benhviennhi.example.vn/oauth/token",
         "fhir_client_id": "so-suc-khoe",
+        "fhir_assertion_alg": "ES384",
     },
 )
 _DEPARTMENT_EXAMPLES = examples(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -23,6 +23,9 @@ class FacilityPut(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     fhir_token_url: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
     """Its token endpoint, when it wants SMART Backend Services (we sign with our own keys)."""
     fhir_client_id: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    fhir_assertion_alg: Literal["ES384", "RS384", "EdDSA"] = "ES384"
+    """What our client assertions to the token endpoint are signed with (SMART Backend Services
+    asks every client to support ES384 and RS384); the public keys are in our JWKS."""
     active: bool = True
 
 
@@ -41,6 +44,7 @@ class FacilityAdminView(Facility, kw_only=True):
     fhir_base_url: str | None
     fhir_token_url: str | None
     fhir_client_id: str | None
+    fhir_assertion_alg: str
     created_at: dt.datetime
     updated_at: dt.datetime
 

@@ -49,6 +49,7 @@ def admin_view(facility: Facility) -> schemas.FacilityAdminView:
         fhir_base_url=facility.fhir_base_url,
         fhir_token_url=facility.fhir_token_url,
         fhir_client_id=facility.fhir_client_id,
+        fhir_assertion_alg=facility.fhir_assertion_alg,
         created_at=facility.created_at,
         updated_at=facility.updated_at,
     )

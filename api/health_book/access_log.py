@@ -19,7 +19,7 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, event, update
+from sqlalchemy import Integer, String, Uuid, bindparam, event, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -61,41 +61,67 @@ def record(
     )
 
 
-def _instant(at: dt.datetime) -> str:
-    if at.tzinfo is None:  # read back from SQLite by a caller that bypassed UtcDateTime
+def _uuid(value: uuid.UUID | str | bytes) -> str:
+    """A UUID in its canonical form (lowercase, hyphenated), whatever a driver handed back:
+    a ``UUID``, 32 hex digits (SQLite), the hyphenated text or 16 raw bytes."""
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        raw = bytes(value)
+        return str(uuid.UUID(bytes=raw) if len(raw) == 16 else uuid.UUID(raw.decode()))
+    return str(uuid.UUID(str(value)))
+
+
+def _instant(at: dt.datetime | str) -> str:
+    """An instant as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC; a stored value read back as text
+    (SQLite, ``2030-05-01 09:30:15.123456``) or without a zone is taken as UTC."""
+    if isinstance(at, str):
+        at = dt.datetime.fromisoformat(at)
+    if at.tzinfo is None:
         at = at.replace(tzinfo=dt.UTC)
     return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _json(value: dict[str, Any] | str | bytes | None) -> Any:
+    """A JSON column's value as data (a driver may hand back the stored text)."""
+    if isinstance(value, str | bytes | bytearray):
+        return json.loads(value)
+    return value
+
+
 def canonical(
     *,
-    id: uuid.UUID,
-    citizen_id: uuid.UUID,
+    id: uuid.UUID | str,
+    citizen_id: uuid.UUID | str,
     seq: int,
-    at: dt.datetime,
+    at: dt.datetime | str,
     actor_kind: str,
     actor_id: str,
     action: str,
     purpose: str | None,
     resource: str | None,
-    detail: dict[str, Any] | None,
+    detail: dict[str, Any] | str | None,
     prev_hash: str,
 ) -> bytes:
     """The bytes a row's hash covers: every column but ``row_hash``, as JSON with sorted keys,
-    no spaces, UTF-8, instants in UTC to the microsecond."""
+    no spaces, UTF-8, UUIDs lowercase and hyphenated, instants in UTC to the microsecond.
+
+    Each value is normalised here, not by the database driver or the column's type, so a row
+    hashes the same whichever backend stored it and whichever process (with whichever models
+    imported) reads it back."""
     content = {
         "v": _VERSION,
-        "id": str(id),
-        "citizen_id": str(citizen_id),
-        "seq": seq,
+        "id": _uuid(id),
+        "citizen_id": _uuid(citizen_id),
+        "seq": int(seq),
         "at": _instant(at),
-        "actor_kind": actor_kind,
-        "actor_id": actor_id,
-        "action": action,
+        "actor_kind": str(actor_kind),
+        "actor_id": str(actor_id),
+        "action": str(action),
         "purpose": purpose,
         "resource": resource,
-        "detail": detail,
-        "prev_hash": prev_hash,
+        "detail": _json(detail),
+        "prev_hash": str(prev_hash),
     }
     return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -108,7 +134,11 @@ def row_hash(**columns: Any) -> str:
 def _build_reserve(dialect: Any) -> Any:
     return (
         dialect.insert(AccessLogHead)
-        .values(citizen_id=bindparam("head_citizen"), seq=bindparam("count"), hash=GENESIS)
+        .values(
+            citizen_id=bindparam("head_citizen", type_=Uuid()),
+            seq=bindparam("count", type_=Integer()),
+            hash=GENESIS,
+        )
         .on_conflict_do_update(
             index_elements=[AccessLogHead.citizen_id],
             set_={"seq": AccessLogHead.seq + bindparam("added", type_=Integer())},
@@ -122,8 +152,8 @@ def _build_reserve(dialect: Any) -> Any:
 _RESERVE = {"postgresql": _build_reserve(postgresql), "sqlite": _build_reserve(sqlite)}
 _SET_HEAD = (
     update(AccessLogHead)
-    .where(AccessLogHead.citizen_id == bindparam("head_citizen"))
-    .values(hash=bindparam("last_hash"))
+    .where(AccessLogHead.citizen_id == bindparam("head_citizen", type_=Uuid()))
+    .values(hash=bindparam("last_hash", type_=String()))
 )
 
 

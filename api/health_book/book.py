@@ -3,6 +3,13 @@
 The overview of a citizen is built from the database, encoded once (msgspec JSON) and kept in
 Redis (and in each process's memory, kept coherent by invalidations). A publish rebuilds it right
 after its transaction commits; a miss rebuilds it on the spot. Its ETag is a hash of the bytes.
+
+Each cached overview carries the book's version it was built from (:func:`book_version`: the
+citizen's documents — how many, the last received, the last withdrawn — and profile, as the
+database holds them). Where Redis is the embedded in-process one, another process that changes a
+book (``healthbook sync``) can reach neither this process's memory nor its Redis: there a reader
+compares that version with the database's before serving a cached copy, and rebuilds when they
+differ. With a Redis server, the writer's invalidation reaches every process and no check is made.
 """
 
 from __future__ import annotations
@@ -45,6 +52,8 @@ def book_key(citizen_id: uuid.UUID | str) -> str:
 class CachedOverview(msgspec.Struct, frozen=True, array_like=True):
     body: bytes
     etag: str
+    version: str = ""
+    """The :func:`book_version` the overview was built from."""
 
 
 _cached_decoder = msgspec.msgpack.Decoder(CachedOverview)
@@ -74,6 +83,24 @@ def _number(value: Any) -> float | None:
     if isinstance(value, dict) and isinstance(value.get("number"), int | float):
         return float(value["number"])
     return None
+
+
+async def book_version(session: AsyncSession, citizen_id: uuid.UUID) -> str:
+    """What the book's overview is built from, in one cheap query: the citizen's documents (how
+    many versions, the last received, the last whose status changed) and profile (its last
+    update). Any process that stores, supersedes or withdraws a document changes it."""
+    profile = select(Citizen.updated_at).where(Citizen.id == citizen_id).scalar_subquery()
+    row = (
+        await session.execute(
+            select(
+                func.count(HealthDocument.id),
+                func.max(HealthDocument.received_at),
+                func.max(HealthDocument.status_changed_at),
+                profile,
+            ).where(HealthDocument.citizen_id == citizen_id)
+        )
+    ).one()
+    return "|".join("" if value is None else str(value) for value in row)
 
 
 async def build_overview(
@@ -199,11 +226,16 @@ class BookReader:
         sessionmaker: async_sessionmaker[AsyncSession],
         cursors: Cursors,
         invalidations: Invalidations,
+        *,
+        check_version: bool = False,
     ) -> None:
         self.redis = redis
         self.sessionmaker = sessionmaker
         self.cursors = cursors
         self.invalidations = invalidations
+        self.check_version = check_version
+        """Compare a cached overview's version with the database's before serving it (where
+        other processes' invalidations cannot reach this one: the embedded Redis)."""
         self.local: LocalCache[CachedOverview] = LocalCache(BOOK_CACHE, ttl=30.0)
         invalidations.register(self.local)
 
@@ -211,9 +243,14 @@ class BookReader:
         """Build from the database and store in Redis; every process drops its memory copy."""
         generation = self.local.generation()
         async with self.sessionmaker() as session:
+            # the version first: a change committed in between makes the copy look older than
+            # it is (rebuilt once more), never newer
+            version = await book_version(session, citizen_id)
             overview = await build_overview(session, citizen_id, now)
         body = _encoder.encode(overview)
-        cached = CachedOverview(body=body, etag=f'"{hashlib.sha256(body).hexdigest()[:32]}"')
+        cached = CachedOverview(
+            body=body, etag=f'"{hashlib.sha256(body).hexdigest()[:32]}"', version=version
+        )
         try:
             await self.redis.set(
                 book_key(citizen_id), _cached_encoder.encode(cached), ex=BOOK_TTL_S
@@ -238,8 +275,12 @@ class BookReader:
 
     async def overview(self, citizen_id: uuid.UUID, now: dt.datetime) -> CachedOverview:
         key = str(citizen_id)
+        current: str | None = None
+        if self.check_version:
+            async with self.sessionmaker() as session:
+                current = await book_version(session, citizen_id)
         found = self.local.get(key)
-        if found is not None:
+        if found is not None and current in (None, found.version):
             return found
         generation = self.local.generation()
         try:
@@ -249,8 +290,9 @@ class BookReader:
             raw = None
         if raw is not None:
             found = _cached_decoder.decode(raw)
-            self.local.put(key, found, generation)
-            return found
+            if current in (None, found.version):
+                self.local.put(key, found, generation)
+                return found
         return await self.rebuild(citizen_id, now)
 
     async def entries(

@@ -39,8 +39,10 @@ class HealthDocument(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    citizen_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("citizen.id", ondelete="CASCADE"))
-    facility_id: Mapped[str] = mapped_column(ForeignKey("facility.id"))
+    citizen_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("citizen.id", ondelete="CASCADE")
+    )
+    facility_id: Mapped[str] = mapped_column(String(32), ForeignKey("facility.id"))
     document_key: Mapped[str] = mapped_column(String(500))
     version: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20))
@@ -84,9 +86,11 @@ class HealthEntry(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     document_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("health_document.id", ondelete="CASCADE"), index=True
+        Uuid, ForeignKey("health_document.id", ondelete="CASCADE"), index=True
     )
-    citizen_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("citizen.id", ondelete="CASCADE"))
+    citizen_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("citizen.id", ondelete="CASCADE")
+    )
     facility_id: Mapped[str] = mapped_column(String(32))
     category: Mapped[str] = mapped_column(String(24))
     source_key: Mapped[str] = mapped_column(String(500))
@@ -121,7 +125,9 @@ class AccessLogEntry(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    citizen_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("citizen.id", ondelete="CASCADE"))
+    citizen_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("citizen.id", ondelete="CASCADE")
+    )
     at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     actor_kind: Mapped[str] = mapped_column(String(16))
     actor_id: Mapped[str] = mapped_column(String(64))
@@ -142,7 +148,7 @@ class AccessLogHead(Base):
     __tablename__ = "access_log_head"
 
     citizen_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("citizen.id", ondelete="CASCADE"), primary_key=True
+        Uuid, ForeignKey("citizen.id", ondelete="CASCADE"), primary_key=True
     )
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
@@ -160,11 +166,11 @@ class PullLink(Base):
     __tablename__ = "pull_link"
 
     facility_id: Mapped[str] = mapped_column(
-        ForeignKey("facility.id", ondelete="CASCADE"), primary_key=True
+        String(32), ForeignKey("facility.id", ondelete="CASCADE"), primary_key=True
     )
     remote_patient_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     citizen_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("citizen.id", ondelete="CASCADE"), index=True
+        Uuid, ForeignKey("citizen.id", ondelete="CASCADE"), index=True
     )
     last_synced_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     content_sha256: Mapped[str | None] = mapped_column(String(64))

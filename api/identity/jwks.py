@@ -4,7 +4,10 @@
 - A token naming an unknown ``kid`` triggers a refetch at most once per ``cooldown`` per
   provider, so a flood of random ``kid`` values costs one fetch, not one each.
 - When a fetch fails, the last good keys keep working until they are ``max_staleness`` old.
-- Concurrent callers share one fetch (single flight).
+- Concurrent callers share one fetch (single flight): whoever needs keys while a fetch for that
+  provider is in flight waits for it — bounded by the fetch's ``fetch_timeout`` — instead of
+  being refused, so a burst of logins on a cold process costs one fetch and no 503. The fetch
+  runs in a task of its own: a caller that gives up does not cancel it for the others.
 - Only the configured ``jwks_uri`` is ever fetched; key URLs inside tokens are never followed.
 """
 
@@ -33,13 +36,13 @@ class JwksUnavailable(Exception):
 
 
 class _Entry:
-    __slots__ = ("fetched_at", "keys", "last_attempt", "lock")
+    __slots__ = ("fetched_at", "in_flight", "keys", "last_attempt")
 
     def __init__(self) -> None:
         self.keys: dict[str, PyJWK] = {}
         self.fetched_at: float | None = None
         self.last_attempt: float = float("-inf")
-        self.lock = asyncio.Lock()
+        self.in_flight: asyncio.Task[None] | None = None
 
 
 class JwksCache:
@@ -50,9 +53,11 @@ class JwksCache:
         ttl: float,
         cooldown: float,
         max_staleness: float,
+        fetch_timeout: float = 5.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.http = http
+        self.fetch_timeout = fetch_timeout
         self.ttl = ttl
         self.cooldown = cooldown
         self.max_staleness = max_staleness
@@ -75,7 +80,12 @@ class JwksCache:
         key = self._pick(entry, kid)
         if key is not None and not stale:
             return key
-        if now - entry.last_attempt >= self.cooldown:
+        if entry.in_flight is not None:
+            usable = key is not None and now - (entry.fetched_at or now) <= self.max_staleness
+            if not usable:  # nothing to go on until the fetch in flight answers: wait for it
+                await self._refresh(entry, uri)
+                key = self._pick(entry, kid)
+        elif now - entry.last_attempt >= self.cooldown:
             await self._refresh(entry, uri)
             key = self._pick(entry, kid)
         if entry.fetched_at is None:
@@ -95,24 +105,30 @@ class JwksCache:
         return None
 
     async def _refresh(self, entry: _Entry, uri: str) -> None:
-        async with entry.lock:
-            if self._now() - entry.last_attempt < self.cooldown:
-                return  # another caller fetched while we waited for the lock
+        """Wait for the provider's fetch in flight, starting it when there is none."""
+        if entry.in_flight is None:
             entry.last_attempt = self._now()
-            try:
+            entry.in_flight = asyncio.create_task(self._fetch_into(entry, uri), name="jwks-fetch")
+        await asyncio.shield(entry.in_flight)
+
+    async def _fetch_into(self, entry: _Entry, uri: str) -> None:
+        try:
+            async with asyncio.timeout(self.fetch_timeout):
                 keys = await self._fetch(uri)
-            except Exception as exc:  # network, HTTP status, bad JSON: keep the last good keys
-                logger.warning(
-                    "JWKS fetch failed; keeping the last good keys",
-                    extra={"jwks_uri": uri, "error": type(exc).__name__},
-                )
-                return
+        except Exception as exc:  # network, timeout, HTTP status, bad JSON: keep the last good keys
+            logger.warning(
+                "JWKS fetch failed; keeping the last good keys",
+                extra={"jwks_uri": uri, "error": type(exc).__name__},
+            )
+        else:
             entry.keys = keys
             entry.fetched_at = self._now()
+        finally:
+            entry.in_flight = None
 
     async def _fetch(self, uri: str) -> dict[str, PyJWK]:
         self.fetch_count += 1
-        response = await self.http.get(uri, follow_redirects=False)
+        response = await self.http.get(uri, follow_redirects=False, timeout=self.fetch_timeout)
         response.raise_for_status()
         if len(response.content) > _MAX_JWKS_BYTES:
             raise ValueError("JWKS document too large")

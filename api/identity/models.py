@@ -43,9 +43,11 @@ class Guardianship(Base):
     __table_args__ = (Index(None, "guardian_id", "dependent_id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    guardian_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("citizen.id", ondelete="CASCADE"))
+    guardian_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("citizen.id", ondelete="CASCADE")
+    )
     dependent_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("citizen.id", ondelete="CASCADE"), index=True
+        Uuid, ForeignKey("citizen.id", ondelete="CASCADE"), index=True
     )
     kind: Mapped[str] = mapped_column(String(32))
     source: Mapped[str] = mapped_column(String(32))
@@ -63,7 +65,7 @@ class RefreshToken(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     family_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
     citizen_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("citizen.id", ondelete="CASCADE"), index=True
+        Uuid, ForeignKey("citizen.id", ondelete="CASCADE"), index=True
     )
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

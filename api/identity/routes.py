@@ -170,7 +170,7 @@ class AuthController(Controller):
     @get(
         "/.well-known/jwks.json",
         operation_id="GetJwks",
-        summary="Our public signing keys (access tokens, check-in codes)",
+        summary="Our public signing keys (access tokens, check-in codes, assertions to facilities)",
     )
     async def jwks(self, state: State) -> dict[str, Any]:
         return state.signing_keys.jwks()

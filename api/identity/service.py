@@ -102,8 +102,9 @@ class IdentityService:
         self.redis = redis
         self.clock = clock
         self.on_first_login: Callable[[str], None] | None = None
-        """Called (after commit) with the national ID number, in memory only, when a citizen
-        logs in for the first time: the app pulls their records from hospitals' FHIR APIs."""
+        """Called (after commit) with the national ID number as the identity provider gave it,
+        in memory only, when a citizen logs in for the first time: the app pulls their records
+        from hospitals' FHIR APIs."""
 
     async def token(self, session: AsyncSession, request: TokenRequest) -> TokenResponse:
         grant = request.grant_type
@@ -152,10 +153,9 @@ class IdentityService:
         except JwksUnavailable as exc:
             raise ServiceUnavailable("the identity provider's keys cannot be fetched") from exc
         self._check_assurance(provider, claims)
+        as_given = claims.get(provider.national_id_claim)
         try:
-            number = national_id.normalise(
-                claims.get(provider.national_id_claim), provider.national_id_pattern
-            )
+            number = national_id.normalise(as_given, provider.national_id_pattern)
         except national_id.InvalidNationalId as exc:
             raise InvalidGrant("the ID token does not carry a valid national ID") from exc
 
@@ -183,7 +183,8 @@ class IdentityService:
         await session.commit()
         await self.directory.invalidate(changed)
         if first_login and self.on_first_login is not None:
-            self.on_first_login(number)
+            # as the provider wrote it: hospitals hold the number as issued (999-37-3544)
+            self.on_first_login(str(as_given))
         access = self.tokens.issue(
             kind="citizen",
             subject=str(citizen.id),

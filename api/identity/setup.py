@@ -37,6 +37,7 @@ def build_identity(state: State, settings: Settings, redis: Redis, http: httpx.A
         ttl=settings.jwks_cache_ttl_seconds,
         cooldown=settings.jwks_refetch_cooldown_seconds,
         max_staleness=settings.jwks_max_staleness_seconds,
+        fetch_timeout=settings.jwks_fetch_timeout_seconds,
     )
     state.directory = CitizenDirectory(
         redis,

@@ -12,8 +12,9 @@ the time of loading (the samples carry no ``meta.lastUpdated``). It answers:
 - ``GET {base}/Patient/{id}/$summary``: the document bundle loaded for the patient, verbatim
   (404 for the others);
 - ``POST /token``: with :meth:`require_smart`, a SMART Backend Services token endpoint that
-  verifies the client assertion against the JWKS it is given; the FHIR endpoints then want the
-  bearer token it issues.
+  verifies the client assertion against the JWKS it is given (fetched at each request, as a
+  server that follows a client's ``jwks_url`` does), accepting only the algorithms it is told
+  (EdDSA unless told otherwise); the FHIR endpoints then want the bearer token it issues.
 
 Switches make it misbehave: ``everything_status`` (answer ``$everything`` with that status),
 ``fail_times``/``fail_status``/``retry_after`` (fail the next FHIR requests), ``redirect_host``
@@ -180,6 +181,7 @@ class FhirServer:
         self.delay = 0.0
         self.smart_client_id: str | None = None
         self.jwks: Callable[[], dict[str, Any]] | None = None
+        self.algorithms: tuple[str, ...] = ("EdDSA",)
         self.token_lifetime = 300
         self.tokens: set[str] = set()
         self.token_requests: list[dict[str, str]] = []
@@ -232,10 +234,17 @@ class FhirServer:
     def delete(self, patient_id: str, key: str) -> None:
         del self.records[patient_id].resources[key]
 
-    def require_smart(self, client_id: str, jwks: Callable[[], dict[str, Any]]) -> None:
-        """Require bearer tokens issued for assertions by ``client_id`` signed with ``jwks``."""
+    def require_smart(
+        self,
+        client_id: str,
+        jwks: Callable[[], dict[str, Any]],
+        algorithms: tuple[str, ...] = ("EdDSA",),
+    ) -> None:
+        """Require bearer tokens issued for assertions by ``client_id`` signed with a key of
+        ``jwks`` (called at each token request) with one of ``algorithms``."""
         self.smart_client_id = client_id
         self.jwks = jwks
+        self.algorithms = algorithms
 
     def fhir_requests(self, operation: str | None = None) -> list[Recorded]:
         with self.lock:
@@ -423,13 +432,17 @@ class FhirServer:
         header = jwt.get_unverified_header(assertion)
         if header.get("typ") != "JWT":
             raise ValueError("typ must be JWT")
+        if header.get("alg") not in self.algorithms:
+            raise ValueError(f"this server accepts only {', '.join(self.algorithms)} assertions")
         jwk = next((k for k in self.jwks()["keys"] if k["kid"] == header.get("kid")), None)
         if jwk is None:
             raise ValueError("unknown kid")
+        if jwk.get("alg") not in (None, header["alg"]):
+            raise ValueError("the key is published for another algorithm")
         claims = jwt.decode(
             assertion,
-            jwt.PyJWK.from_dict(jwk).key,
-            algorithms=["EdDSA"],
+            jwt.PyJWK.from_dict(jwk, algorithm=header["alg"]).key,
+            algorithms=list(self.algorithms),
             audience=self.token_url,
             issuer=self.smart_client_id,
             options={"require": ["exp", "iat", "iss", "sub", "aud", "jti"]},

@@ -64,6 +64,8 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server.owner
         owner.requests.append(self.path)
         if self.path == "/jwks.json":
+            if owner.delay:
+                time.sleep(owner.delay)
             if owner.failing:
                 self.send_response(503)
                 self.end_headers()
@@ -85,6 +87,9 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     owner: TestIdentityProvider
 
+    def handle_error(self, *_args: Any) -> None:
+        return  # a caller that gave up on a slow answer closed the connection
+
 
 class TestIdentityProvider:
     """Serves ``/jwks.json`` with the keys in ``published``; records every request path."""
@@ -96,6 +101,8 @@ class TestIdentityProvider:
         self.published: list[SigningKey] = [self.key]
         self.requests: list[str] = []
         self.failing = False
+        self.delay = 0.0
+        """Seconds the JWKS answer waits (a slow provider; the cold-start tests)."""
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.owner = self
         self.port = self._server.server_address[1]

@@ -1,10 +1,11 @@
 """HTTP to a facility's FHIR API, defensively.
 
 - **Auth**: with a token URL and client id, SMART Backend Services: a client assertion (RFC 7523)
-  signed with our own signing key (``iss`` = ``sub`` = our client id at the facility, ``aud`` =
-  the token URL, five minutes, a random ``jti``), exchanged for an access token that is cached
-  until shortly before it expires and dropped when the API answers 401. Without a token URL, no
-  ``Authorization`` header at all.
+  signed with our own key of the algorithm the facility asks for — ES384 by default, RS384, or
+  EdDSA — whose public half our JWKS publishes (``iss`` = ``sub`` = our client id at the
+  facility, ``aud`` = the token URL, five minutes, a random ``jti``), exchanged for an access
+  token that is cached until shortly before it expires and dropped when the API answers 401.
+  Without a token URL, no ``Authorization`` header at all.
 - **Redirects**: followed only to the same origin (scheme, host and port) as the URL asked for, at
   most :data:`MAX_REDIRECTS` times, and for a POST only when the method is kept (307, 308).
   Anything else is refused: the request never leaves the facility's origin.
@@ -31,7 +32,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import msgspec
 
-from api.core.security import SigningKeys
+from api.core.security import SigningKeyError, SigningKeys
 from api.core.settings import Settings
 from api.health_book.pull.errors import (
     AuthFailed,
@@ -62,6 +63,7 @@ class Endpoint:
     base_url: str
     token_url: str | None = None
     client_id: str | None = None
+    assertion_alg: str = "ES384"
 
     def url(self, path: str) -> str:
         return f"{self.base_url.rstrip('/')}/{path}"
@@ -142,7 +144,7 @@ class FhirHttp:
         self._timeout = httpx.Timeout(
             settings.pull_read_timeout_seconds, connect=settings.pull_connect_timeout_seconds
         )
-        self._tokens: dict[tuple[str, str], _CachedToken] = {}
+        self._tokens: dict[tuple[str, str, str], _CachedToken] = {}
         self._token_lock = asyncio.Lock()
 
     async def get(
@@ -156,7 +158,7 @@ class FhirHttp:
 
     def forget_token(self, endpoint: Endpoint) -> None:
         if endpoint.token_url and endpoint.client_id:
-            self._tokens.pop((endpoint.token_url, endpoint.client_id), None)
+            self._tokens.pop((endpoint.token_url, endpoint.client_id, endpoint.assertion_alg), None)
 
     async def _exchange(
         self,
@@ -263,18 +265,20 @@ class FhirHttp:
             return None
         if not endpoint.client_id:
             raise AuthFailed("the facility has a FHIR token URL but no client id")
-        key = (endpoint.token_url, endpoint.client_id)
+        key = (endpoint.token_url, endpoint.client_id, endpoint.assertion_alg)
         cached = self._tokens.get(key)
         if cached is not None and cached.refresh_at > time.monotonic():
             return cached.value
         async with self._token_lock:
             cached = self._tokens.get(key)
             if cached is None or cached.refresh_at <= time.monotonic():
-                cached = await self._fetch_token(endpoint.token_url, endpoint.client_id)
+                cached = await self._fetch_token(
+                    endpoint.token_url, endpoint.client_id, endpoint.assertion_alg
+                )
                 self._tokens[key] = cached
         return cached.value
 
-    async def _fetch_token(self, token_url: str, client_id: str) -> _CachedToken:
+    async def _fetch_token(self, token_url: str, client_id: str, alg: str) -> _CachedToken:
         now = int(time.time())
         claims: dict[str, Any] = {
             "iss": client_id,
@@ -284,11 +288,16 @@ class FhirHttp:
             "exp": now + ASSERTION_LIFETIME_S,
             "jti": secrets.token_urlsafe(24),
         }
+        try:
+            # off the event loop: an RS384 key is made on its first use in embedded mode
+            assertion = await asyncio.to_thread(self._keys.sign, claims, typ="JWT", alg=alg)
+        except SigningKeyError as exc:
+            raise AuthFailed(f"no key to sign the client assertion ({alg}): {exc}") from exc
         form = {
             "grant_type": "client_credentials",
             "scope": self._settings.pull_token_scope,
             "client_assertion_type": JWT_BEARER,
-            "client_assertion": self._keys.sign(claims, typ="JWT"),
+            "client_assertion": assertion,
         }
         reply = await self._exchange(
             "POST",

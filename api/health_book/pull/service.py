@@ -111,9 +111,16 @@ class PullService:
         """The first-login trigger: look for the citizen under every national-ID system at each
         facility with a FHIR API, and sync where found. ``number`` stays in memory (never logged
         or stored); a malformed one raises ``national_id.InvalidNationalId``. Failures are
-        returned, not raised; facilities that do not know the citizen are left out."""
+        returned, not raised; facilities that do not know the citizen are left out.
+
+        A FHIR server matches identifier values exactly, and hospitals hold the number as it
+        was issued (``999-37-3544``): the search asks for it as the identity provider gave it
+        and, when that differs, in its normalised form too (one search, the values OR-ed)."""
         normalised = national_id.normalise(number)
-        identifiers = [(system, normalised) for system in self._settings.national_id_systems]
+        values = list(dict.fromkeys((number, normalised)))
+        identifiers = [
+            (system, value) for system in self._settings.national_id_systems for value in values
+        ]
         results: list[SyncResult] = []
         for target in await self._store.pulling_targets():
             try:

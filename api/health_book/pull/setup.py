@@ -12,11 +12,12 @@ import httpx
 
 from api.core.cache import Invalidations
 from api.core.clock import SystemClock
-from api.core.db import create_engine, create_sessionmaker
+from api.core.db import create_sessionmaker
 from api.core.pagination import Cursors
 from api.core.redis import create_redis
 from api.core.security import SigningKeys, load_or_create_secret
 from api.core.settings import Settings
+from api.db.engine import open_engine
 from api.health_book.book import BookReader
 from api.health_book.ingest import IngestConfig
 from api.health_book.pull.http import FhirHttp
@@ -55,8 +56,9 @@ async def standalone_pull_service(settings: Settings) -> AsyncIterator[PullServi
     """A PullService with its own engine, Redis, keys and HTTP client (``healthbook sync``).
 
     It rebuilds the overviews it changes in Redis and publishes the invalidation, so API
-    processes on the same Redis serve them at once; with the embedded in-process Redis, a
-    running API keeps its own copy until it expires."""
+    processes on the same Redis serve them at once; with the embedded in-process Redis, which
+    no other process reaches, a running API sees the book's version change in the database
+    and rebuilds the overview at its next read (api/health_book/book.py)."""
     if settings.migrate_on_start:
         from api.db.migrate import upgrade
 
@@ -70,11 +72,17 @@ async def standalone_pull_service(settings: Settings) -> AsyncIterator[PullServi
         verify_keep=dt.timedelta(days=settings.signing_key_verify_keep_days),
         generate_if_missing=embedded,
     )
-    engine = create_engine(settings)
+    engine = open_engine(settings)
     sessionmaker = create_sessionmaker(engine)
     redis = create_redis(settings)
     invalidations = Invalidations(redis)
-    book = BookReader(redis, sessionmaker, Cursors(identifier_key), invalidations)
+    book = BookReader(
+        redis,
+        sessionmaker,
+        Cursors(identifier_key),
+        invalidations,
+        check_version=settings.embedded_redis,
+    )
     http = httpx.AsyncClient(follow_redirects=False, headers={"user-agent": "healthbook-sync"})
     try:
         yield PullService(

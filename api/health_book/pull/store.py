@@ -173,5 +173,6 @@ def target_of(facility: Facility) -> Target:
             base_url=facility.fhir_base_url,
             token_url=facility.fhir_token_url,
             client_id=facility.fhir_client_id,
+            assertion_alg=facility.fhir_assertion_alg or "ES384",
         ),
     )

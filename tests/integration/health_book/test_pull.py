@@ -356,7 +356,8 @@ async def test_oversized_and_slow_answers_are_refused(app, facility, fhir_server
 async def test_smart_backend_services(
     app, client, admin_token, facility, fhir_server, puller
 ) -> None:
-    fhir_server.require_smart("healthbook", app.state.signing_keys.jwks)
+    # a standard SMART server: ES384 (our default) against our published keys
+    fhir_server.require_smart("healthbook", app.state.signing_keys.jwks, algorithms=("ES384",))
     await register_facility(
         client,
         admin_token,

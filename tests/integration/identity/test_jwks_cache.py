@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -109,3 +110,35 @@ async def test_provider_unreachable_from_the_start_is_503_not_401(client, citize
     idp.failing = True
     response = await exchange(client, idp.id_token(NATIONAL_ID))
     assert response.status_code == 503
+
+
+@pytest.fixture
+def settings(settings):
+    """One JWKS fetch may take a second here (the slow-provider tests)."""
+    return settings.replace(jwks_fetch_timeout_seconds=1.0)
+
+
+async def test_a_burst_on_a_cold_process_waits_for_one_fetch(client, app, citizen, idp) -> None:
+    """Logins arriving while the first fetch of the provider's keys is in flight wait for it."""
+    idp.delay = 0.4
+    numbers = [f"0010900{n:05d}" for n in range(25)]
+    responses = await asyncio.gather(*(exchange(client, idp.id_token(n)) for n in numbers))
+    assert [r.status_code for r in responses] == [200] * len(numbers), [
+        r.text for r in responses if r.status_code != 200
+    ]
+    assert idp.jwks_fetches == 1
+
+
+async def test_a_fetch_that_times_out_answers_the_whole_burst_503_once(
+    client, app, citizen, idp
+) -> None:
+    idp.delay = 5.0
+    started = time.monotonic()
+    responses = await asyncio.gather(
+        *(exchange(client, idp.id_token(f"0010900{n:05d}")) for n in range(10))
+    )
+    elapsed = time.monotonic() - started
+    assert [r.status_code for r in responses] == [503] * 10
+    assert all(r.json()["type"] == "/problems/service-unavailable" for r in responses)
+    assert 0.9 <= elapsed < 3.0  # about one timeout (1 s), not one per login
+    assert idp.jwks_fetches == 1

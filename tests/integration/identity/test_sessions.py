@@ -121,6 +121,7 @@ def test_keys_rotate_command(tmp_path) -> None:
     )
     listing = subprocess.run([HEALTHBOOK, "keys", "list"], env=env, capture_output=True, check=True)
     lines = listing.stdout.decode().strip().splitlines()
-    assert len(lines) == 2
-    assert sum(line.endswith("signing") for line in lines) == 1
+    assert len(lines) == 6  # one key per algorithm at each rotation
+    signing = [line.split("\t")[1] for line in lines if line.endswith("\tsigning")]
+    assert sorted(signing) == ["ES384", "EdDSA", "RS384"]  # one signer per algorithm
     assert first.stdout != second.stdout
