@@ -82,7 +82,9 @@ class _Document:
 
     def __init__(self, facility_id: str, body: bytes) -> None:
         self.facility_id = facility_id
-        self.parsed: ParsedBundle = parse_bundle(body, max_bytes=len(body), max_depth=_MAX_DEPTH)
+        self.parsed: ParsedBundle = parse_bundle(
+            body, max_bytes=len(body), max_depth=_MAX_DEPTH, validate=False
+        )
         self.context = Context(self.parsed)
         self.patient = self._patient()
 
