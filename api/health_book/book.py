@@ -26,6 +26,7 @@ from api.core.pagination import Cursors
 from api.facilities.models import Facility
 from api.health_book import schemas
 from api.health_book.models import AccessLogEntry, HealthDocument, HealthEntry
+from api.health_book.statements import STATEMENTS, WITHDRAWN
 from api.identity.models import Citizen
 
 logger = logging.getLogger("healthbook.book")
@@ -90,7 +91,8 @@ async def build_overview(
             .group_by(HealthEntry.category)
         )
     ).all():
-        counts[category] = count
+        if category in counts:  # statements and withdrawn records are not entries
+            counts[category] = count
     rows = (
         await session.scalars(
             select(HealthEntry)
@@ -143,6 +145,7 @@ async def build_overview(
                 effective_at=entry.effective_at,
                 entry_id=str(entry.id),
             )
+    statements = await _statements(session, citizen_id)
     visit_rows = (
         await session.execute(
             select(HealthEntry, Facility.name)
@@ -187,9 +190,58 @@ async def build_overview(
         latest_vital_signs=sorted(vitals.values(), key=lambda v: (v.text or "", v.code.code or "")),
         last_visits=visits,
         immunizations=immunizations,
+        statements=statements,
         counts=counts,
         built_at=now,
     )
+
+
+async def _statements(session: AsyncSession, citizen_id: uuid.UUID) -> list[schemas.BookStatement]:
+    """The absent/unknown statements, the one from the most recently received document per
+    topic, and every refuted entry."""
+    rows = (
+        await session.execute(
+            select(HealthEntry, HealthDocument.received_at)
+            .join(HealthDocument, HealthDocument.id == HealthEntry.document_id)
+            .where(
+                HealthEntry.citizen_id == citizen_id,
+                HealthEntry.active.is_(True),
+                HealthEntry.category == STATEMENTS,
+            )
+            .order_by(
+                HealthDocument.received_at.desc(),
+                HealthDocument.version.desc(),
+                HealthEntry.id.desc(),
+            )
+        )
+    ).all()
+    found: list[schemas.BookStatement] = []
+    topics: set[str] = set()
+    for entry, received_at in rows:
+        details = entry.summary.get("statement") or {}
+        kind, topic = details.get("kind"), details.get("topic")
+        if not isinstance(kind, str) or not isinstance(topic, str):
+            continue
+        if kind != "refuted":
+            if topic in topics:
+                continue  # an older document's statement on the same topic
+            topics.add(topic)
+        code = details.get("code")
+        found.append(
+            schemas.BookStatement(
+                kind=kind,
+                topic=topic,
+                text=details.get("text") or {},
+                code=schemas.Code(system=code.get("system"), code=code.get("code"))
+                if isinstance(code, dict)
+                else None,
+                facility_id=entry.facility_id,
+                document_id=str(entry.document_id),
+                recorded_at=received_at,
+                entry_id=str(entry.id),
+            )
+        )
+    return found
 
 
 class BookReader:
@@ -330,6 +382,7 @@ class BookReader:
                     HealthEntry.facility_id == visit.facility_id,
                     HealthEntry.encounter_key == visit.source_key,
                     HealthEntry.active.is_(True),
+                    HealthEntry.category.not_in((STATEMENTS, WITHDRAWN)),
                 )
                 .order_by(HealthEntry.category, _sort_at.desc(), HealthEntry.id)
             )

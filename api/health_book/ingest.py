@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.errors import Conflict, NotFound
-from api.health_book import access_log
+from api.health_book import access_log, statements
 from api.health_book.fhir import Extraction, FhirError, extract, parse_bundle
 from api.health_book.fhir.model import ExtractedEntry
 from api.health_book.models import HealthDocument, HealthEntry
@@ -94,13 +94,19 @@ def _entry_rows(
         for entry in getattr(extraction, category):
             primary = entry.codes[0] if entry.codes else None
             start, end = _effective(entry)
+            summary = _summary(entry)
+            stored_category = category
+            statement = statements.classify(entry, category)
+            if statement is not None:
+                stored_category = statement.category
+                summary["statement"] = statement.details
             rows.append(
                 {
                     "id": uuid.uuid4(),
                     "document_id": document_id,
                     "citizen_id": citizen_id,
                     "facility_id": facility_id,
-                    "category": category,
+                    "category": stored_category,
                     "source_key": entry.key[:500],
                     "resource_type": entry.resource_type,
                     "code_system": (primary.system if primary else None),
@@ -110,7 +116,7 @@ def _entry_rows(
                     "effective_at": start,
                     "effective_end": end,
                     "encounter_key": entry.encounter_key,
-                    "summary": _summary(entry),
+                    "summary": summary,
                     "resource": bytes(entry.raw),
                     "active": False,
                     "received_at": now,
@@ -122,6 +128,15 @@ def _entry_rows(
             if row[field] is not None:
                 row[field] = row[field][:limit]
     return rows
+
+
+def entry_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Entries per category; statements ("no known allergies", refuted, withdrawn) are none."""
+    counts = dict.fromkeys(CATEGORIES, 0)
+    for row in rows:
+        if row["category"] in counts:
+            counts[row["category"]] += 1
+    return counts
 
 
 def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterable[Sequence[str]]:
@@ -224,7 +239,6 @@ async def publish(
         .order_by(HealthDocument.version.desc())
         .limit(1)
     )
-    counts = {category: len(getattr(extraction, category)) for category in CATEGORIES}
     if latest is not None and latest.content_sha256 == document.content_sha256:
         if latest.citizen_id != citizen.id:
             raise Conflict("this document identifier was published for another patient")
@@ -252,8 +266,13 @@ async def publish(
         if latest.status == "current":
             latest.status = "superseded"
             latest.status_changed_at = now
+    document_id = uuid.uuid4()
+    rows = _entry_rows(
+        extraction, document_id=document_id, citizen_id=citizen.id, facility_id=facility_id, now=now
+    )
+    counts = entry_counts(rows)
     new_document = HealthDocument(
-        id=uuid.uuid4(),
+        id=document_id,
         citizen_id=citizen.id,
         facility_id=facility_id,
         document_key=document.document_key[:500],
@@ -274,13 +293,6 @@ async def publish(
     )
     session.add(new_document)
     await session.flush()
-    rows = _entry_rows(
-        extraction,
-        document_id=new_document.id,
-        citizen_id=citizen.id,
-        facility_id=facility_id,
-        now=now,
-    )
     if new_citizen:
         # Nobody else's entries can compete: the new document's entries are the book (the last
         # of any duplicates inside the bundle wins, as recompute_active would choose).
