@@ -25,6 +25,7 @@ from api.core.errors import InvalidInput, NotFound
 from api.core.pagination import Cursors
 from api.facilities.models import Facility
 from api.health_book import schemas
+from api.health_book.ingest import first_version_id
 from api.health_book.models import AccessLogEntry, HealthDocument, HealthEntry
 from api.health_book.statements import STATEMENTS, WITHDRAWN
 from api.identity.models import Citizen
@@ -201,7 +202,7 @@ async def _statements(session: AsyncSession, citizen_id: uuid.UUID) -> list[sche
     topic, and every refuted entry."""
     rows = (
         await session.execute(
-            select(HealthEntry, HealthDocument.received_at)
+            select(HealthEntry, HealthDocument)
             .join(HealthDocument, HealthDocument.id == HealthEntry.document_id)
             .where(
                 HealthEntry.citizen_id == citizen_id,
@@ -217,7 +218,7 @@ async def _statements(session: AsyncSession, citizen_id: uuid.UUID) -> list[sche
     ).all()
     found: list[schemas.BookStatement] = []
     topics: set[str] = set()
-    for entry, received_at in rows:
+    for entry, document in rows:
         details = entry.summary.get("statement") or {}
         kind, topic = details.get("kind"), details.get("topic")
         if not isinstance(kind, str) or not isinstance(topic, str):
@@ -236,8 +237,10 @@ async def _statements(session: AsyncSession, citizen_id: uuid.UUID) -> list[sche
                 if isinstance(code, dict)
                 else None,
                 facility_id=entry.facility_id,
-                document_id=str(entry.document_id),
-                recorded_at=received_at,
+                document_id=str(await first_version_id(session, document)),
+                version=document.version,
+                version_id=str(document.id),
+                recorded_at=document.received_at,
                 entry_id=str(entry.id),
             )
         )
@@ -418,8 +421,9 @@ class BookReader:
             entries=grouped,
             documents=[
                 schemas.DocumentVersion(
-                    document_id=str(d.id),
+                    document_id=str(await first_version_id(session, d)),
                     version=d.version,
+                    version_id=str(d.id),
                     status=d.status,
                     title=d.title,
                     received_at=d.received_at,

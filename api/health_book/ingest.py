@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.errors import Conflict, NotFound
 from api.health_book import access_log, statements
+from api.health_book.canonical import canonical_sha256
 from api.health_book.fhir import Extraction, FhirError, extract, parse_bundle
 from api.health_book.fhir.model import ExtractedEntry
 from api.health_book.models import HealthDocument, HealthEntry
@@ -42,8 +43,13 @@ _CHUNK = 400
 
 
 class PublishResult(msgspec.Struct, kw_only=True):
+    """What a publish (or a withdrawal) did. ``document_id`` names the document across all its
+    versions (it is the id of its first version); ``version`` is the version number and
+    ``version_id`` that version's own id (equal to ``document_id`` for version 1)."""
+
     document_id: str
     version: int
+    version_id: str
     outcome: Literal["created", "new_version", "unchanged", "withdrawn"]
     entry_counts: dict[str, int]
 
@@ -128,6 +134,30 @@ def _entry_rows(
             if row[field] is not None:
                 row[field] = row[field][:limit]
     return rows
+
+
+def _same_content(latest: HealthDocument, content_sha256: str, body: bytes) -> bool:
+    """The same content as the latest version: byte-for-byte less JSON whitespace (the hash kept
+    with every version, cheap), else equal canonical forms (RFC 8785, regenerated elements left
+    out: :mod:`.canonical`), computed from both bodies only when a document is sent again with
+    other bytes. Versions stored before canonical comparison existed compare the same way."""
+    if latest.content_sha256 == content_sha256:
+        return True
+    return canonical_sha256(latest.body) == canonical_sha256(body)
+
+
+async def first_version_id(session: AsyncSession, document: HealthDocument) -> uuid.UUID:
+    """The id that names a document across its versions: that of its version 1."""
+    if document.version == 1:
+        return document.id
+    found = await session.scalar(
+        select(HealthDocument.id).where(
+            HealthDocument.facility_id == document.facility_id,
+            HealthDocument.document_key == document.document_key,
+            HealthDocument.version == 1,
+        )
+    )
+    return found or document.id
 
 
 def entry_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
@@ -239,12 +269,13 @@ async def publish(
         .order_by(HealthDocument.version.desc())
         .limit(1)
     )
-    if latest is not None and latest.content_sha256 == document.content_sha256:
+    if latest is not None and _same_content(latest, document.content_sha256, body):
         if latest.citizen_id != citizen.id:
             raise Conflict("this document identifier was published for another patient")
         unchanged = PublishResult(
-            document_id=str(latest.id),
+            document_id=str(await first_version_id(session, latest)),
             version=latest.version,
+            version_id=str(latest.id),
             outcome="unchanged",
             entry_counts=dict(latest.entry_counts),
         )
@@ -331,10 +362,12 @@ async def publish(
             now=now,
         )
     citizen_id = citizen.id
+    stable_id = new_document.id if latest is None else await first_version_id(session, latest)
     await session.commit()
     return PublishResult(
-        document_id=str(new_document.id),
+        document_id=str(stable_id),
         version=version,
+        version_id=str(new_document.id),
         outcome="created" if version == 1 else "new_version",
         entry_counts=counts,
     ), citizen_id
@@ -374,7 +407,8 @@ async def mark_entered_in_error(
     publisher: str,
     now: dt.datetime,
 ) -> tuple[PublishResult, uuid.UUID]:
-    """Withdraw every version of a document: its entries leave the book, history keeps it."""
+    """Withdraw every version of a document (``document_id`` names the document or any of its
+    versions): its entries leave the book, history keeps it."""
     target = await session.get(HealthDocument, document_id)
     if target is None or target.facility_id != facility_id:
         raise NotFound("no such document from this facility")
@@ -411,9 +445,11 @@ async def mark_entered_in_error(
         purpose="the facility withdrew a document",
     )
     latest = max(versions, key=lambda v: v.version)
+    first = min(versions, key=lambda v: v.version)
     result = PublishResult(
-        document_id=str(latest.id),
+        document_id=str(first.id),
         version=latest.version,
+        version_id=str(latest.id),
         outcome="withdrawn",
         entry_counts=dict(latest.entry_counts),
     )

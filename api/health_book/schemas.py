@@ -85,8 +85,11 @@ class BookStatement(msgspec.Struct, kw_only=True):
     code: Code | None
     facility_id: str
     document_id: str
+    """The document that says so (its id across versions), its version and that version's id."""
+    version: int
+    version_id: str
     recorded_at: dt.datetime
-    """When the document that says so was received."""
+    """When that version was received."""
     entry_id: str
 
 
@@ -110,7 +113,10 @@ class EntryPage(Page, kw_only=True):
 
 class DocumentVersion(msgspec.Struct, kw_only=True):
     document_id: str
+    """The document across its versions (the id of version 1), as the publish answer names it."""
     version: int
+    version_id: str
+    """This version's own id."""
     status: str
     title: str | None
     received_at: dt.datetime

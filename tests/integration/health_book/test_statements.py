@@ -124,6 +124,7 @@ async def test_the_latest_document_that_says_so_is_shown(client, owner_of, hospi
     overview = (await client.get(BOOK, headers=headers)).json()
     allergies = [s for s in overview["statements"] if s["topic"] == "allergies"]
     assert [s["text"]["en"] for s in allergies] == ["No information about allergies"]
+    assert allergies[0]["version_id"] == published.json()["version_id"]
     assert allergies[0]["document_id"] == published.json()["document_id"]
     assert overview["counts"]["allergies"] == 0
 
