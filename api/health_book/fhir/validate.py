@@ -299,6 +299,9 @@ class _Walk:
         if not isinstance(node, dict):
             self.add("value", f"expected {type_} (an object), got {_json_type(node)}", path)
             return
+        if not node:
+            self.add("value", f"empty {type_.split('.')[-1]} object: leave it out instead", path)
+            return
         spec = _TYPES[type_]
         elements = spec.elements
         for key, value in node.items():
