@@ -47,7 +47,7 @@ _INT32 = 2**31
 
 
 class _Element:
-    __slots__ = ("cc_codes", "cc_system", "choice", "codes", "kind", "many", "type")
+    __slots__ = ("cc_codes", "cc_system", "choice", "codes", "kind", "many", "plain", "type")
 
     def __init__(
         self,
@@ -65,6 +65,8 @@ class _Element:
         self.cc_system = cc_system
         self.cc_codes = codes if cc_system is not None else None
         self.choice = choice
+        self.plain = kind == _PRIMITIVE and type_ in ("string", "markdown")
+        """Any non-empty JSON string will do (checked inline, the commonest case)."""
 
 
 class _Type:
@@ -72,8 +74,9 @@ class _Type:
 
     def __init__(self) -> None:
         self.elements: dict[str, _Element] = {}
-        self.required: list[tuple[str, tuple[str, ...]]] = []
-        self.choices: list[tuple[str, tuple[str, ...]]] = []
+        self.required: list[tuple[str, frozenset[str]]] = []
+        """(name, the keys that satisfy it: each choice and its ``_`` primitive extension)."""
+        self.choices: list[tuple[str, frozenset[str]]] = []
 
 
 def _kind(type_: str) -> int:
@@ -118,13 +121,14 @@ def _compile(definition: str) -> _Type:
                 key = base + suffix[0].upper() + suffix[1:]
                 keys.append(key)
                 compiled.elements[key] = _Element(_kind(type_), type_, many, codes, None, base)
-            compiled.choices.append((base, tuple(keys)))
+            compiled.choices.append((base, frozenset(keys)))
             if card in "!+":
-                compiled.required.append((f"{base}[x]", tuple(keys)))
+                satisfying = frozenset(keys) | {f"_{key}" for key in keys}
+                compiled.required.append((f"{base}[x]", satisfying))
         else:
             compiled.elements[name] = _Element(_kind(types), types, many, codes, cc_system, None)
             if card in "!+":
-                compiled.required.append((name, (name,)))
+                compiled.required.append((name, frozenset((name, f"_{name}"))))
     return compiled
 
 
@@ -316,6 +320,8 @@ class _Walk:
                         None if path is None else f"{path}.{key}",
                     )
                 continue
+            if element.plain and value.__class__ is str and value:
+                continue
             child = None if path is None else f"{path}.{key}"
             if element.many:
                 if not isinstance(value, list):
@@ -332,19 +338,20 @@ class _Walk:
                 self.add("value", f"{key} allows one value, not an array", child)
             else:
                 self.value(value, element, child)
+        present_keys = node.keys()
         for name, keys in spec.required:
-            if not any(key in node or f"_{key}" in node for key in keys):
+            if present_keys.isdisjoint(keys):
                 self.add(
                     "required",
                     f"missing required element {name!r} of {type_}",
                     None if path is None else f"{path}.{name}",
                 )
         for base, keys in spec.choices:
-            present = [key for key in keys if key in node]
+            present = present_keys & keys
             if len(present) > 1:
                 self.add(
                     "value",
-                    f"more than one {base}[x] element: " + ", ".join(present),
+                    f"more than one {base}[x] element: " + ", ".join(sorted(present)),
                     None if path is None else f"{path}.{base}[x]",
                 )
         if type_ == "Reference":
