@@ -136,14 +136,18 @@ def _entry_rows(
     return rows
 
 
-def _same_content(latest: HealthDocument, content_sha256: str, body: bytes) -> bool:
+def _same_content(
+    latest: HealthDocument, content_sha256: str, body: bytes, canonical: str | None
+) -> bool:
     """The same content as the latest version: byte-for-byte less JSON whitespace (the hash kept
     with every version, cheap), else equal canonical forms (RFC 8785, regenerated elements left
     out: :mod:`.canonical`), computed from both bodies only when a document is sent again with
     other bytes. Versions stored before canonical comparison existed compare the same way."""
     if latest.content_sha256 == content_sha256:
         return True
-    return canonical_sha256(latest.body) == canonical_sha256(body)
+    if canonical is not None and latest.document_key == f"sha256:{canonical}":
+        return True  # keyed by this very canonical form
+    return canonical_sha256(latest.body) == (canonical or canonical_sha256(body))
 
 
 async def first_version_id(session: AsyncSession, document: HealthDocument) -> uuid.UUID:
@@ -260,16 +264,21 @@ async def publish(
         await _lock_citizen(session, citizen.id)
         _fill_demographics(citizen, extraction, config)
     document = extraction.document
+    document_key, keys, canonical = document.document_key[:500], [document.document_key[:500]], None
+    if document.identity_source == "content":
+        # A document with no identifier is its content: keyed by the canonical form's hash, so
+        # the same content however formatted is found; documents stored before that were keyed
+        # by the hash of the body less whitespace, which is looked up as well.
+        canonical = canonical_sha256(body)
+        document_key = f"sha256:{canonical}"
+        keys.append(document_key)
     latest = await session.scalar(
         select(HealthDocument)
-        .where(
-            HealthDocument.facility_id == facility_id,
-            HealthDocument.document_key == document.document_key[:500],
-        )
+        .where(HealthDocument.facility_id == facility_id, HealthDocument.document_key.in_(keys))
         .order_by(HealthDocument.version.desc())
         .limit(1)
     )
-    if latest is not None and _same_content(latest, document.content_sha256, body):
+    if latest is not None and _same_content(latest, document.content_sha256, body, canonical):
         if latest.citizen_id != citizen.id:
             raise Conflict("this document identifier was published for another patient")
         unchanged = PublishResult(
@@ -306,7 +315,7 @@ async def publish(
         id=document_id,
         citizen_id=citizen.id,
         facility_id=facility_id,
-        document_key=document.document_key[:500],
+        document_key=document_key,
         version=version,
         status="current",
         content_sha256=document.content_sha256,

@@ -18,6 +18,10 @@ the interpreter's recursion limit (about 1,000 levels, less the caller's stack) 
 refuses bodies nested deeper than ``max_depth`` (64 by default; real FHIR nests about 12) before
 decoding, and a ``RecursionError`` that still happens is answered the same way.
 
+Validation: before any of that, the whole body is decoded as plain JSON and checked against R4
+(:mod:`.validate`: the Bundle's own elements and every resource of a type the book keeps), and
+every issue found is reported at once (422). Stored bodies read back for export skip it.
+
 FHIR version: a ``fhir_version`` given by the caller (the ``fhirVersion`` parameter of the
 ``application/fhir+json`` media type, or a query parameter) must be R4 (``4.0``, ``4.0.x`` or
 ``R4``). A ``Bundle.meta.profile`` that names a core profile of another version, either through a
@@ -114,6 +118,24 @@ def parse_bundle(
         )
     if nesting_depth(body, max_depth) > max_depth:
         raise FhirError.single("too-costly", f"JSON nests deeper than {max_depth} levels")
+    if validate:
+        _check_and_validate(body)
+    try:
+        bundle = _BUNDLE_DECODER.decode(body)
+    except msgspec.ValidationError as err:
+        raise _validation_error(err, "Bundle") from None
+    except msgspec.DecodeError as err:
+        raise FhirError.single("structure", f"the body is not valid JSON: {err}") from None
+    except RecursionError:
+        raise FhirError.single("too-costly", "JSON nests too deep to read") from None
+    if bundle.resourceType != "Bundle":
+        raise FhirError.single("invalid", f"expected a Bundle, got a {bundle.resourceType}")
+    return ParsedBundle(bundle=bundle, entries=_decode_entries(bundle), body=body)
+
+
+def _check_and_validate(body: bytes) -> None:
+    """The whole body as JSON: a Bundle of R4, of a type we ingest, whose entries are resources
+    and whose elements and kept resources are valid (every issue reported at once)."""
     try:
         document = msgspec.json.decode(body)
     except msgspec.DecodeError as err:
@@ -136,17 +158,9 @@ def parse_bundle(
             "Bundle.type",
         )
     _check_entries_are_resources(document.get("entry"))
-    if validate:
-        issues = validate_bundle(document)
-        if issues:
-            raise FhirError(issues, status=422)
-    try:
-        bundle = _BUNDLE_DECODER.decode(body)
-    except msgspec.ValidationError as err:
-        raise _validation_error(err, "Bundle") from None
-    except RecursionError:  # pragma: no cover - the generic decode above met it first
-        raise FhirError.single("too-costly", "JSON nests too deep to read") from None
-    return ParsedBundle(bundle=bundle, entries=_decode_entries(bundle), body=body)
+    issues = validate_bundle(document)
+    if issues:
+        raise FhirError(issues, status=422)
 
 
 def _decode_entries(bundle: Bundle) -> list[ParsedEntry]:

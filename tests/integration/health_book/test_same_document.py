@@ -82,6 +82,22 @@ async def test_changed_content_is_a_new_version_of_the_same_document(client, app
     assert sorted(statuses) == ["entered_in_error", "entered_in_error"]
 
 
+async def test_a_document_without_identifier_sent_again_reformatted(client, app, hospital) -> None:
+    original = sample_json(IPS)
+    del original["identifier"]
+    original["entry"][0]["resource"].pop("identifier", None)  # the Composition's
+    first = await client.post(
+        "/hospital/summaries", content=dump(original), headers=hospital.headers
+    )
+    assert first.status_code == 201, first.text
+    again = _shuffled(original, random.Random(3))
+    body = json.dumps(again, separators=(",", ":")).encode()
+    second = await client.post("/hospital/summaries", content=body, headers=hospital.headers)
+    assert second.status_code == 200, second.text
+    assert second.json()["document_id"] == first.json()["document_id"]
+    assert await _documents(app) == 1
+
+
 def test_numbers_are_compared_as_numbers() -> None:
     from api.health_book.canonical import canonical_sha256
 
