@@ -112,15 +112,23 @@ async def build_overview(
     medications: list[schemas.EntryBrief] = []
     immunizations: list[schemas.EntryBrief] = []
     vitals: dict[tuple[str | None, str | None], schemas.VitalSign] = {}
+    recorded_since: dict[str, dt.datetime] = {}  # topic -> when its newest shown entry came
+
+    def shown(topic: str, entry: HealthEntry) -> schemas.EntryBrief:
+        previous = recorded_since.get(topic)
+        if previous is None or entry.received_at > previous:
+            recorded_since[topic] = entry.received_at
+        return entry_brief(entry)
+
     for entry in rows:
         if entry.category == "allergies":
-            allergies.append(entry_brief(entry))
+            allergies.append(shown("allergies", entry))
         elif entry.category == "conditions" and (entry.status or "active") in ACTIVE_PROBLEM:
-            problems.append(entry_brief(entry))
+            problems.append(shown("problems", entry))
         elif entry.category == "medications" and (entry.status or "active") in CURRENT_MEDICATION:
-            medications.append(entry_brief(entry))
+            medications.append(shown("medications", entry))
         elif entry.category == "immunizations" and len(immunizations) < 20:
-            immunizations.append(entry_brief(entry))
+            immunizations.append(shown("immunizations", entry))
         elif entry.category == "observations":
             summary = entry.summary
             if "vital-signs" not in summary.get("categories", []):
@@ -146,7 +154,7 @@ async def build_overview(
                 effective_at=entry.effective_at,
                 entry_id=str(entry.id),
             )
-    statements = await _statements(session, citizen_id)
+    statements = await _statements(session, citizen_id, recorded_since)
     visit_rows = (
         await session.execute(
             select(HealthEntry, Facility.name)
@@ -197,9 +205,12 @@ async def build_overview(
     )
 
 
-async def _statements(session: AsyncSession, citizen_id: uuid.UUID) -> list[schemas.BookStatement]:
+async def _statements(
+    session: AsyncSession, citizen_id: uuid.UUID, recorded_since: dict[str, dt.datetime]
+) -> list[schemas.BookStatement]:
     """The absent/unknown statements, the one from the most recently received document per
-    topic, and every refuted entry."""
+    topic, unless an entry of that topic shown in the overview came later (a later record of an
+    allergy outdates "no known allergies"); and every refuted entry."""
     rows = (
         await session.execute(
             select(HealthEntry, HealthDocument)
@@ -227,6 +238,8 @@ async def _statements(session: AsyncSession, citizen_id: uuid.UUID) -> list[sche
             if topic in topics:
                 continue  # an older document's statement on the same topic
             topics.add(topic)
+            if topic in recorded_since and recorded_since[topic] > document.received_at:
+                continue  # outdated by an entry received after it
         code = details.get("code")
         found.append(
             schemas.BookStatement(

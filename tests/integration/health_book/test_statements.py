@@ -147,3 +147,30 @@ async def test_an_allergy_refuted_later_leaves_the_book(client, owner_of, hospit
     assert refuted["kind"] == "refuted"
     again = bearer((await login(client, idp, patient_number(IPS)))["access_token"])
     assert (await client.get(f"{BOOK}/allergies", headers=again)).json()["items"] == []
+
+
+async def test_an_allergy_recorded_later_outdates_no_known_allergies(
+    client, owner_of, hospital
+) -> None:
+    headers = await owner_of(
+        IPS, _statements_bundle("document", (ABSENT, "no-known-allergies"), "statements-1")
+    )
+    overview = (await client.get(BOOK, headers=headers)).json()
+    assert "allergies" in {s["topic"] for s in overview["statements"]}
+    later = sample_json(IPS)  # another document, received later, records a real allergy
+    later["identifier"]["value"] = "later-with-an-allergy"
+    allergy = _resource(later, "AllergyIntolerance")
+    allergy["id"] = "a-real-allergy"
+    for entry in later["entry"]:
+        if entry["resource"] is allergy:
+            entry["fullUrl"] = "urn:uuid:5d1b2c3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+    later["entry"][0]["resource"]["section"][2]["entry"] = [
+        {"reference": "urn:uuid:5d1b2c3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d"}
+    ]
+    published = await client.post(
+        "/hospital/summaries", content=dump(later), headers=hospital.headers
+    )
+    assert published.status_code == 201, published.text
+    overview = (await client.get(BOOK, headers=headers)).json()
+    assert overview["counts"]["allergies"] == 1
+    assert "allergies" not in {s["topic"] for s in overview["statements"]}
