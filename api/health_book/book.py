@@ -32,7 +32,9 @@ from api.core.errors import InvalidInput, NotFound
 from api.core.pagination import Cursors
 from api.facilities.models import Facility
 from api.health_book import schemas
+from api.health_book.ingest import first_version_id
 from api.health_book.models import AccessLogEntry, HealthDocument, HealthEntry
+from api.health_book.statements import STATEMENTS, WITHDRAWN
 from api.identity.models import Citizen
 
 logger = logging.getLogger("healthbook.book")
@@ -117,7 +119,8 @@ async def build_overview(
             .group_by(HealthEntry.category)
         )
     ).all():
-        counts[category] = count
+        if category in counts:  # statements and withdrawn records are not entries
+            counts[category] = count
     rows = (
         await session.scalars(
             select(HealthEntry)
@@ -136,15 +139,23 @@ async def build_overview(
     medications: list[schemas.EntryBrief] = []
     immunizations: list[schemas.EntryBrief] = []
     vitals: dict[tuple[str | None, str | None], schemas.VitalSign] = {}
+    recorded_since: dict[str, dt.datetime] = {}  # topic -> when its newest shown entry came
+
+    def shown(topic: str, entry: HealthEntry) -> schemas.EntryBrief:
+        previous = recorded_since.get(topic)
+        if previous is None or entry.received_at > previous:
+            recorded_since[topic] = entry.received_at
+        return entry_brief(entry)
+
     for entry in rows:
         if entry.category == "allergies":
-            allergies.append(entry_brief(entry))
+            allergies.append(shown("allergies", entry))
         elif entry.category == "conditions" and (entry.status or "active") in ACTIVE_PROBLEM:
-            problems.append(entry_brief(entry))
+            problems.append(shown("problems", entry))
         elif entry.category == "medications" and (entry.status or "active") in CURRENT_MEDICATION:
-            medications.append(entry_brief(entry))
+            medications.append(shown("medications", entry))
         elif entry.category == "immunizations" and len(immunizations) < 20:
-            immunizations.append(entry_brief(entry))
+            immunizations.append(shown("immunizations", entry))
         elif entry.category == "observations":
             summary = entry.summary
             if "vital-signs" not in summary.get("categories", []):
@@ -170,6 +181,7 @@ async def build_overview(
                 effective_at=entry.effective_at,
                 entry_id=str(entry.id),
             )
+    statements = await _statements(session, citizen_id, recorded_since)
     visit_rows = (
         await session.execute(
             select(HealthEntry, Facility.name)
@@ -214,9 +226,65 @@ async def build_overview(
         latest_vital_signs=sorted(vitals.values(), key=lambda v: (v.text or "", v.code.code or "")),
         last_visits=visits,
         immunizations=immunizations,
+        statements=statements,
         counts=counts,
         built_at=now,
     )
+
+
+async def _statements(
+    session: AsyncSession, citizen_id: uuid.UUID, recorded_since: dict[str, dt.datetime]
+) -> list[schemas.BookStatement]:
+    """The absent/unknown statements, the one from the most recently received document per
+    topic, unless an entry of that topic shown in the overview came later (a later record of an
+    allergy outdates "no known allergies"); and every refuted entry."""
+    rows = (
+        await session.execute(
+            select(HealthEntry, HealthDocument)
+            .join(HealthDocument, HealthDocument.id == HealthEntry.document_id)
+            .where(
+                HealthEntry.citizen_id == citizen_id,
+                HealthEntry.active.is_(True),
+                HealthEntry.category == STATEMENTS,
+            )
+            .order_by(
+                HealthDocument.received_at.desc(),
+                HealthDocument.version.desc(),
+                HealthEntry.id.desc(),
+            )
+        )
+    ).all()
+    found: list[schemas.BookStatement] = []
+    topics: set[str] = set()
+    for entry, document in rows:
+        details = entry.summary.get("statement") or {}
+        kind, topic = details.get("kind"), details.get("topic")
+        if not isinstance(kind, str) or not isinstance(topic, str):
+            continue
+        if kind != "refuted":
+            if topic in topics:
+                continue  # an older document's statement on the same topic
+            topics.add(topic)
+            if topic in recorded_since and recorded_since[topic] > document.received_at:
+                continue  # outdated by an entry received after it
+        code = details.get("code")
+        found.append(
+            schemas.BookStatement(
+                kind=kind,
+                topic=topic,
+                text=details.get("text") or {},
+                code=schemas.Code(system=code.get("system"), code=code.get("code"))
+                if isinstance(code, dict)
+                else None,
+                facility_id=entry.facility_id,
+                document_id=str(await first_version_id(session, document)),
+                version=document.version,
+                version_id=str(document.id),
+                recorded_at=document.received_at,
+                entry_id=str(entry.id),
+            )
+        )
+    return found
 
 
 class BookReader:
@@ -372,6 +440,7 @@ class BookReader:
                     HealthEntry.facility_id == visit.facility_id,
                     HealthEntry.encounter_key == visit.source_key,
                     HealthEntry.active.is_(True),
+                    HealthEntry.category.not_in((STATEMENTS, WITHDRAWN)),
                 )
                 .order_by(HealthEntry.category, _sort_at.desc(), HealthEntry.id)
             )
@@ -407,8 +476,9 @@ class BookReader:
             entries=grouped,
             documents=[
                 schemas.DocumentVersion(
-                    document_id=str(d.id),
+                    document_id=str(await first_version_id(session, d)),
                     version=d.version,
+                    version_id=str(d.id),
                     status=d.status,
                     title=d.title,
                     received_at=d.received_at,

@@ -32,8 +32,10 @@ from api.health_book.charts import escape_xml
 from api.health_book.fhir import FhirError, ParsedBundle, ParsedEntry, parse_bundle
 from api.health_book.fhir.context import Context
 from api.health_book.fhir.resources import Composition
+from api.health_book.fhir.validate import KEPT_TYPES
 from api.health_book.ingest import CATEGORIES
 from api.health_book.models import HealthDocument, HealthEntry
+from api.health_book.statements import STATEMENTS, WITHDRAWN
 from api.identity.models import Citizen
 
 ExportKind = Literal["collection", "ips"]
@@ -67,6 +69,7 @@ class ExportEntry(msgspec.Struct):
     facility_id: str
     category: str
     source_key: str
+    resource_type: str
     display: str | None
     status: str | None
     effective_at: dt.datetime | None
@@ -82,7 +85,9 @@ class _Document:
 
     def __init__(self, facility_id: str, body: bytes) -> None:
         self.facility_id = facility_id
-        self.parsed: ParsedBundle = parse_bundle(body, max_bytes=len(body), max_depth=_MAX_DEPTH)
+        self.parsed: ParsedBundle = parse_bundle(
+            body, max_bytes=len(body), max_depth=_MAX_DEPTH, validate=False
+        )
         self.context = Context(self.parsed)
         self.patient = self._patient()
 
@@ -128,8 +133,8 @@ class _Assembly:
         category = CATEGORY_OF_TYPE.get(found.resource_type)
         if category is not None:
             return self.active.get((document.facility_id, category, found.key[:500]), _DROP)
-        if found.resource_type in NEVER_INCLUDED:
-            return _DROP
+        if found.resource_type in NEVER_INCLUDED or found.resource_type not in KEPT_TYPES:
+            return _DROP  # only resources validated when received go out
         identity = (document.facility_id, found.key)
         url = self.included.get(identity)
         if url is None:
@@ -221,7 +226,16 @@ async def _load(
             .order_by(_sort_at, HealthEntry.id)
         )
     ).all()
-    entries = [ExportEntry(*row[:-1], summary=row[-1] or {}) for row in rows]
+    entries = []
+    for row in rows:
+        entry = ExportEntry(*row[:-1], summary=row[-1] or {})
+        if entry.category == WITHDRAWN:
+            continue  # entered in error: shown nowhere
+        if entry.category == STATEMENTS:  # "no known allergies" and the like: as received
+            entry.category = CATEGORY_OF_TYPE.get(entry.resource_type, "")
+            if entry.category not in CATEGORIES:
+                continue
+        entries.append(entry)
     entries.sort(key=lambda e: CATEGORIES.index(e.category))
     current = (
         select(HealthDocument.id)

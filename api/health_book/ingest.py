@@ -18,7 +18,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.errors import Conflict, NotFound
-from api.health_book import access_log
+from api.health_book import access_log, statements
+from api.health_book.canonical import canonical_sha256
 from api.health_book.fhir import Extraction, FhirError, extract, parse_bundle
 from api.health_book.fhir.model import ExtractedEntry
 from api.health_book.models import HealthDocument, HealthEntry
@@ -42,8 +43,13 @@ _CHUNK = 400
 
 
 class PublishResult(msgspec.Struct, kw_only=True):
+    """What a publish (or a withdrawal) did. ``document_id`` names the document across all its
+    versions (it is the id of its first version); ``version`` is the version number and
+    ``version_id`` that version's own id (equal to ``document_id`` for version 1)."""
+
     document_id: str
     version: int
+    version_id: str
     outcome: Literal["created", "new_version", "unchanged", "withdrawn"]
     entry_counts: dict[str, int]
 
@@ -94,13 +100,19 @@ def _entry_rows(
         for entry in getattr(extraction, category):
             primary = entry.codes[0] if entry.codes else None
             start, end = _effective(entry)
+            summary = _summary(entry)
+            stored_category = category
+            statement = statements.classify(entry, category)
+            if statement is not None:
+                stored_category = statement.category
+                summary["statement"] = statement.details
             rows.append(
                 {
                     "id": uuid.uuid4(),
                     "document_id": document_id,
                     "citizen_id": citizen_id,
                     "facility_id": facility_id,
-                    "category": category,
+                    "category": stored_category,
                     "source_key": entry.key[:500],
                     "resource_type": entry.resource_type,
                     "code_system": (primary.system if primary else None),
@@ -110,7 +122,7 @@ def _entry_rows(
                     "effective_at": start,
                     "effective_end": end,
                     "encounter_key": entry.encounter_key,
-                    "summary": _summary(entry),
+                    "summary": summary,
                     "resource": bytes(entry.raw),
                     "active": False,
                     "received_at": now,
@@ -122,6 +134,43 @@ def _entry_rows(
             if row[field] is not None:
                 row[field] = row[field][:limit]
     return rows
+
+
+def _same_content(
+    latest: HealthDocument, content_sha256: str, body: bytes, canonical: str | None
+) -> bool:
+    """The same content as the latest version: byte-for-byte less JSON whitespace (the hash kept
+    with every version, cheap), else equal canonical forms (RFC 8785, regenerated elements left
+    out: :mod:`.canonical`), computed from both bodies only when a document is sent again with
+    other bytes. Versions stored before canonical comparison existed compare the same way."""
+    if latest.content_sha256 == content_sha256:
+        return True
+    if canonical is not None and latest.document_key == f"sha256:{canonical}":
+        return True  # keyed by this very canonical form
+    return canonical_sha256(latest.body) == (canonical or canonical_sha256(body))
+
+
+async def first_version_id(session: AsyncSession, document: HealthDocument) -> uuid.UUID:
+    """The id that names a document across its versions: that of its version 1."""
+    if document.version == 1:
+        return document.id
+    found = await session.scalar(
+        select(HealthDocument.id).where(
+            HealthDocument.facility_id == document.facility_id,
+            HealthDocument.document_key == document.document_key,
+            HealthDocument.version == 1,
+        )
+    )
+    return found or document.id
+
+
+def entry_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Entries per category; statements ("no known allergies", refuted, withdrawn) are none."""
+    counts = dict.fromkeys(CATEGORIES, 0)
+    for row in rows:
+        if row["category"] in counts:
+            counts[row["category"]] += 1
+    return counts
 
 
 def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterable[Sequence[str]]:
@@ -215,22 +264,27 @@ async def publish(
         await _lock_citizen(session, citizen.id)
         _fill_demographics(citizen, extraction, config)
     document = extraction.document
+    document_key, keys, canonical = document.document_key[:500], [document.document_key[:500]], None
+    if document.identity_source == "content":
+        # A document with no identifier is its content: keyed by the canonical form's hash, so
+        # the same content however formatted is found; documents stored before that were keyed
+        # by the hash of the body less whitespace, which is looked up as well.
+        canonical = canonical_sha256(body)
+        document_key = f"sha256:{canonical}"
+        keys.append(document_key)
     latest = await session.scalar(
         select(HealthDocument)
-        .where(
-            HealthDocument.facility_id == facility_id,
-            HealthDocument.document_key == document.document_key[:500],
-        )
+        .where(HealthDocument.facility_id == facility_id, HealthDocument.document_key.in_(keys))
         .order_by(HealthDocument.version.desc())
         .limit(1)
     )
-    counts = {category: len(getattr(extraction, category)) for category in CATEGORIES}
-    if latest is not None and latest.content_sha256 == document.content_sha256:
+    if latest is not None and _same_content(latest, document.content_sha256, body, canonical):
         if latest.citizen_id != citizen.id:
             raise Conflict("this document identifier was published for another patient")
         unchanged = PublishResult(
-            document_id=str(latest.id),
+            document_id=str(await first_version_id(session, latest)),
             version=latest.version,
+            version_id=str(latest.id),
             outcome="unchanged",
             entry_counts=dict(latest.entry_counts),
         )
@@ -252,11 +306,16 @@ async def publish(
         if latest.status == "current":
             latest.status = "superseded"
             latest.status_changed_at = now
+    document_id = uuid.uuid4()
+    rows = _entry_rows(
+        extraction, document_id=document_id, citizen_id=citizen.id, facility_id=facility_id, now=now
+    )
+    counts = entry_counts(rows)
     new_document = HealthDocument(
-        id=uuid.uuid4(),
+        id=document_id,
         citizen_id=citizen.id,
         facility_id=facility_id,
-        document_key=document.document_key[:500],
+        document_key=document_key,
         version=version,
         status="current",
         content_sha256=document.content_sha256,
@@ -274,13 +333,6 @@ async def publish(
     )
     session.add(new_document)
     await session.flush()
-    rows = _entry_rows(
-        extraction,
-        document_id=new_document.id,
-        citizen_id=citizen.id,
-        facility_id=facility_id,
-        now=now,
-    )
     if new_citizen:
         # Nobody else's entries can compete: the new document's entries are the book (the last
         # of any duplicates inside the bundle wins, as recompute_active would choose).
@@ -319,10 +371,12 @@ async def publish(
             now=now,
         )
     citizen_id = citizen.id
+    stable_id = new_document.id if latest is None else await first_version_id(session, latest)
     await session.commit()
     return PublishResult(
-        document_id=str(new_document.id),
+        document_id=str(stable_id),
         version=version,
+        version_id=str(new_document.id),
         outcome="created" if version == 1 else "new_version",
         entry_counts=counts,
     ), citizen_id
@@ -362,7 +416,8 @@ async def mark_entered_in_error(
     publisher: str,
     now: dt.datetime,
 ) -> tuple[PublishResult, uuid.UUID]:
-    """Withdraw every version of a document: its entries leave the book, history keeps it."""
+    """Withdraw every version of a document (``document_id`` names the document or any of its
+    versions): its entries leave the book, history keeps it."""
     target = await session.get(HealthDocument, document_id)
     if target is None or target.facility_id != facility_id:
         raise NotFound("no such document from this facility")
@@ -399,9 +454,11 @@ async def mark_entered_in_error(
         purpose="the facility withdrew a document",
     )
     latest = max(versions, key=lambda v: v.version)
+    first = min(versions, key=lambda v: v.version)
     result = PublishResult(
-        document_id=str(latest.id),
+        document_id=str(first.id),
         version=latest.version,
+        version_id=str(latest.id),
         outcome="withdrawn",
         entry_counts=dict(latest.entry_counts),
     )

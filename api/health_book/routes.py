@@ -154,8 +154,11 @@ class HospitalSummaryController(Controller):
         description=(
             "Body: `application/fhir+json`, a Bundle of type `document` (IPS or visit summary), "
             "`collection` or `transaction`. The patient is matched by an identifier in one of "
-            "the configured national-ID systems. The same content again is a no-op (200, same "
-            "document id); changed content is a new version (201). Errors are OperationOutcome."
+            "the configured national-ID systems. The Bundle is validated against FHIR R4 (unknown "
+            "elements, required codes, cardinality, formats): 422 with one OperationOutcome "
+            "listing every issue. The same content again (compared on its RFC 8785 canonical "
+            "form) is a no-op (200, same document id); changed content is a new version (201, "
+            "same `document_id`, a new `version` and `version_id`). Errors are OperationOutcome."
         ),
         request_max_body_size=None,
         responses={200: _UNCHANGED, **_FHIR_ERRORS},

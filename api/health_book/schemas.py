@@ -73,6 +73,26 @@ class BookProfile(msgspec.Struct, kw_only=True):
     national_id_masked: str | None
 
 
+class BookStatement(msgspec.Struct, kw_only=True):
+    """What a record says is absent, unknown or ruled out ("No known allergies"), shown as such:
+    never an entry, never counted. ``kind``: ``none-known``, ``no-information`` or ``refuted``;
+    ``topic``: ``allergies``, ``problems``, ``medications``, ``immunizations``, ``procedures``,
+    ``devices``, ``results``; ``text`` in English (``en``) and Vietnamese (``vi``)."""
+
+    kind: str
+    topic: str
+    text: dict[str, str]
+    code: Code | None
+    facility_id: str
+    document_id: str
+    """The document that says so (its id across versions), its version and that version's id."""
+    version: int
+    version_id: str
+    recorded_at: dt.datetime
+    """When that version was received."""
+    entry_id: str
+
+
 class Overview(msgspec.Struct, kw_only=True):
     profile: BookProfile
     allergies: list[EntryBrief]
@@ -81,6 +101,8 @@ class Overview(msgspec.Struct, kw_only=True):
     latest_vital_signs: list[VitalSign]
     last_visits: list[VisitBrief]
     immunizations: list[EntryBrief]
+    statements: list[BookStatement]
+    """Absent/unknown statements (the latest per topic) and refuted ones; not entries."""
     counts: dict[str, int]
     built_at: dt.datetime
 
@@ -91,7 +113,10 @@ class EntryPage(Page, kw_only=True):
 
 class DocumentVersion(msgspec.Struct, kw_only=True):
     document_id: str
+    """The document across its versions (the id of version 1), as the publish answer names it."""
     version: int
+    version_id: str
+    """This version's own id."""
     status: str
     title: str | None
     received_at: dt.datetime

@@ -25,7 +25,9 @@ code              status  raised for
                           tell which one the bundle is about
 ================  ======  ==========================================================================
 
-When an error carries several issues, the status of the first ``error``/``fatal`` issue wins.
+When an error carries several issues, the status of the first ``error``/``fatal`` issue wins,
+except for a Bundle refused by validation (:mod:`.validate`), which answers 422 with every issue
+(``structure`` for an element R4 does not define there, ``required``, ``value``).
 """
 
 from __future__ import annotations
@@ -87,10 +89,11 @@ class Issue(msgspec.Struct, frozen=True, kw_only=True):
 class FhirError(Exception):
     """A Bundle was refused as a whole; ``issues`` say why."""
 
-    def __init__(self, issues: Sequence[Issue]) -> None:
+    def __init__(self, issues: Sequence[Issue], *, status: int | None = None) -> None:
         if not issues:
             raise ValueError("FhirError needs at least one issue")
         self.issues: tuple[Issue, ...] = tuple(issues)
+        self._status = status
         super().__init__("; ".join(_describe(issue) for issue in self.issues))
 
     @classmethod
@@ -99,7 +102,8 @@ class FhirError(Exception):
 
     @property
     def status(self) -> int:
-        return http_status(self.issues)
+        """The status given (422 for a Bundle that fails validation), else that of the issues."""
+        return self._status if self._status is not None else http_status(self.issues)
 
     def operation_outcome(self) -> dict[str, Any]:
         return operation_outcome(self.issues)

@@ -18,6 +18,10 @@ the interpreter's recursion limit (about 1,000 levels, less the caller's stack) 
 refuses bodies nested deeper than ``max_depth`` (64 by default; real FHIR nests about 12) before
 decoding, and a ``RecursionError`` that still happens is answered the same way.
 
+Validation: before any of that, the whole body is decoded as plain JSON and checked against R4
+(:mod:`.validate`: the Bundle's own elements and every resource of a type the book keeps), and
+every issue found is reported at once (422). Stored bodies read back for export skip it.
+
 FHIR version: a ``fhir_version`` given by the caller (the ``fhirVersion`` parameter of the
 ``application/fhir+json`` media type, or a query parameter) must be R4 (``4.0``, ``4.0.x`` or
 ``R4``). A ``Bundle.meta.profile`` that names a core profile of another version, either through a
@@ -28,12 +32,14 @@ versioned canonical (``http://hl7.org/fhir/StructureDefinition/Bundle|5.0.0``) o
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import msgspec
 
 from api.health_book.fhir.dates import PATTERN_NAMES
 from api.health_book.fhir.outcome import FhirError, Issue
 from api.health_book.fhir.resources import READ_TYPES, Bundle, Element, ResourceHead
+from api.health_book.fhir.validate import validate_bundle
 
 DEFAULT_MAX_BYTES = 10_000_000
 DEFAULT_MAX_DEPTH = 64
@@ -95,8 +101,13 @@ def parse_bundle(
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_depth: int = DEFAULT_MAX_DEPTH,
     fhir_version: str | None = None,
+    validate: bool = True,
 ) -> ParsedBundle:
-    """Decode an R4 Bundle; raise :class:`FhirError` (an OperationOutcome's issues) if it is not."""
+    """Decode an R4 Bundle; raise :class:`FhirError` (an OperationOutcome's issues) if it is not.
+
+    With ``validate`` (the default), the Bundle's elements and every resource of a type the book
+    keeps are validated against R4 first (:mod:`.validate`), and every problem found is reported
+    at once (422). Stored bodies read back for export skip that (they passed when received)."""
     if fhir_version is not None and not _is_r4(fhir_version):
         raise FhirError.single(
             "not-supported", f"fhirVersion {fhir_version!r} is not supported; send FHIR R4 (4.0)"
@@ -107,25 +118,49 @@ def parse_bundle(
         )
     if nesting_depth(body, max_depth) > max_depth:
         raise FhirError.single("too-costly", f"JSON nests deeper than {max_depth} levels")
+    if validate:
+        _check_and_validate(body)
     try:
         bundle = _BUNDLE_DECODER.decode(body)
     except msgspec.ValidationError as err:
-        raise _not_a_bundle(body) or _validation_error(err, "Bundle") from None
+        raise _validation_error(err, "Bundle") from None
     except msgspec.DecodeError as err:
         raise FhirError.single("structure", f"the body is not valid JSON: {err}") from None
     except RecursionError:
         raise FhirError.single("too-costly", "JSON nests too deep to read") from None
     if bundle.resourceType != "Bundle":
         raise FhirError.single("invalid", f"expected a Bundle, got a {bundle.resourceType}")
-    _check_profiles(bundle)
-    if bundle.type not in ACCEPTED_BUNDLE_TYPES:
+    return ParsedBundle(bundle=bundle, entries=_decode_entries(bundle), body=body)
+
+
+def _check_and_validate(body: bytes) -> None:
+    """The whole body as JSON: a Bundle of R4, of a type we ingest, whose entries are resources
+    and whose elements and kept resources are valid (every issue reported at once)."""
+    try:
+        document = msgspec.json.decode(body)
+    except msgspec.DecodeError as err:
+        raise FhirError.single("structure", f"the body is not valid JSON: {err}") from None
+    except RecursionError:
+        raise FhirError.single("too-costly", "JSON nests too deep to read") from None
+    if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):
+        raise FhirError.single(
+            "structure", "the body is not a FHIR resource: a JSON object with a resourceType"
+        )
+    if document["resourceType"] != "Bundle":
+        raise FhirError.single("invalid", f"expected a Bundle, got a {document['resourceType']}")
+    _check_profiles(document.get("meta"))
+    bundle_type = document.get("type")
+    if isinstance(bundle_type, str) and bundle_type not in ACCEPTED_BUNDLE_TYPES:
         raise FhirError.single(
             "not-supported",
-            f"Bundle.type {bundle.type!r} is not ingested; send one of "
+            f"Bundle.type {bundle_type!r} is not ingested; send one of "
             + ", ".join(sorted(ACCEPTED_BUNDLE_TYPES)),
             "Bundle.type",
         )
-    return ParsedBundle(bundle=bundle, entries=_decode_entries(bundle), body=body)
+    _check_entries_are_resources(document.get("entry"))
+    issues = validate_bundle(document)
+    if issues:
+        raise FhirError(issues, status=422)
 
 
 def _decode_entries(bundle: Bundle) -> list[ParsedEntry]:
@@ -251,10 +286,29 @@ def _is_r4(version: str) -> bool:
     return version == "R4" or version == "4.0" or version.startswith("4.0.")
 
 
-def _check_profiles(bundle: Bundle) -> None:
-    if bundle.meta is None:
+def _check_entries_are_resources(entries: Any) -> None:
+    """An entry's resource that is no FHIR resource at all makes the body unreadable (400)."""
+    if not isinstance(entries, list):
         return
-    for index, profile in enumerate(bundle.meta.profile):
+    for index, entry in enumerate(entries):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if resource is None:
+            continue
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            raise FhirError.single(
+                "structure",
+                "not a FHIR resource: a JSON object with a resourceType",
+                f"Bundle.entry[{index}].resource.resourceType",
+            )
+
+
+def _check_profiles(meta: Any) -> None:
+    profiles = meta.get("profile") if isinstance(meta, dict) else None
+    if not isinstance(profiles, list):
+        return
+    for index, profile in enumerate(profiles):
+        if not isinstance(profile, str):
+            continue
         url, _, version = profile.partition("|")
         if not url.startswith(_CORE_BASE):
             continue
@@ -265,19 +319,6 @@ def _check_profiles(bundle: Bundle) -> None:
                 f"profile {profile!r} is FHIR {named}, not R4",
                 f"Bundle.meta.profile[{index}]",
             )
-
-
-def _not_a_bundle(body: bytes) -> FhirError | None:
-    """Explain a body that failed to decode as a Bundle because it is no Bundle at all."""
-    try:
-        head = _HEAD_DECODER.decode(body)
-    except msgspec.ValidationError as err:
-        return FhirError.single("structure", f"the body is not a FHIR resource: {err}")
-    except (msgspec.DecodeError, RecursionError):
-        return None
-    if head.resourceType != "Bundle":
-        return FhirError.single("invalid", f"expected a Bundle, got a {head.resourceType}")
-    return None
 
 
 def _validation_error(err: msgspec.ValidationError, prefix: str) -> FhirError:

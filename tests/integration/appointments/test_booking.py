@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from api.appointments.models import Appointment, Slot
 from tests.support.auth import bearer, client_token, create_client_directly
+from tests.support.fhir_export import assert_valid_fhir
 from tests.support.hospital import register_facility
 
 
@@ -117,7 +118,7 @@ async def test_book_read_list_and_fhir_view(app, client, clinic, person):
     fhir = await someone.get(appointment["id"], format="fhir")
     assert fhir.status_code == 200
     assert fhir.headers["content-type"].startswith("application/fhir+json")
-    resource = fhir.json()
+    resource = assert_valid_fhir(fhir.content)
     assert resource["resourceType"] == "Appointment"
     assert resource["id"] == appointment["id"]
     assert resource["status"] == "booked"

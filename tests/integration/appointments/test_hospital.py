@@ -13,6 +13,7 @@ from api.appointments.errors import AlreadyCheckedIn, AppointmentCancelled, Ille
 from api.appointments.models import Appointment
 from api.core.errors import NotFound
 from tests.support.auth import bearer, client_token, create_client_directly
+from tests.support.fhir_export import assert_valid_fhir
 from tests.support.hospital import register_facility
 
 HANOI = dt.timezone(dt.timedelta(hours=7))
@@ -124,7 +125,7 @@ async def test_status_changes_follow_the_state_machine(client, clinic, person, c
         "hospital",
         "Bác sĩ nghỉ",
     )
-    fhir = (await c.get(third["id"], format="fhir")).json()
+    fhir = assert_valid_fhir((await c.get(third["id"], format="fhir")).content)
     assert fhir["status"] == "cancelled"
     assert fhir["cancelationReason"]["coding"][0]["code"] == "prov"
     again = await _status(clinic, third["id"], "checked_in")

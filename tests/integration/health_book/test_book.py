@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import pytest
 
 from tests.integration.health_book.conftest import patient_number
 from tests.support.auth import bearer, login
+from tests.support.fhir_export import assert_valid_fhir
 from tests.support.fhir_samples import (
     CATEGORY_TYPES,
     IPS,
@@ -188,7 +188,7 @@ async def test_visit_detail_and_its_fhir(client, owner_of) -> None:
         headers=headers,
     )
     assert fhir.headers["content-type"].startswith("application/fhir+json")
-    bundle = json.loads(fhir.content)
+    bundle = assert_valid_fhir(fhir.content)
     assert bundle["resourceType"] == "Bundle"
     assert bundle["entry"][0]["resource"]["resourceType"] == "Encounter"
     assert len(bundle["entry"]) == 1 + related

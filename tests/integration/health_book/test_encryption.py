@@ -34,6 +34,7 @@ from api.db.rewrap import rewrap
 from api.health_book.ingest import IngestConfig, publish
 from api.health_book.models import HealthDocument
 from tests.integration.health_book.conftest import patient_number
+from tests.support.fhir_export import assert_valid_fhir
 from tests.support.fhir_samples import IPS, LEONOR, sample_bytes, sample_json
 
 
@@ -113,6 +114,7 @@ async def test_stored_documents_hold_no_plaintext(client, app, owner_of, sample)
         assert json.loads(document.body) == sample_json(sample)
     export = await client.get("/citizens/me/health-book/export", headers=headers)
     assert export.status_code == 200
+    assert_valid_fhir(export.content)
     exported = export.text
     assert patient_number(sample) in exported
     visits = (await client.get("/citizens/me/health-book/visits", headers=headers)).json()
@@ -122,6 +124,7 @@ async def test_stored_documents_hold_no_plaintext(client, app, owner_of, sample)
             f"/citizens/me/health-book/visits/{visit}", params={"format": "fhir"}, headers=headers
         )
         assert fhir.status_code == 200
+        assert_valid_fhir(fhir.content)
         assert fhir.json()["entry"][0]["resource"]["resourceType"] == "Encounter"
 
 

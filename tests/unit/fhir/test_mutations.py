@@ -143,7 +143,7 @@ def test_malformed_birth_date(ips: dict[str, Any]) -> None:
 
 
 def test_no_patient_identifier(leonor: dict[str, Any]) -> None:
-    leonor["entry"][0]["resource"]["identifier"] = []
+    del leonor["entry"][0]["resource"]["identifier"]
     diagnostics = refused(dump(leonor), "required", "Bundle.entry[0].resource.identifier", 422)
     assert "missing patient identifier" in diagnostics
 
@@ -290,7 +290,6 @@ def test_unknown_resource_types_and_extensions_are_tolerated(ips: dict[str, Any]
     )
     condition = ips["entry"][entry_index(ips, "Condition")]["resource"]
     condition["extension"] = [{"url": "http://example.org/x", "valueString": "y"}]
-    condition["modifiedElementNobodyKnows"] = {"deep": [1, 2, 3]}
     extraction = ingest(dump(ips))
     assert [o.key for o in extraction.others if o.resource_type == "FutureThing"] == [
         "FutureThing/f1"
@@ -392,3 +391,15 @@ def test_other_value_kinds(
 def test_national_id_systems_are_required() -> None:
     with pytest.raises(ValueError, match="national_id_systems"):
         extract(parse_bundle(sample_bytes(IPS)), national_id_systems=())
+
+
+def test_unknown_element_of_a_kept_resource_is_refused(ips: dict[str, Any]) -> None:
+    i = entry_index(ips, "Condition")
+    ips["entry"][i]["resource"]["modifiedElementNobodyKnows"] = {"deep": [1, 2, 3]}
+    expression = f"Bundle.entry[{i}].resource.modifiedElementNobodyKnows"
+    assert "unknown element" in refused(dump(ips), "structure", expression, 422)
+
+
+def test_empty_array_is_refused(leonor: dict[str, Any]) -> None:
+    leonor["entry"][0]["resource"]["identifier"] = []
+    refused(dump(leonor), "value", "Bundle.entry[0].resource.identifier", 422)
