@@ -12,13 +12,14 @@ portrait screen, whose height is the one a person sees from afar.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Page
 
-SIZES = [
+DEFAULT_SIZES = [
     (1920, 1080),
     (1366, 768),
     (1280, 720),
@@ -28,6 +29,21 @@ SIZES = [
     (3840, 2160),
 ]
 """The four sizes of the issue's screenshots and three others (4:3, a portrait tablet, 4K)."""
+
+
+def _sizes() -> list[tuple[int, int]]:
+    """``SCREEN_SIZES=1440x900,768x1024`` checks those sizes instead of the default ones."""
+    text = os.environ.get("SCREEN_SIZES", "").strip()
+    if not text:
+        return DEFAULT_SIZES
+    sizes = []
+    for part in text.split(","):
+        width, _, height = part.strip().lower().partition("x")
+        sizes.append((int(width), int(height)))
+    return sizes
+
+
+SIZES = _sizes()
 
 PORTRAIT = {size for size in SIZES if size[1] > size[0]}
 
