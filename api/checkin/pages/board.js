@@ -87,16 +87,20 @@ function fitWidth(element) {
   }
 }
 
-/** Show the recent calls that fit the list's height (at least the latest one). */
+/** Show the recent calls that fit the list's height; when not even the latest fits (a huge
+ * number above on a small screen), the whole section gives way rather than show half a call. */
 function fitRecent() {
+  const section = $("recent-list").closest("section");
   const list = $("recent-list");
   const items = [...list.children];
+  section.hidden = false;
   for (const item of items) {
     item.hidden = false;
   }
-  for (let index = items.length - 1; index > 0 && list.scrollHeight > list.clientHeight; index--) {
+  for (let index = items.length - 1; index >= 0 && list.scrollHeight > list.clientHeight; index--) {
     items[index].hidden = true;
   }
+  section.hidden = items.length > 0 && items.every((item) => item.hidden);
 }
 
 function fit() {
@@ -143,7 +147,8 @@ function render() {
   );
   $("recent-none").hidden = calls.length > 0;
 
-  $("waiting").textContent = t("board.people", { n: Number(status.waiting) || 0 });
+  const waiting = Number(status.waiting) || 0;
+  $("waiting").textContent = t(waiting === 1 ? "board.people.one" : "board.people", { n: waiting });
   const average = status.average_service_minutes;
   $("average").textContent =
     average === null || average === undefined
