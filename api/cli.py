@@ -330,7 +330,7 @@ def _demo_seed_and_tell(base: str, host: str, port: int, credentials: Any) -> No
         f"({DEMO_PEOPLE[0].name} is the guardian of {DEMO_PEOPLE[2].name})",
         f"  API documentation:      {base}/schema",
         f"  demo identity provider: {base}{DEMO_PATH}/",
-        f"  kiosk page:             {base}/kiosk  (staff set-up: client id and private key below)",
+        f"  kiosk page:             {base}/kiosk  (set-up: paste the next two lines into its form)",
         f"    client id:   {kiosk['client_id'] if kiosk else '-'}",
         f"    private key: {json.dumps(kiosk['private_jwk']) if kiosk else '-'}",
         f"  queue board:            {base}/board/{facility.id}/{department.code}",

@@ -33,6 +33,15 @@ function time(iso) {
   return when.toLocaleTimeString(locale(), { hour: "2-digit", minute: "2-digit" });
 }
 
+/** "Phòng P.101" / "Room P.101"; a room whose name already says so is shown as it is. */
+function roomText(room) {
+  return roomNamed(room) ? room : t("board.room", { room });
+}
+
+function roomNamed(room) {
+  return /^(phòng|room)(\s|$)/iu.test(room.trim());
+}
+
 function setConnection(state) {
   connection = state;
   const element = $("connection");
@@ -50,21 +59,53 @@ function renderClock() {
 function renderHeading() {
   $("facility-name").textContent = facilityName;
   $("department-name").textContent = status?.department_name || department;
+  // a long name shows two lines on the board; all of it is in the title and the tooltip
+  $("facility-name").title = facilityName;
+  $("department-name").title = status?.department_name || department;
   const parts = [status?.department_name || department, facilityName, t("board.title")];
   document.title = parts.filter(Boolean).join(" — ");
 }
 
-/** Shrink a one-line text until it fits its box (long department codes, narrow screens). */
+/** Shrink the called number until it fits its box on one line (long department codes, narrow
+ * screens), down to twice the board's smallest text; past that it wraps at that size. */
 function fitWidth(element) {
   element.style.fontSize = "";
+  element.classList.remove("wrap");
+  if (element.classList.contains("none")) {
+    return; // words, not a number: they wrap
+  }
   const text = document.createRange();
   text.selectNodeContents(element);
   const room = element.clientWidth;
   const needed = text.getBoundingClientRect().width;
   if (room > 0 && needed > room) {
     const size = Number.parseFloat(getComputedStyle(element).fontSize);
-    element.style.fontSize = `${Math.floor((size * room) / needed)}px`;
+    const floor = 2 * Number.parseFloat(getComputedStyle(document.body).fontSize);
+    const fitted = Math.floor((size * room) / needed);
+    element.style.fontSize = `${Math.max(fitted, Math.ceil(floor))}px`;
+    element.classList.toggle("wrap", fitted < floor);
   }
+}
+
+/** Show the recent calls that fit the list's height; when not even the latest fits (a huge
+ * number above on a small screen), the whole section gives way rather than show half a call. */
+function fitRecent() {
+  const section = $("recent-list").closest("section");
+  const list = $("recent-list");
+  const items = [...list.children];
+  section.hidden = false;
+  for (const item of items) {
+    item.hidden = false;
+  }
+  for (let index = items.length - 1; index >= 0 && list.scrollHeight > list.clientHeight; index--) {
+    items[index].hidden = true;
+  }
+  section.hidden = items.length > 0 && items.every((item) => item.hidden);
+}
+
+function fit() {
+  fitWidth($("now-label"));
+  fitRecent();
 }
 
 function render() {
@@ -78,8 +119,7 @@ function render() {
   const label = $("now-label");
   label.textContent = now ? now.label : t("board.now.none");
   label.classList.toggle("none", !now);
-  fitWidth(label);
-  $("now-room").textContent = now?.room ? t("board.room", { room: now.room }) : "";
+  $("now-room").textContent = now?.room ? roomText(now.room) : "";
 
   const list = $("recent-list");
   const calls = (status.recent_calls || []).filter(
@@ -95,7 +135,7 @@ function render() {
       if (call.room) {
         const room = document.createElement("span");
         room.className = "recent-room";
-        room.textContent = t("board.room", { room: call.room });
+        room.textContent = roomText(call.room);
         item.append(room);
       }
       const at = document.createElement("span");
@@ -107,13 +147,15 @@ function render() {
   );
   $("recent-none").hidden = calls.length > 0;
 
-  $("waiting").textContent = t("board.people", { n: Number(status.waiting) || 0 });
+  const waiting = Number(status.waiting) || 0;
+  $("waiting").textContent = t(waiting === 1 ? "board.people.one" : "board.people", { n: waiting });
   const average = status.average_service_minutes;
   $("average").textContent =
     average === null || average === undefined
       ? t("board.average.none")
       : t("board.average.value", { n: Math.max(1, Math.round(Number(average))) });
   $("updated").textContent = t("board.updated", { time: time(status.updated_at) });
+  fit();
 }
 
 function announceCall() {
@@ -130,10 +172,11 @@ function announceCall() {
     return; // the page just opened: nothing was called right now
   }
   const region = $("announcer");
-  region.textContent = t(now.room ? "board.announce.room" : "board.announce", {
-    label: now.label,
-    room: now.room,
-  });
+  let announcement = "board.announce";
+  if (now.room) {
+    announcement = roomNamed(now.room) ? "board.announce.place" : "board.announce.room";
+  }
+  region.textContent = t(announcement, { label: now.label, room: now.room });
   const panel = document.querySelector(".now");
   panel.classList.remove("flash");
   // restart the highlight (reading offsetWidth applies the removal before adding it back)
@@ -165,6 +208,7 @@ async function loadFacilityName() {
     if (response.ok) {
       facilityName = (await response.json()).name || "";
       renderHeading();
+      fit(); // the heading's height changed the room the calls have
     }
   } catch {
     // the heading shows the department alone
@@ -228,7 +272,7 @@ function connect() {
 function main() {
   initLanguage();
   onLanguageChange(render);
-  window.addEventListener("resize", () => fitWidth($("now-label")));
+  window.addEventListener("resize", fit);
   render();
   setInterval(renderClock, 10000);
   loadFacilityName();

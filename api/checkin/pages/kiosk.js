@@ -6,7 +6,8 @@
 // signed here with WebCrypto (Ed25519, or ECDSA P-256). The access token lives in memory only
 // and is renewed before it expires; the credentials are kept in localStorage.
 
-import { initLanguage, locale, onLanguageChange, t, has } from "./i18n.js";
+import { parseCredentials, SetupError, signingAlgorithm } from "./credentials.js";
+import { has, initLanguage, locale, onLanguageChange, t } from "./i18n.js";
 
 const CREDENTIALS_KEY = "healthbook.kiosk.credentials";
 const JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -39,59 +40,6 @@ function base64url(bytes) {
 
 function base64urlJson(value) {
   return base64url(encoder.encode(JSON.stringify(value)));
-}
-
-class SetupError extends Error {
-  constructor(key) {
-    super(key);
-    this.key = key;
-  }
-}
-
-/** Read what staff pasted: the JWK alone, or the whole output of `healthbook clients create`. */
-export function parseCredentials(clientIdText, keyText) {
-  let clientId = (clientIdText || "").trim();
-  const text = (keyText || "").trim();
-  const named = text.match(/^client_id:\s*(\S+)/m);
-  if (!clientId && named) {
-    clientId = named[1];
-  }
-  if (!clientId) {
-    throw new SetupError("setup.error.no_client");
-  }
-  const start = text.lastIndexOf("{\"");
-  const end = text.lastIndexOf("}");
-  if (start < 0 || end < start) {
-    throw new SetupError("setup.error.bad_key");
-  }
-  let jwk;
-  try {
-    jwk = JSON.parse(text.slice(start, end + 1));
-  } catch {
-    throw new SetupError("setup.error.bad_key");
-  }
-  if (typeof jwk !== "object" || jwk === null || Array.isArray(jwk)) {
-    throw new SetupError("setup.error.bad_key");
-  }
-  if (!jwk.d) {
-    throw new SetupError("setup.error.public_key");
-  }
-  signingAlgorithm(jwk); // throws for keys we cannot use
-  return { clientId, jwk };
-}
-
-function signingAlgorithm(jwk) {
-  if (jwk.kty === "OKP" && jwk.crv === "Ed25519") {
-    return { jws: "EdDSA", key: { name: "Ed25519" }, sign: { name: "Ed25519" } };
-  }
-  if (jwk.kty === "EC" && jwk.crv === "P-256") {
-    return {
-      jws: "ES256",
-      key: { name: "ECDSA", namedCurve: "P-256" },
-      sign: { name: "ECDSA", hash: "SHA-256" },
-    };
-  }
-  throw new SetupError("setup.error.unsupported_key");
 }
 
 async function importSigningKey(jwk, algorithm) {
@@ -338,9 +286,6 @@ function show(...visible) {
   }
   screen = visible[0];
   document.body.dataset.screen = screen;
-  for (const element of document.querySelectorAll(".idle-only")) {
-    element.hidden = screen !== "scanner";
-  }
 }
 
 function setStatus(state) {
@@ -421,10 +366,30 @@ function renderTicket(ticket) {
   $("ticket-issued").textContent = t("ticket.issued", formatTime(ticket.issued_at));
 }
 
+/** Shrink the ticket's number to fit one line (a long department code, a narrow screen), down
+ * to twice the page's text size; past that it wraps at that size. */
+function fitTicketNumber() {
+  const element = $("ticket-label");
+  element.style.fontSize = "";
+  element.classList.remove("wrap");
+  const room = element.clientWidth;
+  const text = document.createRange();
+  text.selectNodeContents(element);
+  const needed = text.getBoundingClientRect().width;
+  if (room > 0 && needed > room) {
+    const size = Number.parseFloat(getComputedStyle(element).fontSize);
+    const floor = 2 * Number.parseFloat(getComputedStyle(document.body).fontSize);
+    const fitted = Math.floor((size * room) / needed);
+    element.style.fontSize = `${Math.max(fitted, Math.ceil(floor))}px`;
+    element.classList.toggle("wrap", fitted < floor);
+  }
+}
+
 function showTicket(ticket) {
   lastTicket = ticket;
   renderTicket(ticket);
-  show("ticket", "scanner");
+  show("ticket"); // the scan field and camera come back with the next scan (see keepScannerFocused)
+  fitTicketNumber();
   const values = {
     label: ticket.label,
     department: ticket.department_name || ticket.department,
@@ -432,7 +397,6 @@ function showTicket(ticket) {
   };
   announce(t(ticket.room ? "ticket.announce.room" : "ticket.announce", values));
   startReset(RESET_SECONDS, "ticket-reset");
-  focusScanner();
 }
 
 function renderProblem(key) {
@@ -443,10 +407,9 @@ function renderProblem(key) {
 function showProblem(key) {
   lastProblem = key;
   renderProblem(key);
-  show("problem", "scanner");
+  show("problem");
   announce(`${t(`problem.${key}.title`)}. ${t(`problem.${key}.hint`)}`);
   startReset(PROBLEM_RESET_SECONDS, "problem-reset");
-  focusScanner();
 }
 
 async function submitCode(raw) {
@@ -607,6 +570,7 @@ async function onSetupSubmit(event) {
   let credentials;
   try {
     credentials = parseCredentials($("client-id").value, $("private-key").value);
+    $("client-id").value = credentials.clientId; // the id read from what was pasted
   } catch (error) {
     message.dataset.i18n = error.key || "setup.error.bad_key";
     message.textContent = t(message.dataset.i18n);
@@ -665,11 +629,14 @@ function keepScannerFocused() {
     }
   });
   // Text typed while a button has focus (a scanner after someone pressed Tab) belongs in the
-  // code field: move focus there before the character lands.
+  // code field: move focus there before the character lands. While a ticket or a problem is on
+  // screen the scan field is hidden: the next person's scan brings it back, first character
+  // included.
   document.addEventListener("keydown", (event) => {
     const active = document.activeElement;
     if (
       screen === "setup" ||
+      screen === "busy" ||
       event.ctrlKey ||
       event.metaKey ||
       event.altKey ||
@@ -680,7 +647,11 @@ function keepScannerFocused() {
     ) {
       return;
     }
-    focusScanner();
+    if (screen === "ticket" || screen === "problem") {
+      backToScanning();
+    } else {
+      focusScanner();
+    }
   });
 }
 
@@ -714,6 +685,11 @@ function main() {
   });
   $("done-button").addEventListener("click", backToScanning);
   $("again-button").addEventListener("click", backToScanning);
+  window.addEventListener("resize", () => {
+    if (!$("ticket").hidden) {
+      fitTicketNumber();
+    }
+  });
   keepScannerFocused();
   setUpCamera();
   const stored = loadCredentials();

@@ -16,15 +16,16 @@ export const STRINGS = {
 
     "setup.title": "Cài đặt ki-ốt (dành cho nhân viên)",
     "setup.intro":
-      "Nhập mã ứng dụng và khóa bí mật do lệnh “healthbook clients create --kind kiosk” in ra. Chỉ cần làm một lần trên máy này.",
+      "Nhập mã ứng dụng và khóa bí mật do lệnh “healthbook clients create --kind kiosk” (hoặc “healthbook demo”) in ra. Chỉ cần làm một lần trên máy này.",
     "setup.client_id": "Mã ứng dụng (client_id)",
     "setup.private_key": "Khóa bí mật (JWK)",
     "setup.private_key.help":
-      "Dán dòng JSON bắt đầu bằng {\"kty\" — hoặc dán toàn bộ nội dung lệnh đã in ra.",
+      "Dán khóa bí mật: một đối tượng JSON (JWK) trong dấu { }, có các trường \"kty\", \"crv\", \"x\" và \"d\" theo thứ tự bất kỳ. Cũng có thể dán nguyên các dòng lệnh đã in ra (mã ứng dụng và khóa): mã ứng dụng khi đó tự được điền.",
     "setup.save": "Lưu và kết nối",
     "setup.checking": "Đang kiểm tra thông tin…",
     "setup.saved": "Đã kết nối.",
     "setup.error.no_client": "Thiếu mã ứng dụng (client_id).",
+    "setup.error.no_key": "Thiếu khóa bí mật (JWK).",
     "setup.error.bad_key": "Không đọc được khóa bí mật: cần một JWK dạng JSON.",
     "setup.error.public_key": "Đây là khóa công khai; cần khóa bí mật (có trường \"d\").",
     "setup.error.unsupported_key":
@@ -69,12 +70,12 @@ export const STRINGS = {
     "problem.check-in-too-early.title": "Chưa đến giờ check-in",
     "problem.check-in-too-early.hint": "Vui lòng quay lại gần giờ hẹn.",
     "problem.check-in-expired.title": "Mã check-in đã hết hạn",
-    "problem.check-in-expired.hint": "Giờ hẹn đã qua quá lâu. Vui lòng đến quầy tiếp đón.",
+    "problem.check-in-expired.hint": "Giờ hẹn đã qua quá lâu, không check-in tại ki-ốt được nữa.",
     "problem.check-in-wrong-facility.title": "Mã này thuộc cơ sở khác",
     "problem.check-in-wrong-facility.hint":
       "Lịch hẹn của bạn ở một cơ sở y tế khác. Kiểm tra địa chỉ trong ứng dụng.",
     "problem.appointment-cancelled.title": "Lịch hẹn đã bị hủy",
-    "problem.appointment-cancelled.hint": "Vui lòng đặt lịch mới hoặc đến quầy tiếp đón.",
+    "problem.appointment-cancelled.hint": "Bạn có thể đặt lịch mới trong ứng dụng.",
     "problem.appointment-already-checked-in.title": "Bạn đã check-in rồi",
     "problem.appointment-already-checked-in.hint":
       "Hãy dùng phiếu đã nhận, hoặc xem số thứ tự trong ứng dụng.",
@@ -83,18 +84,18 @@ export const STRINGS = {
       "Hãy mở mã QR check-in trong ứng dụng Sổ Sức Khỏe rồi quét lại.",
     "problem.check-in-code-used.title": "Mã này đã được dùng",
     "problem.check-in-code-used.hint":
-      "Mã check-in chỉ dùng được một lần. Nếu bạn chưa nhận phiếu, vui lòng đến quầy tiếp đón.",
+      "Mã check-in chỉ dùng được một lần. Số thứ tự của bạn có trong thông báo check-in trên ứng dụng.",
     "problem.check-in-code-superseded.title": "Mã check-in đã cũ",
     "problem.check-in-code-superseded.hint":
       "Lịch hẹn đã thay đổi. Hãy mở lại lịch hẹn trong ứng dụng để lấy mã mới.",
     "problem.unavailable.title": "Hệ thống đang bận",
-    "problem.unavailable.hint": "Vui lòng thử lại sau ít phút hoặc đến quầy tiếp đón.",
+    "problem.unavailable.hint": "Vui lòng thử lại sau ít phút.",
     "problem.network.title": "Mất kết nối máy chủ",
-    "problem.network.hint": "Vui lòng thử lại sau ít phút hoặc đến quầy tiếp đón.",
+    "problem.network.hint": "Vui lòng thử lại sau ít phút.",
     "problem.kiosk.title": "Ki-ốt chưa sẵn sàng",
     "problem.kiosk.hint": "Vui lòng báo nhân viên.",
     "problem.generic.title": "Không check-in được",
-    "problem.generic.hint": "Vui lòng đến quầy tiếp đón.",
+    "problem.generic.hint": "Vui lòng quét lại mã.",
 
     "board.title": "Bảng gọi số — Sổ Sức Khỏe",
     "board.now": "Đang phục vụ",
@@ -104,6 +105,7 @@ export const STRINGS = {
     "board.recent.none": "Chưa có",
     "board.waiting": "Đang chờ",
     "board.people": "{n} người",
+    "board.people.one": "{n} người",
     "board.average": "Thời gian khám trung bình",
     "board.average.value": "{n} phút",
     "board.average.none": "chưa có số liệu",
@@ -115,6 +117,7 @@ export const STRINGS = {
     "board.called_at": "lúc {time}",
     "board.announce": "Mời số {label}.",
     "board.announce.room": "Mời số {label} vào phòng {room}.",
+    "board.announce.place": "Mời số {label} vào {room}.",
   },
   en: {
     "lang.switch.en": "English",
@@ -129,15 +132,16 @@ export const STRINGS = {
 
     "setup.title": "Kiosk setup (staff only)",
     "setup.intro":
-      "Enter the client id and private key printed by “healthbook clients create --kind kiosk”. This is needed once on this device.",
+      "Enter the client id and private key printed by “healthbook clients create --kind kiosk” (or by “healthbook demo”). This is needed once on this device.",
     "setup.client_id": "Client id (client_id)",
     "setup.private_key": "Private key (JWK)",
     "setup.private_key.help":
-      "Paste the JSON line starting with {\"kty\" — or paste the command's whole output.",
+      "Paste the private key: a JSON object (JWK) in { }, with \"kty\", \"crv\", \"x\" and \"d\" members in any order. You can also paste the lines the command printed (client id and key): the client id is then read from them.",
     "setup.save": "Save and connect",
     "setup.checking": "Checking the credentials…",
     "setup.saved": "Connected.",
     "setup.error.no_client": "The client id (client_id) is missing.",
+    "setup.error.no_key": "The private key (JWK) is missing.",
     "setup.error.bad_key": "The private key can't be read: a JSON JWK is needed.",
     "setup.error.public_key": "This is a public key; the private key (with a \"d\" member) is needed.",
     "setup.error.unsupported_key": "Unsupported key type: an Ed25519 (OKP) or P-256 (EC) key is needed.",
@@ -182,12 +186,12 @@ export const STRINGS = {
     "problem.check-in-too-early.hint": "Please come back closer to your appointment time.",
     "problem.check-in-expired.title": "This check-in code has expired",
     "problem.check-in-expired.hint":
-      "Your appointment time passed too long ago. Please go to the reception desk.",
+      "Your appointment time passed too long ago to check in at the kiosk.",
     "problem.check-in-wrong-facility.title": "This code is for another facility",
     "problem.check-in-wrong-facility.hint":
       "Your appointment is at a different facility. Check the address in the app.",
     "problem.appointment-cancelled.title": "This appointment was cancelled",
-    "problem.appointment-cancelled.hint": "Please book again or go to the reception desk.",
+    "problem.appointment-cancelled.hint": "You can book a new appointment in the app.",
     "problem.appointment-already-checked-in.title": "You are already checked in",
     "problem.appointment-already-checked-in.hint":
       "Use the ticket you were given, or see your number in the app.",
@@ -196,18 +200,18 @@ export const STRINGS = {
       "Open the check-in QR code in the Sổ Sức Khỏe app and scan it again.",
     "problem.check-in-code-used.title": "This code was used already",
     "problem.check-in-code-used.hint":
-      "A check-in code works once. If you did not get a ticket, please go to the reception desk.",
+      "A check-in code works once. Your queue number is in the check-in notification in the app.",
     "problem.check-in-code-superseded.title": "This check-in code is out of date",
     "problem.check-in-code-superseded.hint":
       "The appointment changed. Open it again in the app for a new code.",
     "problem.unavailable.title": "The system is busy",
-    "problem.unavailable.hint": "Please try again in a few minutes or go to the reception desk.",
+    "problem.unavailable.hint": "Please try again in a few minutes.",
     "problem.network.title": "No connection to the server",
-    "problem.network.hint": "Please try again in a few minutes or go to the reception desk.",
+    "problem.network.hint": "Please try again in a few minutes.",
     "problem.kiosk.title": "This kiosk is not ready",
     "problem.kiosk.hint": "Please tell a member of staff.",
     "problem.generic.title": "Check-in failed",
-    "problem.generic.hint": "Please go to the reception desk.",
+    "problem.generic.hint": "Please scan the code again.",
 
     "board.title": "Queue board — Sổ Sức Khỏe",
     "board.now": "Now serving",
@@ -217,6 +221,7 @@ export const STRINGS = {
     "board.recent.none": "None yet",
     "board.waiting": "Waiting",
     "board.people": "{n} people",
+    "board.people.one": "{n} person",
     "board.average": "Average service time",
     "board.average.value": "{n} min",
     "board.average.none": "no data yet",
@@ -228,5 +233,6 @@ export const STRINGS = {
     "board.called_at": "at {time}",
     "board.announce": "Number {label}, please.",
     "board.announce.room": "Number {label}, please go to room {room}.",
+    "board.announce.place": "Number {label}, please go to {room}.",
   },
 };
