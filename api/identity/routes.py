@@ -13,7 +13,7 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.core.errors import Conflict, InvalidInput, NotFound
+from api.core.errors import UNSUPPORTED_MEDIA_TYPE, Conflict, InvalidInput, NotFound
 from api.core.openapi import answers, documented, examples, problem_responses
 from api.identity import admin, guardians
 from api.identity.access_tokens import Principal
@@ -52,6 +52,7 @@ from api.identity.service import (
     GRANT_TOKEN_EXCHANGE,
     IdentityService,
 )
+from api.identity.token_errors import TOKEN_EXCEPTION_HANDLERS
 
 _TOKEN_EXAMPLES = examples(
     citizen_login={
@@ -126,13 +127,16 @@ class AuthController(Controller):
             f"`{GRANT_REFRESH}` (`refresh_token`), or `{GRANT_CLIENT_CREDENTIALS}` (hospital, "
             f"kiosk and admin clients: `client_assertion_type` = `{ASSERTION_TYPE_JWT}`, "
             "`client_assertion` = a JWT signed with the client's key, aud = this URL). "
-            "Errors carry the OAuth `error` code; credentials that fail are 401."
+            "Every error carries the OAuth `error` code (RFC 6749 §5.2) beside the problem "
+            "members: a request that cannot be read is `invalid_request` (400; 413 too large; "
+            "415 not form-encoded); credentials that fail are 401."
         ),
         status_code=HTTP_200_OK,
         responses=problem_responses(
-            OAUTH_INVALID_REQUEST, OAUTH_INVALID_GRANT, OAUTH_INVALID_CLIENT
+            OAUTH_INVALID_REQUEST, OAUTH_INVALID_GRANT, OAUTH_INVALID_CLIENT, UNSUPPORTED_MEDIA_TYPE
         ),
         request_max_body_size=64 * 1024,
+        exception_handlers=TOKEN_EXCEPTION_HANDLERS,
     )
     async def token(
         self,

@@ -31,6 +31,7 @@ from api.core.redis import create_redis
 from api.core.settings import Settings
 from tests.support.auth import bearer
 from tests.support.hospital import Hospital
+from tests.support.problems import problem_uri
 from tests.support.running import app_client
 
 pytestmark = pytest.mark.redis  # every limiter test also runs on the Redis Cluster
@@ -69,7 +70,7 @@ def assert_limited(response: httpx.Response, limit_class: str, retry_after: int)
         assert body["issue"][0]["code"] == "throttled"
     else:
         assert response.headers["content-type"].startswith("application/problem+json")
-        assert body["type"] == "/problems/rate-limited"
+        assert body["type"] == problem_uri("rate-limited")
         assert body["limit_class"] == limit_class
         assert body["window_seconds"] == WINDOW
     assert response.headers["ratelimit"] == f'"{limit_class}";r=0;t={retry_after}'

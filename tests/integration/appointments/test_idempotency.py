@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from api.appointments import booking, idempotency
 from api.appointments.models import IN_PROGRESS, Appointment, IdempotencyKey
+from tests.support.problems import problem_uri
 
 
 async def _appointments(app) -> int:
@@ -38,7 +39,7 @@ async def test_same_key_other_body_is_422(app, clinic, person):
     assert (await someone.book(one, key="key-2")).status_code == 201
     other = await someone.book(two, key="key-2")
     assert other.status_code == 422
-    assert other.json()["type"] == "/problems/idempotency-key-reused"
+    assert other.json()["type"] == problem_uri("idempotency-key-reused")
     # for another dependent (another target) the key is another request too
     assert (await someone.book(one, key="key-2", on_behalf_of=someone.id)).status_code == 201
     assert await _appointments(app) == 1
@@ -51,7 +52,7 @@ async def test_the_key_is_required(client, clinic, person):
         "/citizens/me/appointments", json={"slot_id": slot_id}, headers=someone.headers
     )
     assert response.status_code == 400
-    assert response.json()["type"] == "/problems/validation-error"
+    assert response.json()["type"] == problem_uri("validation-error")
     assert "idempotency-key" in response.text.lower()
 
 
@@ -81,7 +82,7 @@ async def test_a_concurrent_duplicate_is_409_then_replays(app, clinic, person, m
     await asyncio.wait_for(entered.wait(), 5)
     duplicate = await someone.book(slot_id, key="key-5")
     assert duplicate.status_code == 409
-    assert duplicate.json()["type"] == "/problems/idempotency-key-in-use"
+    assert duplicate.json()["type"] == problem_uri("idempotency-key-in-use")
     assert duplicate.headers["retry-after"] == "1"
     release.set()
     answered = await first
@@ -98,13 +99,15 @@ async def test_a_stored_error_is_answered_again(app, clinic, person):
     mine = await a.booked(slot_id)
     full = await b.book(slot_id, key="key-6")
     assert full.status_code == 409
-    assert full.json()["type"] == "/problems/slot-full"
+    assert full.json()["type"] == problem_uri("slot-full")
     assert (await a.cancel(mine["id"])).status_code == 200
-    # the same request again gets the same answer, though a place is free now
+    # the same request again gets the same answer, byte for byte, though a place is free now
     again = await b.book(slot_id, key="key-6")
     assert again.status_code == 409
-    assert again.json()["type"] == "/problems/slot-full"
-    assert again.json()["request_id"] != full.json()["request_id"]
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.headers["content-type"].startswith("application/problem+json")
+    assert again.content == full.content  # the first request's request_id too
+    assert "idempotent-replayed" not in full.headers
     assert (await b.book(slot_id, key="key-6b")).status_code == 201
 
 

@@ -149,6 +149,7 @@ def make_machine(settings: Settings) -> type[RuleBasedStateMachine]:
                             idempotency_key=str(uuid.uuid4()),
                             limits=self.limits,
                             now=self.clock.now(),
+                            render_error=lambda error: error.problem.slug.encode(),
                         )
                     except DomainError:
                         return None
@@ -175,6 +176,7 @@ def make_machine(settings: Settings) -> type[RuleBasedStateMachine]:
                             appointment_id=uuid.UUID(appointment),
                             limits=self.limits,
                             now=self.clock.now(),
+                            render_error=lambda error: error.problem.slug.encode(),
                         )
                     except DomainError:
                         return False
@@ -208,6 +210,7 @@ def make_machine(settings: Settings) -> type[RuleBasedStateMachine]:
                             data=AppointmentReschedule(slot_id=self.slot_ids[where]),
                             limits=self.limits,
                             now=self.clock.now(),
+                            render_error=lambda error: error.problem.slug.encode(),
                         )
                     except DomainError:
                         return False
