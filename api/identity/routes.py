@@ -110,6 +110,13 @@ _GUARDIANSHIP_EXAMPLES = examples(
 )
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _location(path: str) -> dict[str, str]:
+    """``Location`` of a created resource (a path on this service)."""
+    return {"Location": path}
+
+
 _AUTH_ERRORS = problem_responses(INVALID_TOKEN, INSUFFICIENT_SCOPE)
 
 
@@ -264,6 +271,7 @@ class AdminIdentityController(Controller):
     )
     async def put_provider(
         self,
+        request: Request[Any, Any, Any],
         provider_id: FromPath[str],
         data: Annotated[IdentityProviderCreate, Body(examples=_PROVIDER_EXAMPLES)],
         db_session: NamedDependency[AsyncSession],
@@ -274,7 +282,9 @@ class AdminIdentityController(Controller):
         view, created = await admin.put_provider(
             db_session, data, production=state.settings.production, now=state.clock.now()
         )
-        return Response(view, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
+        if created:
+            return Response(view, status_code=HTTP_201_CREATED, headers=_location(request.url.path))
+        return Response(view, status_code=HTTP_200_OK)
 
     @get(
         "/identity-providers",
@@ -309,8 +319,11 @@ class AdminIdentityController(Controller):
         data: Annotated[ClientCreate, Body(examples=_CLIENT_EXAMPLES)],
         db_session: NamedDependency[AsyncSession],
         state: State,
-    ) -> ClientView:
-        return await admin.create_client(db_session, data, now=state.clock.now())
+    ) -> Response[ClientView]:
+        view = await admin.create_client(db_session, data, now=state.clock.now())
+        return Response(
+            view, status_code=HTTP_201_CREATED, headers=_location(f"/admin/clients/{view.id}")
+        )
 
     @get("/clients", operation_id="ListClients", summary="API clients", responses=_AUTH_ERRORS)
     async def list_clients(
@@ -355,14 +368,32 @@ class AdminIdentityController(Controller):
         data: Annotated[GuardianshipCreate, Body(examples=_GUARDIANSHIP_EXAMPLES)],
         db_session: NamedDependency[AsyncSession],
         state: State,
-    ) -> GuardianshipView:
-        return await guardians.record(
+    ) -> Response[GuardianshipView]:
+        view = await guardians.record(
             db_session,
             data,
             identifier_key=state.identifier_key,
             max_age=state.settings.guardian_child_max_age,
             directory=state.directory,
             now=state.clock.now(),
+        )
+        location = _location(f"/admin/guardianships/{view.id}")
+        return Response(view, status_code=HTTP_201_CREATED, headers=location)
+
+    @get(
+        "/guardianships/{guardianship_id:uuid}",
+        operation_id="GetGuardianship",
+        summary="One guardianship",
+        responses=_ADMIN_ERRORS,
+    )
+    async def get_guardianship(
+        self,
+        guardianship_id: FromPath[uuid.UUID],
+        db_session: NamedDependency[AsyncSession],
+        state: State,
+    ) -> GuardianshipView:
+        return await guardians.get(
+            db_session, guardianship_id, max_age=state.settings.guardian_child_max_age
         )
 
     @post(

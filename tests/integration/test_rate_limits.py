@@ -229,6 +229,7 @@ async def checkin_client(
         on_startup=[lifespan_state],
     )
     mini.state.redis = create_redis(settings)
+    mini.state.settings = settings  # the public base URL of its problem types
     try:
         async with app_client(mini) as http:
             yield http

@@ -45,6 +45,7 @@ MATRIX: dict[tuple[str, str], str | frozenset[str]] = {
     ("GET", "/admin/clients/{client_id}"): frozenset({"admin"}),
     ("PATCH", "/admin/clients/{client_id}"): frozenset({"admin"}),
     ("POST", "/admin/guardianships"): frozenset({"admin"}),
+    ("GET", "/admin/guardianships/{guardianship_id}"): frozenset({"admin"}),
     ("POST", "/admin/guardianships/{guardianship_id}/end"): frozenset({"admin"}),
     ("GET", "/facilities"): PUBLIC,
     ("GET", "/facilities/{facility_id}"): PUBLIC,

@@ -176,7 +176,6 @@ def make_machine(settings: Settings) -> type[RuleBasedStateMachine]:
                             appointment_id=uuid.UUID(appointment),
                             limits=self.limits,
                             now=self.clock.now(),
-                            render_error=lambda error: error.problem.slug.encode(),
                         )
                     except DomainError:
                         return False
@@ -210,7 +209,6 @@ def make_machine(settings: Settings) -> type[RuleBasedStateMachine]:
                             data=AppointmentReschedule(slot_id=self.slot_ids[where]),
                             limits=self.limits,
                             now=self.clock.now(),
-                            render_error=lambda error: error.problem.slug.encode(),
                         )
                     except DomainError:
                         return False
