@@ -114,7 +114,9 @@ def _field_error(exc: msgspec.ValidationError) -> dict[str, str]:
     found = _WHERE.match(str(exc))
     message = found.group("message") if found else str(exc)
     path = (found.group("path") if found else None) or ""
-    parts = [part for part in re.sub(r"\[(\d+)\]", r".\1", path).split(".") if part]
+    # msgspec writes items as [0] and the values of a mapping as [...] (its key unnamed): *
+    dotted = re.sub(r"\[(\d+)\]", r".\1", path.replace("[...]", ".*"))
+    parts = [part for part in dotted.split(".") if part]
     named = _UNKNOWN_OR_MISSING.match(message)
     if named is not None:
         parts.append(named.group(1))
