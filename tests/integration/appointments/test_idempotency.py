@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from api.appointments import booking, idempotency
 from api.appointments.models import IN_PROGRESS, Appointment, IdempotencyKey
+from api.core.errors import ServiceUnavailable
 from tests.support.problems import problem_uri
 
 
@@ -175,3 +176,30 @@ async def test_keys_expire_after_24_hours_and_are_purged(app, clinic, person, cl
         left = await session.scalar(select(func.count()).select_from(IdempotencyKey))
     assert removed == 2
     assert left == 0
+
+
+async def test_a_transient_refusal_is_not_stored(app, clinic, person, monkeypatch):
+    """A 503 (or a 429) says nothing about the request: the retry with the same key runs it."""
+    slot_id = await clinic.open("I10")
+    someone = await person()
+
+    async def unavailable(*args, **kwargs):
+        raise ServiceUnavailable("the slot store cannot be reached right now")
+
+    monkeypatch.setattr(booking, "take_place", unavailable)
+    refused = await someone.book(slot_id, key="key-10")
+    assert refused.status_code == 503, refused.text
+    monkeypatch.undo()
+    retried = await someone.book(slot_id, key="key-10")
+    assert retried.status_code == 201, retried.text
+    assert "idempotent-replayed" not in retried.headers
+    assert await _appointments(app) == 1
+
+
+async def test_a_replayed_success_carries_its_location(app, clinic, person):
+    slot_id = await clinic.open("I11")
+    someone = await person()
+    first = await someone.book(slot_id, key="key-11")
+    again = await someone.book(slot_id, key="key-11")
+    assert again.headers["location"] == first.headers["location"]
+    assert first.headers["location"].endswith(first.json()["id"])
