@@ -7,6 +7,7 @@ of the key commit together.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
 from typing import NamedTuple
@@ -131,6 +132,13 @@ async def _book_in_one_transaction(
                 now=now,
                 ttl=limits.idempotency_ttl,
             )
+        raise
+    except Exception:
+        # unexpected (database away...): end the transaction now, which frees the key's lock
+        # before the answer leaves, so the retry runs the request anew (a connection that is
+        # gone has nothing to roll back: the original error is the one to answer)
+        with contextlib.suppress(Exception):
+            await session.rollback()
         raise
     await idempotency.save(session, actor, key, fingerprint, answer, now=now)
     await idempotency.maybe_purge(session, now - limits.idempotency_ttl)
