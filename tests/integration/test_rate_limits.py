@@ -107,6 +107,10 @@ async def test_token_exchange_is_limited_per_ip_address(client, clock) -> None:
         return send
 
     await assert_boundary(send_from("203.0.113.7"), clock, "token", 4)
+    for _ in range(4):
+        limited = await send_from("203.0.113.7")()
+    assert limited.status_code == 429
+    assert limited.json()["error"] == "temporarily_unavailable"  # the token endpoint's OAuth code
     # another address has a budget of its own; the forged left-hand entry does not matter
     assert (await send_from("203.0.113.8")()).status_code == 400
 
