@@ -71,7 +71,7 @@ class ReplayedProblem(DomainError):
     """A stored error answer of the legacy form, rendered again for a retried request."""
 
     def __init__(self, stored: _Legacy) -> None:
-        super().__init__(stored.detail, extra=stored.extra)
+        super().__init__(stored.detail, extra=stored.extra, headers={"Idempotent-Replayed": "true"})
         self.problem = PROBLEM_TYPES[stored.slug]  # type: ignore[misc]
 
 

@@ -10,7 +10,7 @@ import uuid
 from sqlalchemy import func, select
 
 from api.appointments import booking, idempotency
-from api.appointments.models import IN_PROGRESS, Appointment, IdempotencyKey
+from api.appointments.models import DONE, IN_PROGRESS, Appointment, IdempotencyKey
 from api.core.errors import ServiceUnavailable
 from tests.support.problems import problem_uri
 
@@ -203,3 +203,32 @@ async def test_a_replayed_success_carries_its_location(app, clinic, person):
     again = await someone.book(slot_id, key="key-11")
     assert again.headers["location"] == first.headers["location"]
     assert first.headers["location"].endswith(first.json()["id"])
+
+
+async def test_a_refusal_stored_by_an_earlier_release_still_replays(app, clinic, person, clock):
+    """Rows written before refusals were stored as documents ({slug, detail, extra}) answer the
+    same problem (rendered now) until they expire."""
+    slot_id = await clinic.open("I12")
+    someone = await person()
+    body = booking.schemas.AppointmentCreate(slot_id=uuid.UUID(slot_id))
+    fingerprint = idempotency.request_hash(f"POST /citizens/{someone.id}/appointments", body)
+    async with app.state.sessionmaker() as session:
+        session.add(
+            IdempotencyKey(
+                citizen_id=uuid.UUID(someone.id),
+                key="key-12",
+                request_hash=fingerprint,
+                status=DONE,
+                response_status=409,
+                response_body=b'{"slug":"slot-full","detail":"no place left"}',
+                created_at=clock.now(),
+                locked_at=clock.now(),
+            )
+        )
+        await session.commit()
+    replayed = await someone.book(slot_id, key="key-12")
+    assert replayed.status_code == 409, replayed.text
+    assert replayed.json()["type"] == problem_uri("slot-full")
+    assert replayed.json()["detail"] == "no place left"
+    assert replayed.headers["idempotent-replayed"] == "true"
+    assert await _appointments(app) == 0
