@@ -136,6 +136,20 @@ class AdminFacilityController(Controller):
     ) -> schemas.FacilityAdminView:
         return service.admin_view(await service.get_facility(db_session, facility_id))
 
+    @get(
+        "/{facility_id:str}/departments/{code:str}",
+        operation_id="GetDepartmentAdmin",
+        summary="One department (active or not)",
+        responses=_ADMIN_ERRORS,
+    )
+    async def get_department(
+        self,
+        facility_id: FromPath[str],
+        code: FromPath[str],
+        db_session: NamedDependency[AsyncSession],
+    ) -> schemas.Department:
+        return service.department_view(await service.get_department(db_session, facility_id, code))
+
     @put(
         "/{facility_id:str}/departments/{code:str}",
         operation_id="PutDepartment",

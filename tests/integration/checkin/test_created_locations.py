@@ -66,7 +66,10 @@ async def test_admin_creations(
     department = await client.put(
         "/admin/facilities/02002/departments/NOI", json={"name": "Khoa Nội"}, headers=headers
     )
-    _created(department, "/admin/facilities/02002/departments/NOI")
+    location = _created(department, "/admin/facilities/02002/departments/NOI")
+    read = await client.get(location, headers=headers)
+    assert read.status_code == 200, read.text
+    assert read.json() == department.json()
 
     body = idp.provider_body()
     provider = await client.put(
