@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from litestar import Controller, Response, delete, get, post, put
+from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import NamedDependency
@@ -108,6 +108,7 @@ class DeviceController(Controller):
     )
     async def put_device(
         self,
+        request: Request[Any, Any, Any],
         installation_id: FromPath[str],
         data: Annotated[DeviceRegistration, Body(examples=_DEVICE_EXAMPLES)],
         principal: NamedDependency[Principal],
@@ -117,7 +118,11 @@ class DeviceController(Controller):
         view, created = await devices.register(
             db_session, principal.citizen_id, installation_id, data, state.clock.now()
         )
-        return Response(view, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
+        if created:  # created at the request's URI (RFC 9110 §9.3.4)
+            return Response(
+                view, status_code=HTTP_201_CREATED, headers={"Location": request.url.path}
+            )
+        return Response(view, status_code=HTTP_200_OK)
 
     @delete(
         "/{installation_id:str}",

@@ -7,6 +7,7 @@ of the key commit together.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
 from typing import NamedTuple
@@ -28,7 +29,7 @@ from api.appointments.errors import (
     IdempotencyMismatch,
     LimitReached,
 )
-from api.appointments.idempotency import Answer
+from api.appointments.idempotency import Answer, RenderError
 from api.appointments.locking import begin_write, lock_booking
 from api.appointments.models import BOOKED, Appointment
 from api.appointments.records import Limits
@@ -46,15 +47,19 @@ async def book(
     idempotency_key: str,
     limits: Limits,
     now: dt.datetime,
+    render_error: RenderError,
 ) -> Answer:
     """Book ``data.slot_id`` for ``citizen_id`` (by ``actor_id``: themselves or a guardian).
 
     Answers the JSON of the appointment (201), or the stored answer of the first request with
-    the same ``Idempotency-Key`` (see :mod:`api.appointments.idempotency`)."""
+    the same ``Idempotency-Key`` (see :mod:`api.appointments.idempotency`). A refusal is raised;
+    when it is stored for replay, ``render_error`` made its document and the error carries those
+    bytes (``recorded``)."""
     request = Request(
         actor_id,
         idempotency_key,
         idempotency.request_hash(f"POST /citizens/{citizen_id}/appointments", data),
+        render_error,
     )
     if session.get_bind().dialect.name == "postgresql":
         return await _book_in_one_transaction(session, request, citizen_id, data, limits, now)
@@ -67,6 +72,7 @@ class Request(NamedTuple):
     actor_id: uuid.UUID
     key: str
     fingerprint: str
+    render_error: RenderError
 
 
 class Refused(Exception):
@@ -88,7 +94,7 @@ async def _book_in_one_transaction(
     limits: Limits,
     now: dt.datetime,
 ) -> Answer:
-    actor, key, fingerprint = request
+    actor, key, fingerprint, render = request
     try:
         if not await lock_booking(session, idempotency.lock_key(actor, key), citizen_id):
             raise IdempotencyInProgress(
@@ -106,16 +112,33 @@ async def _book_in_one_transaction(
         await session.rollback()
         raise
     except Refused as refused:  # nothing written: the refusal is stored in this transaction
-        answer = idempotency.error_answer(refused.error)
+        if not idempotency.storable(refused.error):
+            await session.rollback()
+            raise refused.error from None
+        answer = idempotency.error_answer(refused.error, render)
         expired = now - limits.idempotency_ttl
         await idempotency.save(session, actor, key, fingerprint, answer, now=now, only_over=expired)
         await session.commit()
         raise refused.error from None
     except DomainError as error:
         await session.rollback()
-        await idempotency.save_error(
-            session, actor, key, fingerprint, error, now=now, ttl=limits.idempotency_ttl
-        )
+        if idempotency.storable(error):
+            await idempotency.save_error(
+                session,
+                actor,
+                key,
+                fingerprint,
+                idempotency.error_answer(error, render),
+                now=now,
+                ttl=limits.idempotency_ttl,
+            )
+        raise
+    except Exception:
+        # unexpected (database away...): end the transaction now, which frees the key's lock
+        # before the answer leaves, so the retry runs the request anew (a connection that is
+        # gone has nothing to roll back: the original error is the one to answer)
+        with contextlib.suppress(Exception):
+            await session.rollback()
         raise
     await idempotency.save(session, actor, key, fingerprint, answer, now=now)
     await idempotency.maybe_purge(session, now - limits.idempotency_ttl)
@@ -131,7 +154,7 @@ async def _book_after_claim(
     limits: Limits,
     now: dt.datetime,
 ) -> Answer:
-    actor, key, fingerprint = request
+    actor, key, fingerprint, render = request
     stored = await idempotency.claim(
         session, actor, key, fingerprint, now=now, ttl=limits.idempotency_ttl
     )
@@ -143,12 +166,21 @@ async def _book_after_claim(
         await session.commit()
         return answer
     except Refused as refused:  # nothing written: the refusal is stored in this transaction
-        await idempotency.finish(session, actor, key, idempotency.error_answer(refused.error))
+        if not idempotency.storable(refused.error):
+            await session.rollback()
+            await idempotency.release(session, actor, key)
+            raise refused.error from None
+        answer = idempotency.error_answer(refused.error, render)
+        await idempotency.finish(session, actor, key, answer)
         await session.commit()
         raise refused.error from None
     except DomainError as error:
         await session.rollback()
-        await idempotency.finish_with_error(session, actor, key, error)
+        if idempotency.storable(error):
+            answer = idempotency.error_answer(error, render)
+            await idempotency.finish_with_error(session, actor, key, answer)
+        else:
+            await idempotency.release(session, actor, key)
         raise
     except Exception:
         await session.rollback()

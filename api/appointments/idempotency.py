@@ -2,7 +2,11 @@
 
 Keys are scoped per citizen (the caller) and kept ``idempotency_key_ttl_hours``. The answer is
 stored in the transaction of the work it answers, so a booking and its recorded answer commit
-together; domain errors (slot full...) are answers too, stored in a transaction of their own.
+together. Refusals that follow from the request and the state it met (slot full, not bookable,
+already booked, limit reached: the 4xx domain errors, see :func:`storable`) are answers too: their
+problem document is rendered once, stored, and sent as those exact bytes — the first time and at
+every replay (with the first request's ``request_id``). Transient failures (503, 429, anything
+unexpected) are never stored: the key is given up, so a retry runs the request anew.
 
 - PostgreSQL: the work runs in one transaction that first takes a transaction-scoped advisory lock
   on (citizen, key) with ``pg_try_advisory_xact_lock``: a request that cannot take it knows a
@@ -13,7 +17,8 @@ together; domain errors (slot full...) are answers too, stored in a transaction 
 
 Then, for the same key:
 
-- same request, answer stored: the stored answer again (``Idempotent-Replayed: true``);
+- same request, answer stored: the stored answer again, success or refusal, byte for byte
+  (``Idempotent-Replayed: true``);
 - another request (different body or target): 422 ``idempotency-key-reused``;
 - the first still in progress: 409 ``idempotency-key-in-use`` with ``Retry-After``;
 - a request that failed unexpectedly (database down) releases its key, so a retry runs anew; one
@@ -29,6 +34,7 @@ import datetime as dt
 import hashlib
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,27 +53,49 @@ STALE_AFTER = dt.timedelta(seconds=60)
 PURGE_ONE_IN = 100
 
 
-class _Stored(msgspec.Struct):
+_TRANSIENT = frozenset({408, 425, 429})
+
+RenderError = Callable[[DomainError], bytes]
+"""The exact problem document a domain error answers the current request with."""
+
+
+class _Legacy(msgspec.Struct):
+    """An error answer as releases before byte-for-byte error replay stored it."""
+
     slug: str
     detail: str | None = None
     extra: dict[str, Any] | None = None
 
 
 class ReplayedProblem(DomainError):
-    """A stored error answer, raised again for a retried request."""
+    """A stored error answer of the legacy form, rendered again for a retried request."""
 
-    def __init__(self, stored: _Stored) -> None:
-        super().__init__(stored.detail, extra=stored.extra)
+    def __init__(self, stored: _Legacy) -> None:
+        super().__init__(stored.detail, extra=stored.extra, headers={"Idempotent-Replayed": "true"})
         self.problem = PROBLEM_TYPES[stored.slug]  # type: ignore[misc]
 
 
 @dataclass(frozen=True)
 class Answer:
-    """What a write answered: its status and the JSON body, byte for byte."""
+    """What a write answered: its status and body (JSON, or a problem document), byte for byte."""
 
     status: int
     body: bytes
     replayed: bool = False
+
+
+def storable(error: DomainError) -> bool:
+    """Whether a refusal is the request's answer (a 4xx that follows from the request and the
+    state it met) rather than a transient failure to retry (5xx, 408, 425, 429), or one whose
+    response headers a stored body would lose."""
+    status = error.problem.status
+    return 400 <= status < 500 and status not in _TRANSIENT and not error.headers
+
+
+def _replayed(status: int, body: bytes) -> Answer:
+    if status >= 400 and body.startswith(b'{"slug":'):
+        raise ReplayedProblem(msgspec.json.decode(body, type=_Legacy))
+    return Answer(status, body, replayed=True)
 
 
 def request_hash(operation: str, body: msgspec.Struct) -> str:
@@ -101,9 +129,7 @@ def _decide(row: Any, fingerprint: str, now: dt.datetime, ttl: dt.timedelta) -> 
     if expired or (row.status == IN_PROGRESS and row.locked_at <= now - STALE_AFTER):
         return None
     if row.status == DONE and row.response_status is not None and row.response_body is not None:
-        if row.response_status >= 400:
-            raise ReplayedProblem(msgspec.json.decode(row.response_body, type=_Stored))
-        return Answer(row.response_status, row.response_body, replayed=True)
+        return _replayed(row.response_status, row.response_body)
     raise IdempotencyInProgress(
         "a request with this Idempotency-Key is in progress", headers={"Retry-After": "1"}
     )
@@ -196,22 +222,21 @@ async def save_error(
     citizen_id: uuid.UUID,
     key: str,
     fingerprint: str,
-    error: DomainError,
+    answer: Answer,
     *,
     now: dt.datetime,
     ttl: dt.timedelta,
 ) -> None:
-    """Store a domain error as the answer, in a transaction of its own (the work's rolled back);
+    """Store a refusal as the answer, in a transaction of its own (the work's rolled back);
     never over the answer of a duplicate that ran meanwhile."""
-    await save(
-        session, citizen_id, key, fingerprint, error_answer(error), now=now, only_over=now - ttl
-    )
+    await save(session, citizen_id, key, fingerprint, answer, now=now, only_over=now - ttl)
     await session.commit()
 
 
-def error_answer(error: DomainError) -> Answer:
-    stored = _Stored(slug=error.problem.slug, detail=error.detail, extra=error.extra or None)
-    return Answer(error.problem.status, msgspec.json.encode(stored))
+def error_answer(error: DomainError, render: RenderError) -> Answer:
+    """The refusal's problem document, rendered once: ``error`` answers with these bytes."""
+    error.recorded = render(error)
+    return Answer(error.problem.status, error.recorded)
 
 
 async def claim(
@@ -288,11 +313,11 @@ async def finish(session: AsyncSession, citizen_id: uuid.UUID, key: str, answer:
 
 
 async def finish_with_error(
-    session: AsyncSession, citizen_id: uuid.UUID, key: str, error: DomainError
+    session: AsyncSession, citizen_id: uuid.UUID, key: str, answer: Answer
 ) -> None:
-    """Store a domain error as the answer of a claimed key (after the work rolled back)."""
+    """Store a refusal as the answer of a claimed key (after the work rolled back)."""
     await begin_write(session)
-    await finish(session, citizen_id, key, error_answer(error))
+    await finish(session, citizen_id, key, answer)
     await session.commit()
 
 

@@ -6,17 +6,19 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
+import msgspec
 from litestar import Controller, Request, Response, get, post, put
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.openapi.spec import OpenAPIFormat, OpenAPIType, Schema
 from litestar.params import Body, FromPath, FromQuery, HeaderParameter, QueryParameter, RawBody
-from litestar.status_codes import HTTP_200_OK
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.appointments import errors, fhir, schemas, service, slots
+from api.appointments.idempotency import Answer
 from api.appointments.records import Limits
-from api.core.errors import Conflict, InvalidInput, NotFound, Unprocessable
+from api.core.errors import PROBLEM_MEDIA_TYPE, Conflict, InvalidInput, NotFound, Unprocessable
 from api.core.openapi import (
     documented,
     examples,
@@ -26,6 +28,7 @@ from api.core.openapi import (
     raw_body,
 )
 from api.core.params import INSTANT, instant
+from api.core.problem_handlers import problem_renderer
 from api.identity.access_tokens import Principal
 from api.identity.errors import INSUFFICIENT_SCOPE, INVALID_TOKEN
 from api.identity.guards import requires_citizen_access, requires_client
@@ -144,9 +147,24 @@ def limits_of(state: State) -> Limits:
     return state.appointment_limits
 
 
-def _json(answer_body: bytes, status: int, *, replayed: bool = False) -> Response[Any]:
-    headers = {"Idempotent-Replayed": "true"} if replayed else None
-    return Response(answer_body, status_code=status, media_type="application/json", headers=headers)
+class _Created(msgspec.Struct):
+    id: str
+
+
+def _answer(answer: Answer, collection_path: str) -> Response[Any]:
+    """A booking's answer (first or replayed): the appointment with its ``Location``, or the
+    stored problem document, byte for byte."""
+    headers: dict[str, str] = {}
+    if answer.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    if answer.status >= 400:
+        media_type = PROBLEM_MEDIA_TYPE
+    else:
+        media_type = "application/json"
+        if answer.status == HTTP_201_CREATED:
+            created = msgspec.json.decode(answer.body, type=_Created)
+            headers["Location"] = f"{collection_path.rstrip('/')}/{created.id}"
+    return Response(answer.body, status_code=answer.status, media_type=media_type, headers=headers)
 
 
 class SlotSearchController(Controller):
@@ -291,6 +309,7 @@ class AppointmentController(Controller):
     )
     async def book(
         self,
+        request: Request[Any, Any, Any],
         data: Annotated[schemas.AppointmentCreate, Body(examples=_BOOK_EXAMPLES)],
         idempotency_key: IdempotencyKey,
         principal: NamedDependency[Principal],
@@ -306,8 +325,9 @@ class AppointmentController(Controller):
             idempotency_key=idempotency_key,
             limits=limits_of(state),
             now=state.clock.now(),
+            render_error=problem_renderer(request),
         )
-        return _json(answer.body, answer.status, replayed=answer.replayed)
+        return _answer(answer, request.url.path)
 
     @get(
         "/",

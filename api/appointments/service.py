@@ -234,7 +234,7 @@ def _decode_after(
         start, last_id = after
         return dt.datetime.fromisoformat(start), uuid.UUID(last_id)
     except (ValueError, TypeError) as exc:
-        raise InvalidInput("invalid cursor", extra={"field": "cursor"}) from exc
+        raise InvalidInput("invalid cursor", field="cursor", source="query") from exc
 
 
 def local_day(day: dt.date, time_zone: str) -> tuple[dt.datetime, dt.datetime]:

@@ -265,7 +265,7 @@ async def search(
         try:
             at, last_id = dt.datetime.fromisoformat(after[0]), uuid.UUID(after[1])
         except (ValueError, TypeError, IndexError) as exc:
-            raise InvalidInput("invalid cursor", extra={"field": "cursor"}) from exc
+            raise InvalidInput("invalid cursor", field="cursor", source="query") from exc
         query = query.where(or_(Slot.start_at > at, and_(Slot.start_at == at, Slot.id > last_id)))
     rows = list(await session.scalars(query.order_by(Slot.start_at, Slot.id).limit(limit + 1)))
     more = len(rows) > limit

@@ -138,6 +138,12 @@ class CheckInCodeController(Controller):
         return await _check_in_qr("svg", appointment_id, target_citizen_id, db_session, state)
 
 
+def ticket_location(ticket: schemas.Ticket) -> dict[str, str]:
+    """``Location`` of a new ticket: a ticket has no URL of its own, so the queue it joined,
+    whose status (``GET``) shows the numbers being called."""
+    return {"Location": f"/facilities/{ticket.facility_id}/queues/{ticket.department}"}
+
+
 class KioskCheckInController(Controller):
     path = "/kiosk/check-ins"
     tags = ["check-in"]  # noqa: RUF012
@@ -172,8 +178,8 @@ class KioskCheckInController(Controller):
         principal: NamedDependency[Principal],
         db_session: NamedDependency[AsyncSession],
         state: State,
-    ) -> schemas.Ticket:
-        return await service.kiosk_check_in(
+    ) -> Response[schemas.Ticket]:
+        ticket = await service.kiosk_check_in(
             db_session,
             state.redis,  # not injected: Litestar would check it against one client class
             desk_of(state),
@@ -181,6 +187,7 @@ class KioskCheckInController(Controller):
             code=data.code,
             now=state.clock.now(),
         )
+        return Response(ticket, status_code=HTTP_201_CREATED, headers=ticket_location(ticket))
 
 
 class WalkInController(Controller):
@@ -220,7 +227,9 @@ class WalkInController(Controller):
             code=data.code,
             now=state.clock.now(),
         )
-        return Response(ticket, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
+        if created:
+            return Response(ticket, status_code=HTTP_201_CREATED, headers=ticket_location(ticket))
+        return Response(ticket, status_code=HTTP_200_OK)
 
 
 CHECKIN_ROUTES: list[Any] = [

@@ -3,14 +3,15 @@
 Services raise :class:`DomainError` subclasses and never import Litestar. The handlers at the bottom
 turn every error the app can produce (domain errors, framework errors, validation errors, unknown
 routes, oversized bodies, unexpected exceptions) into ``application/problem+json`` with a stable
-``type``. The registry of types is served at ``/problems`` so each ``type`` URI dereferences to its
-description.
+``type``. A ``type`` is an absolute URI under the service's public base URL
+(``{PUBLIC_BASE_URL}/problems/{slug}``), served at that address, so each ``type`` dereferences to
+its description; ``instance`` is the path of the request that failed.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import msgspec
 
@@ -28,7 +29,12 @@ class ProblemType(msgspec.Struct, frozen=True):
 
     @property
     def uri(self) -> str:
+        """The path of this type's description on the service (``/problems/{slug}``)."""
         return PROBLEM_BASE + self.slug
+
+    def type_uri(self, base_url: str) -> str:
+        """The ``type`` of a problem document: the absolute URI under ``base_url``."""
+        return base_url.rstrip("/") + self.uri
 
 
 PROBLEM_TYPES: dict[str, ProblemType] = {}
@@ -154,8 +160,12 @@ class DomainError(Exception):
     """Base of every error a service raises. Subclasses set ``problem``; instances add detail.
 
     ``extra`` members become top-level members of the problem document (RFC 9457 extensions);
-    ``headers`` go on the response (``Retry-After``, ``WWW-Authenticate``...).
+    ``headers`` go on the response (``Retry-After``, ``WWW-Authenticate``...). ``recorded``, when
+    a use case stored the answer to replay it (an ``Idempotency-Key``'s), is the exact body the
+    error answers with.
     """
+
+    recorded: bytes | None = None
 
     problem: ClassVar[ProblemType] = BAD_REQUEST
 
@@ -173,7 +183,32 @@ class DomainError(Exception):
 
 
 class InvalidInput(DomainError):
+    """Invalid input. With ``field`` (and ``source``), the problem's ``errors`` names it."""
+
     problem = VALIDATION
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        field: str | None = None,
+        source: FieldSource = "body",
+        errors: list[FieldError] | None = None,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        if field is not None and errors is None:
+            errors = [FieldError(field=field, source=source, detail=detail or VALIDATION.title)]
+        extra = dict(extra or {})
+        if errors:
+            extra["errors"] = [msgspec.to_builtins(error) for error in errors]
+        super().__init__(detail, extra=extra, headers=headers)
+
+
+class MalformedBody(DomainError):
+    """The body does not decode for its content type (JSON that does not parse, not UTF-8...)."""
+
+    problem = MALFORMED_BODY
 
 
 class NotAuthenticated(DomainError):
@@ -208,29 +243,38 @@ class ServiceUnavailable(DomainError):
     problem = UNAVAILABLE
 
 
+FieldSource = Literal["body", "query", "path", "header", "cookie"]
+
+
+class FieldError(msgspec.Struct):
+    """One invalid value: which (``field``), where (``source``) and why (``detail``).
+
+    ``field`` is the parameter's name (query, path, header, cookie), or for the body the dotted
+    path of the member (``slots.0.start``; empty when the body as a whole is at fault)."""
+
+    field: str
+    source: FieldSource
+    detail: str
+
+
 class Problem(msgspec.Struct, omit_defaults=True):
     """RFC 9457 problem details document, with the members this API adds."""
 
     type: str
+    """``{PUBLIC_BASE_URL}/problems/{slug}``: dereference it for the description."""
     title: str
     status: int
     detail: str | None = None
     instance: str | None = None
+    """The path of the request that failed (no query string)."""
     request_id: str | None = None
     errors: list[FieldError] | None = None
-
-
-class FieldError(msgspec.Struct, omit_defaults=True):
-    """One invalid field: where (``body``, ``query``, ``path``, ``header``), which, and why."""
-
-    detail: str
-    field: str | None = None
-    source: str | None = None
 
 
 def problem_body(
     problem: ProblemType,
     *,
+    base_url: str,
     detail: str | None = None,
     instance: str | None = None,
     request_id: str | None = None,
@@ -238,7 +282,7 @@ def problem_body(
     status: int | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "type": problem.uri,
+        "type": problem.type_uri(base_url),
         "title": problem.title,
         "status": status or problem.status,
     }

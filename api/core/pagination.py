@@ -54,10 +54,10 @@ class Cursors:
             payload = _unb64(payload_text)
             valid = hmac.compare_digest(_unb64(mac_text), self._mac(scope, payload))
         except (ValueError, TypeError) as exc:
-            raise InvalidInput("invalid cursor", extra={"field": "cursor"}) from exc
+            raise InvalidInput("invalid cursor", field="cursor", source="query") from exc
         if not valid:
-            raise InvalidInput("invalid cursor", extra={"field": "cursor"})
+            raise InvalidInput("invalid cursor", field="cursor", source="query")
         values = msgspec.json.decode(payload)
         if not isinstance(values, list):
-            raise InvalidInput("invalid cursor", extra={"field": "cursor"})
+            raise InvalidInput("invalid cursor", field="cursor", source="query")
         return values

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, Response, get, put
+from litestar import Controller, Request, Response, get, put
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import Body, FromPath, FromQuery, Parameter
@@ -106,6 +106,7 @@ class AdminFacilityController(Controller):
     )
     async def put_facility(
         self,
+        request: Request[Any, Any, Any],
         facility_id: FromPath[CodePath],
         data: Annotated[schemas.FacilityPut, Body(examples=_FACILITY_EXAMPLES)],
         db_session: NamedDependency[AsyncSession],
@@ -119,7 +120,11 @@ class AdminFacilityController(Controller):
             now=state.clock.now(),
             invalidations=state.invalidations,
         )
-        return Response(view, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
+        if created:  # created at the request's URI (RFC 9110 §9.3.4)
+            return Response(
+                view, status_code=HTTP_201_CREATED, headers={"Location": request.url.path}
+            )
+        return Response(view, status_code=HTTP_200_OK)
 
     @get(
         "/{facility_id:str}",
@@ -132,6 +137,20 @@ class AdminFacilityController(Controller):
     ) -> schemas.FacilityAdminView:
         return service.admin_view(await service.get_facility(db_session, facility_id))
 
+    @get(
+        "/{facility_id:str}/departments/{code:str}",
+        operation_id="GetDepartmentAdmin",
+        summary="One department (active or not)",
+        responses=_ADMIN_ERRORS,
+    )
+    async def get_department(
+        self,
+        facility_id: FromPath[str],
+        code: FromPath[str],
+        db_session: NamedDependency[AsyncSession],
+    ) -> schemas.Department:
+        return service.department_view(await service.get_department(db_session, facility_id, code))
+
     @put(
         "/{facility_id:str}/departments/{code:str}",
         operation_id="PutDepartment",
@@ -140,6 +159,7 @@ class AdminFacilityController(Controller):
     )
     async def put_department(
         self,
+        request: Request[Any, Any, Any],
         facility_id: FromPath[str],
         code: FromPath[CodePath],
         data: Annotated[schemas.DepartmentPut, Body(examples=_DEPARTMENT_EXAMPLES)],
@@ -154,7 +174,11 @@ class AdminFacilityController(Controller):
             now=state.clock.now(),
             invalidations=state.invalidations,
         )
-        return Response(view, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
+        if created:  # created at the request's URI (RFC 9110 §9.3.4)
+            return Response(
+                view, status_code=HTTP_201_CREATED, headers={"Location": request.url.path}
+            )
+        return Response(view, status_code=HTTP_200_OK)
 
 
 FACILITY_ROUTES = [FacilityController, AdminFacilityController]

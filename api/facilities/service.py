@@ -237,7 +237,7 @@ async def search(
         query = query.where(Facility.province == province)
     if after is not None:
         if len(after) != 2 or not all(isinstance(v, str) for v in after):
-            raise InvalidInput("invalid cursor", extra={"field": "cursor"})
+            raise InvalidInput("invalid cursor", field="cursor", source="query")
         name, last_id = after
         query = query.where(
             or_(

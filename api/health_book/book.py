@@ -402,7 +402,7 @@ class BookReader:
                 last_at = dt.datetime.fromisoformat(after[0])
                 last_id = uuid.UUID(after[1])
             except (ValueError, TypeError, IndexError) as exc:
-                raise InvalidInput("invalid cursor", extra={"field": "cursor"}) from exc
+                raise InvalidInput("invalid cursor", field="cursor", source="query") from exc
             query = query.where(
                 or_(_sort_at < last_at, and_(_sort_at == last_at, HealthEntry.id < last_id))
             )
@@ -499,7 +499,7 @@ class BookReader:
                 last_at = dt.datetime.fromisoformat(after[0])
                 last_id = uuid.UUID(after[1])
             except (ValueError, TypeError, IndexError) as exc:
-                raise InvalidInput("invalid cursor", extra={"field": "cursor"}) from exc
+                raise InvalidInput("invalid cursor", field="cursor", source="query") from exc
             query = query.where(
                 or_(
                     AccessLogEntry.at < last_at,

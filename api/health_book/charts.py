@@ -111,7 +111,7 @@ async def observation_series(
     """The citizen's active observations of ``code`` (``code`` or ``system|code``)."""
     system, _, value = code.strip().rpartition("|")
     if not value:
-        raise InvalidInput("code must be `code` or `system|code`", extra={"field": "code"})
+        raise InvalidInput("code must be `code` or `system|code`", field="code", source="query")
     codes = [value]
     if value in BLOOD_PRESSURE_PANELS and system in ("", LOINC):
         codes = list(BLOOD_PRESSURE_PANELS)

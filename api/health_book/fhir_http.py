@@ -8,12 +8,13 @@ from typing import Any, Literal
 
 import msgspec
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException
 
 from api.core.errors import DomainError, UnsupportedMediaType
-from api.core.inputs import NUL_REFUSED, contains_nul
+from api.core.inputs import NUL_REFUSED, contains_nul, utf8_error
 from api.core.observability import request_id_var
 from api.core.outages import RETRY_AFTER_SECONDS, unavailable_service
+from api.core.problem_handlers import Answer, domain_answer, http_answer
 from api.health_book.fhir import FhirError, Issue
 
 FHIR_JSON = "application/fhir+json"
@@ -79,21 +80,31 @@ def handle_fhir_error(_request: Request[Any, Any, Any], exc: FhirError) -> Respo
     return outcome_response(exc.status, exc.operation_outcome())
 
 
+def _answer_outcome(answer: Answer) -> Response[Any]:
+    """A problem answer as an OperationOutcome: one issue per invalid value when it names them
+    (``field (source): why``), else one with the problem's detail."""
+    status = answer.status
+    outcome = _single(status, answer.detail or answer.problem.title)
+    errors = answer.extra.get("errors")
+    if isinstance(errors, list) and errors:
+        template = outcome["issue"][0]
+        outcome["issue"] = [
+            {
+                **template,
+                "diagnostics": f"{error['field'] or 'the body'} ({error['source']}): "
+                f"{error['detail']}",
+            }
+            for error in errors
+        ]
+    return outcome_response(status, outcome, headers=answer.headers or None)
+
+
 def handle_domain_error(_request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
-    status = exc.problem.status
-    return outcome_response(
-        status, _single(status, exc.detail or exc.problem.title), headers=exc.headers or None
-    )
+    return _answer_outcome(domain_answer(exc))
 
 
-def handle_http_exception(_request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
-    status = exc.status_code
-    detail = exc.detail or "request refused"
-    if isinstance(exc, ValidationException) and exc.extra:
-        detail = f"{detail}: {exc.extra}"
-    return outcome_response(
-        status, _single(status, detail), headers=dict(exc.headers or {}) or None
-    )
+def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    return _answer_outcome(http_answer(request, exc))
 
 
 def handle_unexpected(_request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -147,6 +158,9 @@ async def read_fhir_body(request: Request[Any, Any, Any], limit: int) -> tuple[b
             )
         chunks.append(chunk)
     body = b"".join(chunks)
+    not_utf8 = utf8_error(body, "application/json")
+    if not_utf8 is not None:
+        raise FhirError([Issue(code="invalid", diagnostics=not_utf8)])
     if contains_nul(body, "application/json"):
         raise FhirError([Issue(code="invalid", diagnostics=NUL_REFUSED)])
     return body, fhir_version_of(content_type)

@@ -193,7 +193,8 @@ class HospitalSummaryController(Controller):
         if result.outcome == "unchanged":
             return Response(result, status_code=HTTP_200_OK)
         await book_changed(state, citizen_id)
-        return Response(result, status_code=HTTP_201_CREATED)
+        location = f"/hospital/summaries/{result.document_id}"  # where its withdrawal is posted
+        return Response(result, status_code=HTTP_201_CREATED, headers={"Location": location})
 
     @post(
         # str in the path, UUID in the signature: a malformed id is refused by this route (an

@@ -33,9 +33,9 @@ def check_url(url: str, field: str, *, allow_plain_http: bool) -> None:
     parts = urlsplit(url)
     loopback = parts.hostname in _LOOPBACK
     if parts.scheme != "https" and not (parts.scheme == "http" and (allow_plain_http or loopback)):
-        raise InvalidInput(f"{field} must be an https URL", extra={"field": field})
+        raise InvalidInput(f"{field} must be an https URL", field=field, source="body")
     if not parts.hostname:
-        raise InvalidInput(f"{field} has no host", extra={"field": field})
+        raise InvalidInput(f"{field} has no host", field=field, source="body")
 
 
 def check_jwks(jwks: dict[str, Any]) -> None:

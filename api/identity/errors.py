@@ -98,6 +98,14 @@ class InvalidToken(DomainError):
         )
 
 
+class MissingToken(InvalidToken):
+    """No bearer credentials at all (no ``Authorization``, or another scheme): the challenge
+    names no ``error`` (RFC 6750 §3.1: the request lacked authentication)."""
+
+    def __init__(self, detail: str = "a bearer token is required") -> None:
+        DomainError.__init__(self, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
 class InsufficientScope(DomainError):
     problem = INSUFFICIENT_SCOPE
 

@@ -164,6 +164,16 @@ async def record(
     return view(guardianship, dependent.birth_date, max_age)
 
 
+async def get(
+    session: AsyncSession, guardianship_id: uuid.UUID, *, max_age: int
+) -> GuardianshipView:
+    guardianship = await session.get(Guardianship, guardianship_id)
+    if guardianship is None:
+        raise NotFound("no such guardianship")
+    dependent = await session.get(Citizen, guardianship.dependent_id)
+    return view(guardianship, dependent.birth_date if dependent else None, max_age)
+
+
 async def end(
     session: AsyncSession,
     guardianship_id: uuid.UUID,

@@ -24,7 +24,7 @@ from litestar.handlers.base import BaseRouteHandler
 from api.core.errors import NotFound
 from api.identity.access_tokens import AccessTokens, CallerKind, Principal
 from api.identity.citizens import CitizenDirectory
-from api.identity.errors import InsufficientScope, InvalidToken
+from api.identity.errors import InsufficientScope, InvalidToken, MissingToken
 
 Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Coroutine[Any, Any, None]]
 
@@ -40,9 +40,11 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Princi
         return principal
     header = connection.headers.get("authorization")
     if not header:
-        raise InvalidToken("a bearer token is required")
+        raise MissingToken("a bearer token is required")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if scheme.lower() != "bearer":
+        raise MissingToken("the Authorization header must be `Bearer <token>`")
+    if not token.strip():
         raise InvalidToken("the Authorization header must be `Bearer <token>`")
     tokens: AccessTokens = connection.app.state.access_tokens
     try:
@@ -133,7 +135,7 @@ requires_admin = requires_client("admin", "admin")
 def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     principal: Principal | None = request.scope["state"].get(_PRINCIPAL)
     if principal is None:
-        raise InvalidToken("a bearer token is required")
+        raise MissingToken("a bearer token is required")
     return principal
 
 

@@ -13,7 +13,7 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.core.errors import Conflict, InvalidInput, NotFound
+from api.core.errors import UNSUPPORTED_MEDIA_TYPE, Conflict, InvalidInput, NotFound
 from api.core.openapi import answers, documented, examples, problem_responses
 from api.identity import admin, guardians
 from api.identity.access_tokens import Principal
@@ -52,6 +52,7 @@ from api.identity.service import (
     GRANT_TOKEN_EXCHANGE,
     IdentityService,
 )
+from api.identity.token_errors import TOKEN_EXCEPTION_HANDLERS
 
 _TOKEN_EXAMPLES = examples(
     citizen_login={
@@ -109,6 +110,13 @@ _GUARDIANSHIP_EXAMPLES = examples(
 )
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _location(path: str) -> dict[str, str]:
+    """``Location`` of a created resource (a path on this service)."""
+    return {"Location": path}
+
+
 _AUTH_ERRORS = problem_responses(INVALID_TOKEN, INSUFFICIENT_SCOPE)
 
 
@@ -126,13 +134,16 @@ class AuthController(Controller):
             f"`{GRANT_REFRESH}` (`refresh_token`), or `{GRANT_CLIENT_CREDENTIALS}` (hospital, "
             f"kiosk and admin clients: `client_assertion_type` = `{ASSERTION_TYPE_JWT}`, "
             "`client_assertion` = a JWT signed with the client's key, aud = this URL). "
-            "Errors carry the OAuth `error` code; credentials that fail are 401."
+            "Every error carries the OAuth `error` code (RFC 6749 §5.2) beside the problem "
+            "members: a request that cannot be read is `invalid_request` (400; 413 too large; "
+            "415 not form-encoded); credentials that fail are 401."
         ),
         status_code=HTTP_200_OK,
         responses=problem_responses(
-            OAUTH_INVALID_REQUEST, OAUTH_INVALID_GRANT, OAUTH_INVALID_CLIENT
+            OAUTH_INVALID_REQUEST, OAUTH_INVALID_GRANT, OAUTH_INVALID_CLIENT, UNSUPPORTED_MEDIA_TYPE
         ),
         request_max_body_size=64 * 1024,
+        exception_handlers=TOKEN_EXCEPTION_HANDLERS,
     )
     async def token(
         self,
@@ -260,6 +271,7 @@ class AdminIdentityController(Controller):
     )
     async def put_provider(
         self,
+        request: Request[Any, Any, Any],
         provider_id: FromPath[str],
         data: Annotated[IdentityProviderCreate, Body(examples=_PROVIDER_EXAMPLES)],
         db_session: NamedDependency[AsyncSession],
@@ -270,7 +282,9 @@ class AdminIdentityController(Controller):
         view, created = await admin.put_provider(
             db_session, data, production=state.settings.production, now=state.clock.now()
         )
-        return Response(view, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
+        if created:
+            return Response(view, status_code=HTTP_201_CREATED, headers=_location(request.url.path))
+        return Response(view, status_code=HTTP_200_OK)
 
     @get(
         "/identity-providers",
@@ -305,8 +319,11 @@ class AdminIdentityController(Controller):
         data: Annotated[ClientCreate, Body(examples=_CLIENT_EXAMPLES)],
         db_session: NamedDependency[AsyncSession],
         state: State,
-    ) -> ClientView:
-        return await admin.create_client(db_session, data, now=state.clock.now())
+    ) -> Response[ClientView]:
+        view = await admin.create_client(db_session, data, now=state.clock.now())
+        return Response(
+            view, status_code=HTTP_201_CREATED, headers=_location(f"/admin/clients/{view.id}")
+        )
 
     @get("/clients", operation_id="ListClients", summary="API clients", responses=_AUTH_ERRORS)
     async def list_clients(
@@ -351,14 +368,32 @@ class AdminIdentityController(Controller):
         data: Annotated[GuardianshipCreate, Body(examples=_GUARDIANSHIP_EXAMPLES)],
         db_session: NamedDependency[AsyncSession],
         state: State,
-    ) -> GuardianshipView:
-        return await guardians.record(
+    ) -> Response[GuardianshipView]:
+        view = await guardians.record(
             db_session,
             data,
             identifier_key=state.identifier_key,
             max_age=state.settings.guardian_child_max_age,
             directory=state.directory,
             now=state.clock.now(),
+        )
+        location = _location(f"/admin/guardianships/{view.id}")
+        return Response(view, status_code=HTTP_201_CREATED, headers=location)
+
+    @get(
+        "/guardianships/{guardianship_id:uuid}",
+        operation_id="GetGuardianship",
+        summary="One guardianship",
+        responses=_ADMIN_ERRORS,
+    )
+    async def get_guardianship(
+        self,
+        guardianship_id: FromPath[uuid.UUID],
+        db_session: NamedDependency[AsyncSession],
+        state: State,
+    ) -> GuardianshipView:
+        return await guardians.get(
+            db_session, guardianship_id, max_age=state.settings.guardian_child_max_age
         )
 
     @post(

@@ -37,9 +37,9 @@ class ProblemTypeDoc(msgspec.Struct, frozen=True):
     description: str
 
 
-def _doc(problem: ProblemType) -> ProblemTypeDoc:
+def _doc(problem: ProblemType, base_url: str) -> ProblemTypeDoc:
     return ProblemTypeDoc(
-        type=problem.uri,
+        type=problem.type_uri(base_url),
         title=problem.title,
         status=problem.status,
         description=problem.description,
@@ -107,8 +107,12 @@ class OperationsController(Controller):
         return Response(content=body, media_type=content_type)
 
     @get("/problems", operation_id="ListProblemTypes", summary="Every problem type this API uses")
-    async def problem_types(self) -> list[ProblemTypeDoc]:
-        return [_doc(problem) for problem in sorted(PROBLEM_TYPES.values(), key=lambda p: p.slug)]
+    async def problem_types(self, state: State) -> list[ProblemTypeDoc]:
+        base_url = state.settings.public_base_url
+        return [
+            _doc(problem, base_url)
+            for problem in sorted(PROBLEM_TYPES.values(), key=lambda p: p.slug)
+        ]
 
     @get(
         "/problems/{slug:str}",
@@ -116,11 +120,11 @@ class OperationsController(Controller):
         summary="What one problem type means",
         responses=problem_responses(NotFoundError.problem),
     )
-    async def problem_type(self, slug: FromPath[str]) -> ProblemTypeDoc:
+    async def problem_type(self, slug: FromPath[str], state: State) -> ProblemTypeDoc:
         problem = PROBLEM_TYPES.get(slug)
         if problem is None:
             raise NotFoundError(f"no problem type {slug!r}")
-        return _doc(problem)
+        return _doc(problem, state.settings.public_base_url)
 
 
 __all__: list[Any] = ["OperationsController"]

@@ -49,7 +49,11 @@ from api.appointments.models import Appointment, IdempotencyKey, Slot
 from api.core.db import create_engine, create_sessionmaker
 from api.health_book.models import HealthDocument
 from notifications.models import DEAD, PENDING, SENT, InboxEntry, OutboxEntry
+from tests.support.problems import problem_uri
 from tests.support.service_stack import DOCUMENT_SYSTEM, Citizen, Stack, service_stack
+
+STACK_BASE_URL = "http://healthbook.test"
+"""``PUBLIC_BASE_URL`` of the service stack (its problem ``type`` URIs are under it)."""
 
 DATABASE_TIMEOUT = 3.0
 """``DATABASE_TIMEOUT_SECONDS`` of the served processes."""
@@ -308,7 +312,9 @@ def check_answers(load: Load, outage: Outage) -> dict[str, Any]:
             assert outcome["issue"][0]["code"] == "transient"
         else:
             assert call.content_type.startswith(PROBLEM_JSON), call.content_type
-            assert call.json()["type"] == "/problems/service-unavailable", call.body
+            assert call.json()["type"] == problem_uri("service-unavailable", STACK_BASE_URL), (
+                call.body
+            )
     before = [c for c in load.calls if c.ended < outage.stopping and c.status in (200, 201)]
     after = [c for c in load.calls if c.started > outage.ready_again and c.status in (200, 201)]
     assert before, "nothing got through before the outage"
@@ -353,7 +359,8 @@ async def retry_until_answered(load: Load, call: Call) -> Call:
         else:
             again = await load.publish(call.citizen, call.ref["document_key"])
         if again.status != 503 and not (
-            again.status == 409 and again.json()["type"] == "/problems/idempotency-key-in-use"
+            again.status == 409
+            and again.json()["type"] == problem_uri("idempotency-key-in-use", STACK_BASE_URL)
         ):
             return again
         assert time.monotonic() < deadline, again.body
@@ -398,8 +405,8 @@ async def settle(stack: Stack, load: Load) -> Outcomes:
         for call in finals:
             if call.kind == "book" and call.status == 409:
                 assert call.json()["type"] in (
-                    "/problems/slot-full",
-                    "/problems/appointment-exists",
+                    problem_uri("slot-full", STACK_BASE_URL),
+                    problem_uri("appointment-exists", STACK_BASE_URL),
                 ), call.body
             if call.kind == "publish":
                 assert call.status in (200, 201), call.body

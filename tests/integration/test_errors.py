@@ -14,6 +14,7 @@ from api.app import create_app
 from api.core.errors import Conflict
 from api.core.settings import Settings
 from tests.conftest import base_settings
+from tests.support.problems import problem_uri
 from tests.support.running import app_client
 
 PROBLEM = "application/problem+json"
@@ -37,21 +38,25 @@ def _assert_problem(response: httpx.Response, status: int, type_: str) -> dict[s
 
 
 async def test_unknown_route_is_404_problem(client: httpx.AsyncClient) -> None:
-    _assert_problem(await client.get("/no/such/path"), 404, "/problems/not-found")
+    _assert_problem(await client.get("/no/such/path"), 404, problem_uri("not-found"))
 
 
 async def test_wrong_method_is_405_problem(client: httpx.AsyncClient) -> None:
     response = await client.delete("/health/live")
-    _assert_problem(response, 405, "/problems/method-not-allowed")
+    _assert_problem(response, 405, problem_uri("method-not-allowed"))
 
 
 async def test_problem_types_are_documented(client: httpx.AsyncClient) -> None:
     listing = (await client.get("/problems")).json()
     slugs = {item["type"] for item in listing}
-    assert {"/problems/not-found", "/problems/validation-error", "/problems/not-ready"} <= slugs
+    assert {
+        problem_uri("not-found"),
+        problem_uri("validation-error"),
+        problem_uri("not-ready"),
+    } <= slugs
     one = await client.get("/problems/payload-too-large")
     assert one.json()["status"] == 413
-    _assert_problem(await client.get("/problems/nope"), 404, "/problems/not-found")
+    _assert_problem(await client.get("/problems/nope"), 404, problem_uri("not-found"))
 
 
 @pytest.fixture
@@ -87,18 +92,18 @@ async def test_malformed_json_is_400_problem(probe: httpx.AsyncClient) -> None:
     response = await probe.post(
         "/test/echo", content=b'{"name": "a", ', headers={"content-type": "application/json"}
     )
-    _assert_problem(response, 400, "/problems/malformed-body")
+    _assert_problem(response, 400, problem_uri("malformed-body"))
 
 
 async def test_validation_error_names_the_field(probe: httpx.AsyncClient) -> None:
     response = await probe.post("/test/echo", json={"name": "a", "age": "old"})
-    body = _assert_problem(response, 400, "/problems/validation-error")
+    body = _assert_problem(response, 400, problem_uri("validation-error"))
     assert any("age" in (error.get("field") or error["detail"]) for error in body["errors"])
 
 
 async def test_unknown_field_is_rejected(probe: httpx.AsyncClient) -> None:
     response = await probe.post("/test/echo", json={"name": "a", "age": 3, "admin": True})
-    body = _assert_problem(response, 400, "/problems/validation-error")
+    body = _assert_problem(response, 400, problem_uri("validation-error"))
     assert "admin" in response.text, body
 
 
@@ -108,18 +113,18 @@ async def test_oversized_body_is_413_problem(probe: httpx.AsyncClient) -> None:
         content=b'{"name": "' + b"x" * 5000 + b'", "age": 1}',
         headers={"content-type": "application/json"},
     )
-    _assert_problem(response, 413, "/problems/payload-too-large")
+    _assert_problem(response, 413, problem_uri("payload-too-large"))
 
 
 async def test_domain_error_carries_extensions(probe: httpx.AsyncClient) -> None:
-    body = _assert_problem(await probe.post("/test/conflict"), 409, "/problems/conflict")
+    body = _assert_problem(await probe.post("/test/conflict"), 409, problem_uri("conflict"))
     assert body["detail"] == "slot is full"
     assert body["slot"] == "s1"
 
 
 async def test_unexpected_exception_is_500_without_internals(probe: httpx.AsyncClient) -> None:
     response = await probe.post("/test/crash")
-    _assert_problem(response, 500, "/problems/internal-error")
+    _assert_problem(response, 500, problem_uri("internal-error"))
     assert "secret internals" not in response.text
     assert "RuntimeError" not in response.text
 

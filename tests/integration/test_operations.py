@@ -13,6 +13,7 @@ import pytest
 from api.app import create_app
 from api.core.settings import Settings, SettingsError
 from tests.conftest import base_settings
+from tests.support.problems import problem_uri
 from tests.support.running import app_client
 
 
@@ -55,7 +56,7 @@ async def test_ready_is_503_naming_the_unreachable_part(settings: Settings, part
         assert response.headers["content-type"].startswith("application/problem+json")
         assert response.headers["retry-after"] == "5"
         body = response.json()
-        assert body["type"] == "/problems/not-ready"
+        assert body["type"] == problem_uri("not-ready")
         assert body["failing"] == [part]
         other = "redis" if part == "database" else "database"
         assert body["checks"][part]["status"] == "failing"
@@ -147,7 +148,7 @@ async def test_metrics_behind_a_token_answer_only_the_scraper(settings: Settings
             assert refused.status_code == 401, headers
             assert refused.headers["content-type"].startswith("application/problem+json")
             assert refused.headers["www-authenticate"] == 'Bearer realm="metrics"'
-            assert refused.json()["type"] == "/problems/unauthorized"
+            assert refused.json()["type"] == problem_uri("unauthorized")
             assert "healthbook_http_requests_total" not in refused.text
         scraped = await http.get("/metrics", headers={"Authorization": f"Bearer {token}"})
         assert scraped.status_code == 200

@@ -31,6 +31,7 @@ from api.core.redis import create_redis
 from api.core.settings import Settings
 from tests.support.auth import bearer
 from tests.support.hospital import Hospital
+from tests.support.problems import problem_uri
 from tests.support.running import app_client
 
 pytestmark = pytest.mark.redis  # every limiter test also runs on the Redis Cluster
@@ -69,7 +70,7 @@ def assert_limited(response: httpx.Response, limit_class: str, retry_after: int)
         assert body["issue"][0]["code"] == "throttled"
     else:
         assert response.headers["content-type"].startswith("application/problem+json")
-        assert body["type"] == "/problems/rate-limited"
+        assert body["type"] == problem_uri("rate-limited")
         assert body["limit_class"] == limit_class
         assert body["window_seconds"] == WINDOW
     assert response.headers["ratelimit"] == f'"{limit_class}";r=0;t={retry_after}'
@@ -106,6 +107,10 @@ async def test_token_exchange_is_limited_per_ip_address(client, clock) -> None:
         return send
 
     await assert_boundary(send_from("203.0.113.7"), clock, "token", 4)
+    for _ in range(4):
+        limited = await send_from("203.0.113.7")()
+    assert limited.status_code == 429
+    assert limited.json()["error"] == "temporarily_unavailable"  # the token endpoint's OAuth code
     # another address has a budget of its own; the forged left-hand entry does not matter
     assert (await send_from("203.0.113.8")()).status_code == 400
 
@@ -228,6 +233,7 @@ async def checkin_client(
         on_startup=[lifespan_state],
     )
     mini.state.redis = create_redis(settings)
+    mini.state.settings = settings  # the public base URL of its problem types
     try:
         async with app_client(mini) as http:
             yield http

@@ -12,6 +12,7 @@ from api.appointments.models import Appointment, Slot
 from tests.support.auth import bearer, client_token, create_client_directly
 from tests.support.fhir_export import assert_valid_fhir
 from tests.support.hospital import register_facility
+from tests.support.problems import problem_uri
 
 
 async def _counts(app, slot_id: str) -> tuple[int, int]:
@@ -139,11 +140,11 @@ async def test_capacity_and_one_booking_per_citizen_per_slot(app, client, clinic
     await a.booked(slot_id)
     again = await a.book(slot_id)
     assert again.status_code == 409
-    assert again.json()["type"] == "/problems/appointment-exists"
+    assert again.json()["type"] == problem_uri("appointment-exists")
     await b.booked(slot_id)
     full = await c.book(slot_id)
     assert full.status_code == 409
-    assert full.json()["type"] == "/problems/slot-full"
+    assert full.json()["type"] == problem_uri("slot-full")
     assert await _counts(app, slot_id) == (2, 2)
 
 
@@ -155,7 +156,7 @@ async def test_unbookable_slots_answer_why(client, clinic, person, clock):
     for slot_id in (blocked, past, far):
         response = await someone.book(slot_id)
         assert response.status_code == 409
-        assert response.json()["type"] == "/problems/slot-unavailable"
+        assert response.json()["type"] == problem_uri("slot-unavailable")
     missing = await someone.book("00000000-0000-0000-0000-000000000000")
     assert missing.status_code == 404
     naive = await client.post(
@@ -177,7 +178,7 @@ async def test_an_inactive_facility_takes_no_bookings(client, clinic, person, ad
     assert closed.status_code == 200
     refused = await (await person()).book(slot_id)
     assert refused.status_code == 409
-    assert refused.json()["type"] == "/problems/slot-unavailable"
+    assert refused.json()["type"] == problem_uri("slot-unavailable")
     assert (await client.get("/facilities/01001/slots")).status_code == 404
 
 
@@ -189,7 +190,7 @@ async def test_active_bookings_per_citizen_are_limited(app, client, clinic, pers
     await someone.booked(ids[1])
     third = await someone.book(ids[2])
     assert third.status_code == 409
-    assert third.json()["type"] == "/problems/appointment-limit-reached"
+    assert third.json()["type"] == problem_uri("appointment-limit-reached")
     assert (await someone.cancel(first["id"])).status_code == 200
     assert (await someone.book(ids[2])).status_code == 201
 
@@ -198,7 +199,7 @@ async def test_cancel_gives_the_place_back_until_the_cutoff(app, client, clinic,
     slot_id = await clinic.open("C1", hours=5)
     a, b = await person(), await person()
     mine = await a.booked(slot_id)
-    assert (await b.book(slot_id)).json()["type"] == "/problems/slot-full"
+    assert (await b.book(slot_id)).json()["type"] == problem_uri("slot-full")
     cancelled = await a.cancel(mine["id"])
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["status"] == "cancelled"
@@ -206,14 +207,14 @@ async def test_cancel_gives_the_place_back_until_the_cutoff(app, client, clinic,
     assert await _counts(app, slot_id) == (0, 0)
     again = await a.cancel(mine["id"])
     assert again.status_code == 409
-    assert again.json()["type"] == "/problems/appointment-cancelled"
+    assert again.json()["type"] == problem_uri("appointment-cancelled")
     assert again.json()["current_status"] == "cancelled"
 
     theirs = await b.booked(slot_id)
     clock.advance(hours=3, minutes=1)  # within 2 hours of the start
     late = await b.cancel(theirs["id"])
     assert late.status_code == 409
-    assert late.json()["type"] == "/problems/appointment-cutoff-passed"
+    assert late.json()["type"] == problem_uri("appointment-cutoff-passed")
     assert await _counts(app, slot_id) == (1, 1)
 
 
@@ -227,7 +228,7 @@ async def test_reschedule_is_atomic(app, client, clinic, person):
 
     refused = await a.reschedule(mine["id"], full)
     assert refused.status_code == 409
-    assert refused.json()["type"] == "/problems/slot-full"
+    assert refused.json()["type"] == problem_uri("slot-full")
     assert (await a.get(mine["id"])).json() == mine  # nothing changed
     assert await _counts(app, old) == (1, 1)
     assert await _counts(app, full) == (1, 1)

@@ -15,6 +15,7 @@ from api.core.errors import NotFound
 from tests.support.auth import bearer, client_token, create_client_directly
 from tests.support.fhir_export import assert_valid_fhir
 from tests.support.hospital import register_facility
+from tests.support.problems import problem_uri
 
 HANOI = dt.timezone(dt.timedelta(hours=7))
 
@@ -95,7 +96,7 @@ async def test_status_changes_follow_the_state_machine(client, clinic, person, c
     # booked -> completed is not a move: check in first
     refused = await _status(clinic, first["id"], "completed")
     assert refused.status_code == 409
-    assert refused.json()["type"] == "/problems/appointment-state-conflict"
+    assert refused.json()["type"] == problem_uri("appointment-state-conflict")
     assert refused.json()["current_status"] == "booked"
     # no-show only from the start
     early = await _status(clinic, second["id"], "no_show")
@@ -105,7 +106,7 @@ async def test_status_changes_follow_the_state_machine(client, clinic, person, c
     assert checked.status_code == 200, checked.text
     assert checked.json()["status"] == "checked_in"
     twice = await _status(clinic, first["id"], "checked_in")
-    assert twice.json()["type"] == "/problems/appointment-already-checked-in"
+    assert twice.json()["type"] == problem_uri("appointment-already-checked-in")
     assert (await a.cancel(first["id"])).status_code == 409  # checked in: not cancellable
     done = await _status(clinic, first["id"], "completed")
     assert done.json()["status"] == "completed"
@@ -129,7 +130,7 @@ async def test_status_changes_follow_the_state_machine(client, clinic, person, c
     assert fhir["status"] == "cancelled"
     assert fhir["cancelationReason"]["coding"][0]["code"] == "prov"
     again = await _status(clinic, third["id"], "checked_in")
-    assert again.json()["type"] == "/problems/appointment-cancelled"
+    assert again.json()["type"] == problem_uri("appointment-cancelled")
     past = await client.get("/citizens/me/appointments", params={"when": "past"}, headers=a.headers)
     assert [i["status"] for i in past.json()["items"]] == ["completed"]
     unknown = await _status(clinic, str(uuid.uuid4()), "completed")

@@ -10,7 +10,9 @@ import uuid
 from sqlalchemy import func, select
 
 from api.appointments import booking, idempotency
-from api.appointments.models import IN_PROGRESS, Appointment, IdempotencyKey
+from api.appointments.models import DONE, IN_PROGRESS, Appointment, IdempotencyKey
+from api.core.errors import ServiceUnavailable
+from tests.support.problems import problem_uri
 
 
 async def _appointments(app) -> int:
@@ -38,7 +40,7 @@ async def test_same_key_other_body_is_422(app, clinic, person):
     assert (await someone.book(one, key="key-2")).status_code == 201
     other = await someone.book(two, key="key-2")
     assert other.status_code == 422
-    assert other.json()["type"] == "/problems/idempotency-key-reused"
+    assert other.json()["type"] == problem_uri("idempotency-key-reused")
     # for another dependent (another target) the key is another request too
     assert (await someone.book(one, key="key-2", on_behalf_of=someone.id)).status_code == 201
     assert await _appointments(app) == 1
@@ -51,7 +53,7 @@ async def test_the_key_is_required(client, clinic, person):
         "/citizens/me/appointments", json={"slot_id": slot_id}, headers=someone.headers
     )
     assert response.status_code == 400
-    assert response.json()["type"] == "/problems/validation-error"
+    assert response.json()["type"] == problem_uri("validation-error")
     assert "idempotency-key" in response.text.lower()
 
 
@@ -81,7 +83,7 @@ async def test_a_concurrent_duplicate_is_409_then_replays(app, clinic, person, m
     await asyncio.wait_for(entered.wait(), 5)
     duplicate = await someone.book(slot_id, key="key-5")
     assert duplicate.status_code == 409
-    assert duplicate.json()["type"] == "/problems/idempotency-key-in-use"
+    assert duplicate.json()["type"] == problem_uri("idempotency-key-in-use")
     assert duplicate.headers["retry-after"] == "1"
     release.set()
     answered = await first
@@ -98,13 +100,15 @@ async def test_a_stored_error_is_answered_again(app, clinic, person):
     mine = await a.booked(slot_id)
     full = await b.book(slot_id, key="key-6")
     assert full.status_code == 409
-    assert full.json()["type"] == "/problems/slot-full"
+    assert full.json()["type"] == problem_uri("slot-full")
     assert (await a.cancel(mine["id"])).status_code == 200
-    # the same request again gets the same answer, though a place is free now
+    # the same request again gets the same answer, byte for byte, though a place is free now
     again = await b.book(slot_id, key="key-6")
     assert again.status_code == 409
-    assert again.json()["type"] == "/problems/slot-full"
-    assert again.json()["request_id"] != full.json()["request_id"]
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.headers["content-type"].startswith("application/problem+json")
+    assert again.content == full.content  # the first request's request_id too
+    assert "idempotent-replayed" not in full.headers
     assert (await b.book(slot_id, key="key-6b")).status_code == 201
 
 
@@ -172,3 +176,59 @@ async def test_keys_expire_after_24_hours_and_are_purged(app, clinic, person, cl
         left = await session.scalar(select(func.count()).select_from(IdempotencyKey))
     assert removed == 2
     assert left == 0
+
+
+async def test_a_transient_refusal_is_not_stored(app, clinic, person, monkeypatch):
+    """A 503 (or a 429) says nothing about the request: the retry with the same key runs it."""
+    slot_id = await clinic.open("I10")
+    someone = await person()
+
+    async def unavailable(*args, **kwargs):
+        raise ServiceUnavailable("the slot store cannot be reached right now")
+
+    monkeypatch.setattr(booking, "take_place", unavailable)
+    refused = await someone.book(slot_id, key="key-10")
+    assert refused.status_code == 503, refused.text
+    monkeypatch.undo()
+    retried = await someone.book(slot_id, key="key-10")
+    assert retried.status_code == 201, retried.text
+    assert "idempotent-replayed" not in retried.headers
+    assert await _appointments(app) == 1
+
+
+async def test_a_replayed_success_carries_its_location(app, clinic, person):
+    slot_id = await clinic.open("I11")
+    someone = await person()
+    first = await someone.book(slot_id, key="key-11")
+    again = await someone.book(slot_id, key="key-11")
+    assert again.headers["location"] == first.headers["location"]
+    assert first.headers["location"].endswith(first.json()["id"])
+
+
+async def test_a_refusal_stored_by_an_earlier_release_still_replays(app, clinic, person, clock):
+    """Rows written before refusals were stored as documents ({slug, detail, extra}) answer the
+    same problem (rendered now) until they expire."""
+    slot_id = await clinic.open("I12")
+    someone = await person()
+    body = booking.schemas.AppointmentCreate(slot_id=uuid.UUID(slot_id))
+    fingerprint = idempotency.request_hash(f"POST /citizens/{someone.id}/appointments", body)
+    async with app.state.sessionmaker() as session:
+        session.add(
+            IdempotencyKey(
+                citizen_id=uuid.UUID(someone.id),
+                key="key-12",
+                request_hash=fingerprint,
+                status=DONE,
+                response_status=409,
+                response_body=b'{"slug":"slot-full","detail":"no place left"}',
+                created_at=clock.now(),
+                locked_at=clock.now(),
+            )
+        )
+        await session.commit()
+    replayed = await someone.book(slot_id, key="key-12")
+    assert replayed.status_code == 409, replayed.text
+    assert replayed.json()["type"] == problem_uri("slot-full")
+    assert replayed.json()["detail"] == "no place left"
+    assert replayed.headers["idempotent-replayed"] == "true"
+    assert await _appointments(app) == 0

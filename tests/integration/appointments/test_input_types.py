@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.problems import problem_uri
+
 FHIR = {"content-type": "application/fhir+json"}
 
 
@@ -42,7 +44,7 @@ async def test_json_slot_fields_are_not_coerced(clinic) -> None:
 async def test_slot_search_bounds_are_rfc3339_instants(clinic, value) -> None:
     response = await clinic.http.get("/facilities/01001/slots", params={"to": value})
     assert response.status_code == 400, response.text
-    assert response.json()["type"] == "/problems/validation-error"
+    assert response.json()["type"] == problem_uri("validation-error")
 
 
 async def test_slot_search_takes_an_instant_with_its_offset(clinic) -> None:

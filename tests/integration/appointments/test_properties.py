@@ -149,6 +149,7 @@ def make_machine(settings: Settings) -> type[RuleBasedStateMachine]:
                             idempotency_key=str(uuid.uuid4()),
                             limits=self.limits,
                             now=self.clock.now(),
+                            render_error=lambda error: error.problem.slug.encode(),
                         )
                     except DomainError:
                         return None

@@ -13,6 +13,7 @@ from api.appointments.models import Slot
 from notifications.models import OutboxEntry
 from tests.support.auth import bearer, client_token, create_client_directly
 from tests.support.hospital import register_facility
+from tests.support.problems import problem_uri
 
 
 async def _outbox(app, kind: str) -> list[OutboxEntry]:
@@ -93,7 +94,7 @@ async def test_blocking_cancels_every_booking(app, clinic, person):
     assert blocked.json()["cancelled_appointments"] == 2
     assert (await _slot(app, slot_id)).status == "blocked"
     assert len(await _outbox(app, "appointment_cancelled")) == 2
-    assert (await a.book(slot_id)).json()["type"] == "/problems/slot-unavailable"
+    assert (await a.book(slot_id)).json()["type"] == problem_uri("slot-unavailable")
     reopened = await clinic.publish(body)
     assert reopened["updated"] == 1
     assert (await a.book(slot_id)).status_code == 201
@@ -113,7 +114,7 @@ async def test_a_booked_slot_cannot_move(clinic, person):
         headers=clinic.headers,
     )
     assert moved.status_code == 409
-    assert moved.json()["type"] == "/problems/slot-has-bookings"
+    assert moved.json()["type"] == problem_uri("slot-has-bookings")
     other_department = await clinic.http.put(
         "/hospital/slots",
         json={"slots": [{**body, "department": "NHI"}]},

@@ -28,6 +28,7 @@ from tests.integration.checkin.conftest import (
 )
 from tests.support.auth import bearer
 from tests.support.hospital import register_facility
+from tests.support.problems import problem_uri
 
 BookSoon = Callable[..., Awaitable[list[Booked]]]
 
@@ -98,7 +99,7 @@ async def test_the_code_is_a_signed_token_with_opaque_ids_only(
     # an access token is not a check-in code, and a check-in code is not an access token
     refused = await kiosk.check_in(booked.person.token)
     assert refused.status_code == 422
-    assert problem_type(refused) == "/problems/check-in-code-invalid"
+    assert problem_type(refused) == problem_uri("check-in-code-invalid")
     as_bearer = await client.get("/citizens/me", headers=bearer(code["token"]))
     assert as_bearer.status_code == 401
 
@@ -123,24 +124,30 @@ async def test_each_refusal_has_its_own_problem_type(
     }
 
     garbage = await kiosk.check_in("not a code")
-    assert (garbage.status_code, problem_type(garbage)) == (422, "/problems/check-in-code-invalid")
+    assert (garbage.status_code, problem_type(garbage)) == (
+        422,
+        problem_uri("check-in-code-invalid"),
+    )
     head, body, signature = tokens["early"].split(".")
     altered = f"{head}.{body}.{signature[:-4]}{'AAAA' if signature[-4:] != 'AAAA' else 'BBBB'}"
     forged = await kiosk.check_in(altered)
-    assert problem_type(forged) == "/problems/check-in-code-invalid"
+    assert problem_type(forged) == problem_uri("check-in-code-invalid")
 
     await register_facility(client, admin_token, "01002", name="Bệnh viện Khác")
     elsewhere = await (await make_kiosk("01002")).check_in(tokens["early"])
     assert (elsewhere.status_code, problem_type(elsewhere)) == (
         422,
-        "/problems/check-in-wrong-facility",
+        problem_uri("check-in-wrong-facility"),
     )
     assert elsewhere.json()["facility_id"] == FACILITY
 
     start = clock.now()
     clock.advance(minutes=-31)  # 61 minutes before the start: the window opens at 60
     too_early = await kiosk.check_in(tokens["early"])
-    assert (too_early.status_code, problem_type(too_early)) == (422, "/problems/check-in-too-early")
+    assert (too_early.status_code, problem_type(too_early)) == (
+        422,
+        problem_uri("check-in-too-early"),
+    )
     assert "valid_from" in too_early.json()
     clock.set(start)
 
@@ -151,28 +158,31 @@ async def test_each_refusal_has_its_own_problem_type(
     )
     assert cancelling.status_code == 200, cancelling.text
     refused = await kiosk.check_in(tokens["cancelled"])
-    assert (refused.status_code, problem_type(refused)) == (409, "/problems/appointment-cancelled")
+    assert (refused.status_code, problem_type(refused)) == (
+        409,
+        problem_uri("appointment-cancelled"),
+    )
     again = await kiosk.check_in(tokens["cancelled"])  # not "used": the truth again
-    assert problem_type(again) == "/problems/appointment-cancelled"
+    assert problem_type(again) == problem_uri("appointment-cancelled")
 
     assert (await kiosk.check_in(tokens["done"])).status_code == 201
     used = await kiosk.check_in(tokens["done"])
-    assert (used.status_code, problem_type(used)) == (409, "/problems/check-in-code-used")
+    assert (used.status_code, problem_type(used)) == (409, problem_uri("check-in-code-used"))
     await app.state.redis.flushdb()
     replay = await kiosk.check_in(tokens["done"])
     assert (replay.status_code, problem_type(replay)) == (
         409,
-        "/problems/appointment-already-checked-in",
+        problem_uri("appointment-already-checked-in"),
     )
 
     clock.advance(minutes=61)  # 31 minutes after the start: the window closed at 30
     expired = await kiosk.check_in(tokens["late"])
-    assert (expired.status_code, problem_type(expired)) == (422, "/problems/check-in-expired")
+    assert (expired.status_code, problem_type(expired)) == (422, problem_uri("check-in-expired"))
     assert "valid_until" in expired.json()
     shown = await late.person.http.get(
         f"/citizens/me/appointments/{late.appointment_id}/check-in", headers=late.person.headers
     )
-    assert problem_type(shown) == "/problems/check-in-expired"
+    assert problem_type(shown) == problem_uri("check-in-expired")
 
 
 async def test_a_code_shown_before_the_appointment_moved_is_superseded(
@@ -185,7 +195,10 @@ async def test_a_code_shown_before_the_appointment_moved_is_superseded(
     assert response.status_code == 200, response.text
     clock.advance(minutes=150)  # inside the old code's window (and the new one's)
     stale = await kiosk.check_in(old)
-    assert (stale.status_code, problem_type(stale)) == (409, "/problems/check-in-code-superseded")
+    assert (stale.status_code, problem_type(stale)) == (
+        409,
+        problem_uri("check-in-code-superseded"),
+    )
     fresh = await moved.token()
     assert fresh != old
     assert (await kiosk.check_in(fresh)).status_code == 201
@@ -201,7 +214,7 @@ async def test_fifty_concurrent_scans_of_one_code_check_in_once(
     statuses = Counter(a.status_code for a in answers)
     assert statuses == {201: 1, 409: 49}, statuses
     assert {problem_type(a) for a in answers if a.status_code == 409} == {
-        "/problems/check-in-code-used"
+        problem_uri("check-in-code-used")
     }
     assert len(await outbox(app, "checked_in", booked.person.id)) == 1
     # Redis forgets every marker; the database still knows
@@ -209,10 +222,10 @@ async def test_fifty_concurrent_scans_of_one_code_check_in_once(
     replays = await asyncio.gather(*(kiosk.check_in(token) for _ in range(5)))
     assert [a.status_code for a in replays] == [409] * 5
     assert {problem_type(a) for a in replays} <= {
-        "/problems/appointment-already-checked-in",
-        "/problems/check-in-code-used",
+        problem_uri("appointment-already-checked-in"),
+        problem_uri("check-in-code-used"),
     }
-    assert "/problems/appointment-already-checked-in" in {problem_type(a) for a in replays}
+    assert problem_uri("appointment-already-checked-in") in {problem_type(a) for a in replays}
     arrivals = await clinic.http.get("/hospital/queues/NOI/arrivals", headers=clinic.headers)
     assert [a["number"] for a in arrivals.json()["items"]] == [1]
 
@@ -231,7 +244,7 @@ async def test_redis_down_answers_503_and_checks_nothing_in(
         app.state.redis = working
         await broken.aclose()
     assert down.status_code == 503, down.text
-    assert problem_type(down) == "/problems/service-unavailable"
+    assert problem_type(down) == problem_uri("service-unavailable")
     assert down.headers["retry-after"] == "5"
     assert "check-in cannot be confirmed" in down.json()["detail"]
     assert (await booked.person.get(booked.appointment_id)).json()["status"] == "booked"

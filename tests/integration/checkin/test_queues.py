@@ -22,6 +22,7 @@ from tests.integration.checkin.conftest import (
     outbox,
     problem_type,
 )
+from tests.support.problems import problem_uri
 
 MakePerson = Callable[..., Awaitable[Person]]
 
@@ -64,9 +65,12 @@ async def test_walk_in_ticket_and_rescan_within_thirty_minutes(
 
     altered = code.replace(":NOI:", ":NHI:")
     refused = await walk_in(citizen, altered)
-    assert (refused.status_code, problem_type(refused)) == (422, "/problems/walk-in-code-invalid")
+    assert (refused.status_code, problem_type(refused)) == (
+        422,
+        problem_uri("walk-in-code-invalid"),
+    )
     for text in ("HBW1:01001:NOI", "https://example.org/", "HBW1::NOI:x"):
-        assert problem_type(await walk_in(citizen, text)) == "/problems/walk-in-code-invalid"
+        assert problem_type(await walk_in(citizen, text)) == problem_uri("walk-in-code-invalid")
     missing = await clinic.http.get(f"/facilities/{FACILITY}/departments/NONE/qr.svg")
     assert missing.status_code == 404
 
@@ -206,7 +210,7 @@ async def test_calls_tell_the_citizens_and_update_the_board(
         response = await clinic.http.post(f"/hospital/queues/NOI/{action}", headers=clinic.headers)
         assert (response.status_code, problem_type(response)) == (
             409,
-            "/problems/queue-nothing-called",
+            problem_uri("queue-nothing-called"),
         )
     page = await clinic.http.get("/hospital/queues/NOI/arrivals", headers=clinic.headers)
     assert [a["status"] for a in page.json()["items"]] == ["skipped"] + ["served"] * 6

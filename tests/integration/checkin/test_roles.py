@@ -18,6 +18,7 @@ from tests.integration.checkin.conftest import (
 )
 from tests.support.auth import bearer
 from tests.support.hospital import make_hospital
+from tests.support.problems import problem_uri
 
 
 async def test_only_a_kiosk_of_the_facility_checks_in(
@@ -33,7 +34,7 @@ async def test_only_a_kiosk_of_the_facility_checks_in(
         refused = await client.post("/kiosk/check-ins", json=body, headers=bearer(token))
         assert (refused.status_code, problem_type(refused)) == (
             403,
-            "/problems/insufficient-scope",
+            problem_uri("insufficient-scope"),
         )
     anonymous = await client.post("/kiosk/check-ins", json=body)
     assert anonymous.status_code == 401

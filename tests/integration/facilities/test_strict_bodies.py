@@ -7,6 +7,7 @@ import pytest
 
 from tests.support.auth import bearer
 from tests.support.hospital import register_facility
+from tests.support.problems import problem_uri
 
 
 @pytest.mark.parametrize(
@@ -24,7 +25,7 @@ async def test_types_are_not_coerced(client, admin_token, body, field) -> None:
     )
     assert response.status_code == 400, response.text
     problem = response.json()
-    assert problem["type"] == "/problems/validation-error"
+    assert problem["type"] == problem_uri("validation-error")
     assert problem["errors"][0]["field"] == field
     assert problem["errors"][0]["source"] == "body"
 
@@ -34,14 +35,14 @@ async def test_unknown_fields_and_broken_json_still_answer_as_before(client, adm
     url = "/admin/facilities/01001/departments/NOI"
     unknown = await client.put(url, json={"name": "x", "surprise": 1}, headers=bearer(admin_token))
     assert unknown.status_code == 400
-    assert unknown.json()["type"] == "/problems/validation-error"
+    assert unknown.json()["type"] == problem_uri("validation-error")
     broken = await client.put(
         url,
         content=b'{"name": ',
         headers={**bearer(admin_token), "content-type": "application/json"},
     )
     assert broken.status_code == 400
-    assert broken.json()["type"] == "/problems/malformed-body"
+    assert broken.json()["type"] == problem_uri("malformed-body")
     fine = await client.put(
         url, json={"name": "Khoa Nội", "active": True}, headers=bearer(admin_token)
     )
@@ -64,5 +65,5 @@ async def test_nul_characters_are_refused_everywhere(client, admin_token) -> Non
     ]
     for response in answers:
         assert response.status_code == 400, response.text
-        assert response.json()["type"] == "/problems/validation-error"
+        assert response.json()["type"] == problem_uri("validation-error")
     assert "NUL" in answers[0].json()["detail"]

@@ -9,6 +9,7 @@ import pytest
 
 from api.health_book.routes import VISIT_SUMMARY_EXAMPLE
 from tests.support.fhir_samples import IPS
+from tests.support.problems import problem_uri
 
 
 async def test_a_malformed_document_id_is_an_operation_outcome(client, hospital) -> None:
@@ -39,7 +40,7 @@ async def test_filters_take_instants_with_an_offset_only(client, owner_of, value
         "/citizens/me/health-book/conditions", params={"until": value}, headers=headers
     )
     assert response.status_code == 400, response.text
-    assert response.json()["type"] == "/problems/validation-error"
+    assert response.json()["type"] == problem_uri("validation-error")
     ok = await client.get(
         "/citizens/me/health-book/conditions",
         params={"until": "2999-01-01T00:00:00Z"},
@@ -56,7 +57,7 @@ async def test_a_nul_in_a_filter_is_refused_not_a_database_error(client, owner_o
         headers=headers,
     )
     assert response.status_code == 400, response.text
-    assert response.json()["type"] == "/problems/validation-error"
+    assert response.json()["type"] == problem_uri("validation-error")
 
 
 async def test_a_nul_in_a_bundle_is_an_operation_outcome(client, hospital) -> None:

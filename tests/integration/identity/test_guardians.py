@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from tests.support.auth import bearer
+from tests.support.problems import problem_uri
 
 PARENT = "001085000001"
 CHILD = "001218000002"
@@ -57,7 +58,7 @@ async def test_citizen_a_gets_404_on_every_route_of_citizen_b(client, citizen) -
     for path in routes:
         response = await client.get(path, headers=bearer(a["access_token"]))
         assert response.status_code == 404, (path, response.text)
-        assert response.json()["type"] == "/problems/not-found"
+        assert response.json()["type"] == problem_uri("not-found")
     # a random or malformed id looks exactly the same
     for other in ("00000000-0000-0000-0000-000000000000", "not-a-uuid", "..%2F..%2Fadmin"):
         response = await client.get(f"/citizens/{other}", headers=bearer(a["access_token"]))
@@ -174,4 +175,4 @@ async def test_guardianship_input_is_validated(client, admin_token) -> None:
     assert no_birth.status_code == 400
     extra = await _record(client, admin_token, surprise=True)
     assert extra.status_code == 400
-    assert extra.json()["type"] == "/problems/validation-error"
+    assert extra.json()["type"] == problem_uri("validation-error")

@@ -9,6 +9,7 @@ import pytest
 
 from tests.support.auth import exchange
 from tests.support.idp import SigningKey
+from tests.support.problems import problem_uri
 
 NATIONAL_ID = "001090054321"
 
@@ -99,7 +100,7 @@ async def test_jwks_outage_after_warm_up_keeps_valid_tokens_working(
     monotonic.now += settings.jwks_max_staleness_seconds
     unavailable = await exchange(client, warm.id_token(NATIONAL_ID))
     assert unavailable.status_code == 503
-    assert unavailable.json()["type"] == "/problems/service-unavailable"
+    assert unavailable.json()["type"] == problem_uri("service-unavailable")
     # the provider comes back: the next attempt after the cooldown succeeds
     warm.failing = False
     monotonic.now += settings.jwks_refetch_cooldown_seconds + 1

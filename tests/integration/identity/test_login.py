@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from api.identity.models import Citizen
 from tests.support.auth import bearer, exchange
+from tests.support.problems import problem_uri
 
 
 @pytest.mark.redis
@@ -99,6 +100,6 @@ async def test_me_without_or_with_a_bad_token_is_401(client) -> None:
     anonymous = await client.get("/citizens/me")
     assert anonymous.status_code == 401
     assert anonymous.headers["www-authenticate"].startswith("Bearer")
-    assert anonymous.json()["type"] == "/problems/invalid-token"
+    assert anonymous.json()["type"] == problem_uri("invalid-token")
     garbage = await client.get("/citizens/me", headers=bearer("not-a-token"))
     assert garbage.status_code == 401

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from api.identity.models import Citizen, RefreshToken
 from tests.support.auth import bearer, exchange
 from tests.support.idp import SigningKey, TestIdentityProvider
+from tests.support.problems import problem_uri
 
 NATIONAL_ID = "001090054321"
 LEEWAY = 30  # settings.token_leeway_seconds default
@@ -186,7 +187,7 @@ async def test_id_token_presented_as_our_access_token(client, app, ready) -> Non
     id_token = ready.id_token("079085000777")
     response = await client.get("/citizens/me", headers=bearer(id_token))
     assert response.status_code == 401
-    assert response.json()["type"] == "/problems/invalid-token"
+    assert response.json()["type"] == problem_uri("invalid-token")
 
 
 async def test_our_access_token_presented_as_an_id_token(client, app, citizen) -> None:

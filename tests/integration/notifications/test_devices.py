@@ -4,6 +4,7 @@ input is a 400 problem; stale devices are pruned."""
 from __future__ import annotations
 
 from tests.support.auth import bearer
+from tests.support.problems import problem_uri
 
 A = "001090000101"
 B = "001090000102"
@@ -98,7 +99,7 @@ async def test_bad_registrations_are_400_problems(client, citizen, db) -> None:
         response = await client.put(f"/citizens/me/devices/{path}", json=body, headers=bearer(me))
         assert response.status_code == 400, (path, body, response.text)
         assert response.headers["content-type"].startswith("application/problem+json")
-        assert response.json()["type"] == "/problems/validation-error"
+        assert response.json()["type"] == problem_uri("validation-error")
         assert field in response.text, (field, response.text)
     not_json = await client.put(
         "/citizens/me/devices/inst-0001",

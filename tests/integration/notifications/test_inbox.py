@@ -7,6 +7,7 @@ import uuid
 
 from tests.integration.notifications.helpers import booked, enqueue, your_turn
 from tests.support.auth import bearer
+from tests.support.problems import problem_uri
 
 PARENT = "001085000201"
 CHILD = "001218000202"
@@ -89,7 +90,7 @@ async def test_read_one_and_read_all(app, client, citizen, relay):
         f"/citizens/me/notifications/{uuid.uuid4()}/read", headers=bearer(token)
     )
     assert unknown.status_code == 404
-    assert unknown.json()["type"] == "/problems/not-found"
+    assert unknown.json()["type"] == problem_uri("not-found")
 
 
 async def test_bad_paging_input_is_a_400_problem(client, citizen):
