@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import msgspec
 from sqlalchemy import select, update
@@ -52,6 +52,34 @@ class PublishResult(msgspec.Struct, kw_only=True):
     version_id: str
     outcome: Literal["created", "new_version", "unchanged", "withdrawn"]
     entry_counts: dict[str, int]
+
+
+DocumentStatus = Literal["current", "superseded", "entered_in_error"]
+
+
+class PublishedVersion(msgspec.Struct, kw_only=True):
+    """One stored version of a published document, as its publisher sees it."""
+
+    version: int
+    version_id: str
+    status: DocumentStatus
+    received_at: dt.datetime
+    status_changed_at: dt.datetime | None
+    content_sha256: str
+    bundle_type: str
+    title: str | None
+    document_date: dt.datetime | None
+    entry_counts: dict[str, int]
+
+
+class PublishedDocument(msgspec.Struct, kw_only=True):
+    """A document a facility published: the resource ``POST /hospital/summaries`` creates.
+
+    ``status`` is the newest version's; ``versions`` are listed newest first."""
+
+    document_id: str
+    status: DocumentStatus
+    versions: list[PublishedVersion]
 
 
 class IngestConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -406,6 +434,45 @@ def _fill_demographics(citizen: Citizen, extraction: Extraction, config: IngestC
     for field, value in _demographics(extraction, config).items():
         if field == "insurance_card" or getattr(citizen, field) is None:
             setattr(citizen, field, value)
+
+
+async def describe(
+    session: AsyncSession, *, facility_id: str, document_id: uuid.UUID
+) -> PublishedDocument:
+    """What this facility published under ``document_id`` (the document's id or any of its
+    versions' ids): every version's status and counts, never the clinical content."""
+    target = await session.get(HealthDocument, document_id)
+    if target is None or target.facility_id != facility_id:
+        raise NotFound("no such document from this facility")
+    versions = (
+        await session.scalars(
+            select(HealthDocument)
+            .where(
+                HealthDocument.facility_id == facility_id,
+                HealthDocument.document_key == target.document_key,
+            )
+            .order_by(HealthDocument.version.desc())
+        )
+    ).all()
+    return PublishedDocument(
+        document_id=str(versions[-1].id),
+        status=cast(DocumentStatus, versions[0].status),
+        versions=[
+            PublishedVersion(
+                version=v.version,
+                version_id=str(v.id),
+                status=cast(DocumentStatus, v.status),
+                received_at=v.received_at,
+                status_changed_at=v.status_changed_at,
+                content_sha256=v.content_sha256,
+                bundle_type=v.bundle_type,
+                title=v.title,
+                document_date=v.document_date,
+                entry_counts=dict(v.entry_counts),
+            )
+            for v in versions
+        ],
+    )
 
 
 async def mark_entered_in_error(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from litestar import Controller, Request, Response, post
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
@@ -36,6 +36,7 @@ _OUTCOME = ResponseSpec(
     generate_examples=False,
 )
 _FHIR_ERRORS = {status: _OUTCOME for status in (400, 401, 403, 404, 409, 413, 415, 422)}
+_FHIR_READ_ERRORS = {status: _OUTCOME for status in (400, 401, 403, 404)}
 _UNCHANGED = ResponseSpec(
     data_container=ingest.PublishResult,
     description="The same content again: nothing changed (`outcome` = `unchanged`)",
@@ -196,9 +197,31 @@ class HospitalSummaryController(Controller):
         location = f"/hospital/summaries/{result.document_id}"  # where its withdrawal is posted
         return Response(result, status_code=HTTP_201_CREATED, headers={"Location": location})
 
-    @post(
+    @get(
         # str in the path, UUID in the signature: a malformed id is refused by this route (an
         # OperationOutcome), not by the router (problem details)
+        "/{document_id:str}",
+        operation_id="ReadPublishedSummary",
+        summary="A document this facility published: its versions, their status and counts",
+        description=(
+            "Where `Location` of a publish points. `document_id` is the document's id or any of "
+            "its versions' ids. Lists every version newest first (status `current`, "
+            "`superseded` or `entered_in_error`), with entry counts and content hash; the "
+            "clinical content is not sent back. Another facility's document is 404."
+        ),
+        responses=_FHIR_READ_ERRORS,
+    )
+    async def read(
+        self,
+        document_id: FromPath[uuid.UUID],
+        principal: NamedDependency[Principal],
+        db_session: NamedDependency[AsyncSession],
+    ) -> ingest.PublishedDocument:
+        facility = await facilities.require_active(db_session, principal.facility_id)
+        return await ingest.describe(db_session, facility_id=facility.id, document_id=document_id)
+
+    @post(
+        # as above: a malformed id is an OperationOutcome
         "/{document_id:str}/entered-in-error",
         operation_id="MarkSummaryEnteredInError",
         summary="Withdraw a published document (all its versions) from the book",
