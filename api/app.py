@@ -24,6 +24,7 @@ from api.core.cache import Invalidations
 from api.core.clock import Clock, SystemClock
 from api.core.db import create_sessionmaker, ping
 from api.core.deps import provide_db_session, provide_redis
+from api.core.guards import rate_limit_caller
 from api.core.inputs import StrictRequest, refuse_nul
 from api.core.observability import Metrics, RequestContextMiddleware, configure_logging
 from api.core.openapi import document_shared_answers, openapi_config
@@ -39,9 +40,9 @@ from api.facilities.service import register_cache as register_facility_cache
 from api.health_book.book import BookReader
 from api.health_book.pull import pull_service_from_state
 from api.health_book.routes import HEALTH_BOOK_ROUTES
+from api.identity.citizens import guardians_of
 from api.identity.demo_idp import demo_routes, register_demo_provider
 from api.identity.deps import IDENTITY_DEPENDENCIES
-from api.identity.guards import rate_limit_caller
 from api.identity.routes import IDENTITY_ROUTES
 from api.identity.setup import build_identity
 from api.operations.routes import OperationsController
@@ -114,7 +115,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             state.background.start("pull-at-first-login", state.pull.sync_national_id(number))
 
         state.identity.on_first_login = pull_at_first_login
-        build_notifications(state, settings)
+        build_notifications(state, settings, guardians=guardians_of)
         build_checkin(state, settings)
         await state.invalidations.start()
         if settings.demo:

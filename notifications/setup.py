@@ -14,13 +14,15 @@ from litestar.datastructures import State
 from api.core.settings import Settings
 from notifications.outbox import Wakeup, register_wakeup, unregister_wakeup
 from notifications.relay import Relay, RelayConfig, RelayStats
+from notifications.relay_config import Guardians
 from notifications.senders import build_sender
 
 logger = logging.getLogger("healthbook.notifications")
 
 
-def build_notifications(state: State, settings: Settings) -> Relay:
-    """Sender, relay and wake-up hook for this process (no I/O)."""
+def build_notifications(state: State, settings: Settings, *, guardians: Guardians) -> Relay:
+    """Sender, relay and wake-up hook for this process (no I/O). ``guardians`` answers who may
+    act for a citizen (the identity domain's, given by the caller)."""
     sender = build_sender(settings)
     stats = RelayStats()
     relay = Relay(
@@ -29,6 +31,7 @@ def build_notifications(state: State, settings: Settings) -> Relay:
         sender,
         state.clock,
         RelayConfig.from_settings(settings),
+        guardians=guardians,
         stats=stats,
     )
     wakeup = Wakeup(state.redis, local=relay.wake if settings.relay_in_process else None)

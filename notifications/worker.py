@@ -23,6 +23,7 @@ from api.core.redis import create_redis
 from api.core.settings import Settings
 from api.db.engine import open_engine
 from api.health_book.pull import standalone_pull_service
+from api.identity.citizens import guardians_of
 from notifications import heartbeat
 from notifications.setup import build_notifications, stop_notifications
 
@@ -60,7 +61,9 @@ async def run_worker(settings: Settings) -> None:
     state.sessionmaker = create_sessionmaker(engine)
     state.redis = redis
     state.clock = SystemClock()
-    relay = build_notifications(state, settings.replace(relay_embedded=False))
+    relay = build_notifications(
+        state, settings.replace(relay_embedded=False), guardians=guardians_of
+    )
     # What start-up loaded lives as long as the process: keep it out of the collector's scans.
     gc.freeze()
     loop = asyncio.get_running_loop()

@@ -12,10 +12,9 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.errors import InvalidInput, NotFound
+from api.core.guards import INSUFFICIENT_SCOPE, INVALID_TOKEN, requires_admin
 from api.core.openapi import answers, examples, problem_responses
 from api.facilities import schemas, service
-from api.identity.errors import INSUFFICIENT_SCOPE, INVALID_TOKEN
-from api.identity.guards import requires_admin
 
 _FACILITY_EXAMPLES = examples(
     hospital={

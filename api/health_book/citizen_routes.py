@@ -19,19 +19,20 @@ from litestar.params import FromPath, FromQuery, Parameter
 from litestar.status_codes import HTTP_304_NOT_MODIFIED
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.core.access_tokens import Principal
 from api.core.errors import InvalidInput, NotFound
-from api.core.openapi import documented, fhir_resource, problem_responses
-from api.core.params import Instant, instant
-from api.health_book import access_log, schemas
-from api.health_book.book import BookReader, fhir_collection
-from api.identity.access_tokens import Principal
-from api.identity.errors import INSUFFICIENT_SCOPE, INVALID_TOKEN
-from api.identity.guards import (
+from api.core.guards import (
+    INSUFFICIENT_SCOPE,
+    INVALID_TOKEN,
     acting_on_behalf,
     provide_citizen_id,
     provide_principal,
     requires_citizen_access,
 )
+from api.core.openapi import documented, fhir_resource, problem_responses
+from api.core.params import Instant, instant
+from api.health_book import access_log, schemas
+from api.health_book.book import BookReader, fhir_collection
 
 _ERRORS = problem_responses(
     INVALID_TOKEN, INSUFFICIENT_SCOPE, NotFound.problem, InvalidInput.problem

@@ -14,6 +14,8 @@ from litestar.params import FromPath
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.core.access_tokens import Principal
+from api.core.guards import requires_client
 from api.core.openapi import documented, raw_body
 from api.facilities import service as facilities
 from api.health_book import ingest
@@ -26,8 +28,6 @@ from api.health_book.fhir_http import (
     OperationOutcome,
     read_fhir_body,
 )
-from api.identity.access_tokens import Principal
-from api.identity.guards import requires_client
 
 _OUTCOME = ResponseSpec(
     data_container=OperationOutcome,

@@ -9,9 +9,9 @@ import httpx
 from litestar.datastructures import State
 from redis.asyncio import Redis
 
+from api.core.access_tokens import AccessTokens
 from api.core.security import SigningKeys, load_or_create_secret
 from api.core.settings import Settings
-from api.identity.access_tokens import AccessTokens
 from api.identity.citizens import CitizenDirectory
 from api.identity.demo_idp import DemoIdentityProvider
 from api.identity.jwks import JwksCache
