@@ -16,7 +16,15 @@ from tests.support.server import HEALTHBOOK
 def _run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [HEALTHBOOK, *args],
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "DATA_DIR": str(tmp_path), **env},
+        # TMPDIR too: the worker's default heartbeat file lives in the temporary folder, where a
+        # worker of another test may be beating
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "DATA_DIR": str(tmp_path),
+            "TMPDIR": str(tmp_path),
+            **env,
+        },
         cwd=tmp_path,
         capture_output=True,
         text=True,

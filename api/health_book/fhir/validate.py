@@ -311,7 +311,7 @@ class _Walk:
         for key, value in node.items():
             element = elements.get(key)
             if element is None:
-                if key[0] == "_" and key[1:] in elements:
+                if key.startswith("_") and key[1:] in elements:
                     self.primitive_extension(node, key, elements[key[1:]], path)
                 elif not (resource and key == "resourceType"):
                     self.add(

@@ -303,6 +303,20 @@ def test_invalid_resource_is_refused_with_its_expression(case: str) -> None:
     assert all(i["severity"] == "error" and i["diagnostics"] for i in issues)
 
 
+@pytest.mark.parametrize("key", ["", "_"])
+def test_an_empty_or_bare_underscore_element_name_is_an_unknown_element(key: str) -> None:
+    """Names a sender can put in JSON that are no element (found by the schema fuzzer)."""
+    document = sample_json(IPS)
+    document[key] = 1
+    document["entry"][0]["resource"][key] = []
+    with pytest.raises(FhirError) as caught:
+        parse_bundle(dump(document))
+    assert caught.value.status == 422
+    assert sorted((i.code, i.expression) for i in caught.value.issues) == sorted(
+        [("structure", f"Bundle.entry[0].resource.{key}"), ("structure", f"Bundle.{key}")]
+    )
+
+
 def test_bundle_elements_are_validated() -> None:
     document = sample_json(IPS)
     document["timestamp"] = "2017-12-11"
