@@ -4,14 +4,15 @@ Use cases and stores ask :func:`dialect_of` (a session, connection or engine) fo
 their backend and call its methods; they never test the backend's name. What differs:
 
 - **upserts** (``INSERT … ON CONFLICT DO NOTHING / DO UPDATE … RETURNING``): both backends speak
-  them, through each dialect's own ``insert`` construct (:meth:`Dialect.insert`,
-  :meth:`Dialect.insert_ignoring`, :meth:`Dialect.upsert`);
+  them (``RETURNING`` too: SQLite 3.35+), through each dialect's own ``insert`` construct
+  (:meth:`Dialect.insert`, :meth:`Dialect.insert_ignoring`, :meth:`Dialect.upsert`);
 - **statements built once**: building a statement costs more CPU than running a cached one, so
   hot statements are built for every dialect at import (:class:`PerDialect`);
 - **writers**: PostgreSQL locks rows; SQLite has one writer at a time, so a writing use case
   starts with ``BEGIN IMMEDIATE`` (:meth:`Dialect.begin_write`) and row locks are not needed
-  (:meth:`Dialect.lock_rows`). ``SELECT … FOR UPDATE [SKIP LOCKED]`` compiles to a plain
-  ``SELECT`` on SQLite, where the single writer gives the same guarantee;
+  (:meth:`Dialect.lock_rows`); ``SELECT … FOR UPDATE SKIP LOCKED`` claims
+  (:meth:`Dialect.skip_locked`) compile to a plain ``SELECT`` on SQLite, where the single writer
+  gives the same guarantee;
 - **request locks** (:meth:`Dialect.lock_request`): a transaction-scoped advisory lock on
   PostgreSQL; on SQLite the single writer plus a registry of the requests in flight in this
   process (kept per session factory, see :func:`request_locks`);
@@ -23,6 +24,7 @@ their backend and call its methods; they never test the backend's name. What dif
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
@@ -34,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
 T = TypeVar("T")
+T_row = TypeVar("T_row", bound=tuple[Any, ...])
 
 REQUEST_LOCKS = "hb_request_locks"
 """The key in ``Session.info`` of the registry of requests in flight (SQLite's request locks)."""
@@ -50,7 +53,7 @@ def request_locks() -> dict[str, Any]:
     return {REQUEST_LOCKS: set()}
 
 
-class Dialect:
+class Dialect(ABC):
     """What one backend does differently. One immutable instance per backend (:data:`POSTGRESQL`,
     :data:`SQLITE`); :func:`dialect_of` picks it."""
 
@@ -67,9 +70,9 @@ class Dialect:
 
     # --- statements -----------------------------------------------------------------------------
 
+    @abstractmethod
     def insert(self, table: Any) -> DialectInsert:
         """``INSERT`` with this dialect's ``ON CONFLICT`` clauses and ``RETURNING``."""
-        raise NotImplementedError
 
     def insert_ignoring(self, table: Any, *, on: Iterable[Any] | None = None) -> DialectInsert:
         """``INSERT … ON CONFLICT [(on)] DO NOTHING``: a row that would conflict is skipped."""
@@ -95,21 +98,29 @@ class Dialect:
         )
         return statement.on_conflict_do_update(index_elements=list(on), set_=values, where=where)
 
+    def skip_locked(self, statement: Select[T_row]) -> Select[T_row]:
+        """``statement … FOR UPDATE SKIP LOCKED``: claim rows no other transaction holds (relays
+        sharing a queue). SQLite compiles it to a plain ``SELECT``: its single writer claims
+        alone."""
+        return statement.with_for_update(skip_locked=True)
+
     # --- transactions ---------------------------------------------------------------------------
 
+    @abstractmethod
     async def begin_write(self, session: AsyncSession) -> None:
         """Open the session's transaction as a writer (when a use case will write)."""
 
+    @abstractmethod
     async def lock_rows(self, session: AsyncSession, statement: Select[Any]) -> None:
         """Lock the rows ``statement`` selects until the transaction ends (serialises writers of
         the same rows)."""
 
+    @abstractmethod
     async def lock_request(self, session: AsyncSession, request: int, then: int) -> bool:
         """Try to take the lock of one request (e.g. an ``Idempotency-Key``) for the rest of the
         transaction; when it is free, wait for the lock ``then`` too (e.g. a citizen's bookings)
         and open the transaction as a writer. ``False``: the same request is in flight (nothing
         taken). Both locks end with the transaction, committed or rolled back."""
-        raise NotImplementedError
 
 
 class PostgreSQL(Dialect):
@@ -125,6 +136,9 @@ class PostgreSQL(Dialect):
 
     def insert(self, table: Any) -> DialectInsert:
         return postgresql.insert(table)
+
+    async def begin_write(self, session: AsyncSession) -> None:
+        """Nothing: writers lock the rows they write."""
 
     async def lock_rows(self, session: AsyncSession, statement: Select[Any]) -> None:
         await session.execute(statement.with_for_update())
@@ -143,6 +157,9 @@ class SQLite(Dialect):
 
     def insert(self, table: Any) -> DialectInsert:
         return sqlite.insert(table)
+
+    async def lock_rows(self, session: AsyncSession, statement: Select[Any]) -> None:
+        """Nothing: a writing transaction is the only writer."""
 
     async def begin_write(self, session: AsyncSession) -> None:
         """``BEGIN IMMEDIATE``: concurrent writers queue on the database lock (``busy_timeout``)

@@ -17,6 +17,7 @@ import msgspec
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.core.dialect import dialect_of
 from api.core.errors import Conflict, NotFound
 from api.health_book import access_log, statements
 from api.health_book.canonical import canonical_sha256
@@ -222,9 +223,8 @@ async def recompute_active(
 
 
 async def _lock_citizen(session: AsyncSession, citizen_id: uuid.UUID) -> None:
-    """Serialise publishes for one citizen (PostgreSQL row lock; SQLite writes are serial)."""
-    if session.bind.dialect.name == "postgresql":
-        await session.execute(select(Citizen.id).where(Citizen.id == citizen_id).with_for_update())
+    """Serialise publishes for one citizen (a row lock; SQLite's writes are serial)."""
+    await dialect_of(session).lock_rows(session, select(Citizen.id).where(Citizen.id == citizen_id))
 
 
 async def publish(

@@ -18,11 +18,10 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import or_, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.core.cache import Invalidations, LocalCache
+from api.core.dialect import dialect_of
 from api.core.errors import NotFound
 from api.identity.models import Citizen, Guardianship
 from api.identity.schemas import CitizenProfile, Dependent
@@ -96,12 +95,10 @@ async def find_or_create(
         "updated_at": now,
         **new_values,
     }
-    insert = (postgresql_insert if session.bind.dialect.name == "postgresql" else sqlite_insert)(
-        Citizen
-    )
     created = await session.scalar(
-        insert.values(**values)
-        .on_conflict_do_nothing(index_elements=[Citizen.national_id_hash])
+        dialect_of(session)
+        .insert_ignoring(Citizen, on=[Citizen.national_id_hash])
+        .values(**values)
         .returning(Citizen)
     )
     if created is not None:
