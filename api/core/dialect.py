@@ -209,9 +209,12 @@ _BY_NAME = {dialect.name: dialect for dialect in DIALECTS}
 def dialect_of(bind: Bind) -> Dialect:
     """The adapter of the backend behind a session, connection or engine (or a SQLAlchemy
     dialect)."""
-    if isinstance(bind, AsyncSession | Session):
-        bind = bind.get_bind()
-    name = bind.name if isinstance(bind, SqlDialect) else bind.dialect.name
+    if isinstance(bind, SqlDialect):  # first: column types ask at every bound value
+        name = bind.name
+    elif isinstance(bind, AsyncSession | Session):
+        name = bind.get_bind().dialect.name
+    else:
+        name = bind.dialect.name
     try:
         return _BY_NAME[name]
     except KeyError:
