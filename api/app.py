@@ -24,6 +24,7 @@ from api.core.cache import Invalidations
 from api.core.clock import Clock, SystemClock
 from api.core.db import create_sessionmaker, ping
 from api.core.deps import provide_db_session, provide_redis
+from api.core.dialect import dialect_of
 from api.core.guards import rate_limit_caller
 from api.core.inputs import StrictRequest, refuse_nul
 from api.core.observability import Metrics, RequestContextMiddleware, configure_logging
@@ -123,7 +124,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         logger.info(
             "started",
             extra={
-                "database": engine.dialect.name,
+                "database": dialect_of(engine).name,
                 "redis": "embedded"
                 if settings.embedded_redis
                 else ("cluster" if settings.redis_cluster else "server"),

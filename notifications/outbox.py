@@ -36,11 +36,11 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import event, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
+from api.core.dialect import PerDialect
 from notifications.messages import (
     DEFAULT_TIMEZONE,
     KIND_TYPES,
@@ -65,13 +65,6 @@ _WAKERS: weakref.WeakKeyDictionary[Engine, Callable[[], None]] = weakref.WeakKey
 
 class NotificationTooLarge(ValueError):
     """A message whose push would exceed FCM's 4 KB payload limit."""
-
-
-def insert_ignoring_conflicts(session: AsyncSession, table: Any) -> Any:
-    """``INSERT ... ON CONFLICT DO NOTHING`` for the session's dialect."""
-    dialect = session.get_bind().dialect.name
-    builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return builder(table).on_conflict_do_nothing()
 
 
 def push_data(
@@ -141,7 +134,7 @@ async def enqueue_many(
     if not rows:
         return []
     await session.flush()  # the caller's pending rows (the citizen, an appointment) go first
-    result = await session.execute(_insert_statement(session), rows)
+    result = await session.execute(_INSERT.of(session), rows)
     inserted = set(result.scalars().all())
     ids: list[uuid.UUID | None] = [row["id"] if row["id"] in inserted else None for row in rows]
     if any(
@@ -180,21 +173,13 @@ def _row(item: Pending, created: dt.datetime) -> dict[str, Any]:
     }
 
 
-_INSERTS: dict[str, Any] = {}
-
-
-def _insert_statement(session: AsyncSession) -> Any:
-    """``INSERT … ON CONFLICT DO NOTHING RETURNING id`` on the outbox table, built once per
-    dialect (a Core statement: executed with a list of rows, SQLAlchemy sends them as one
-    multi-row insert)."""
-    dialect = session.get_bind().dialect.name
-    statement = _INSERTS.get(dialect)
-    if statement is None:
-        builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        table = OutboxEntry.__table__
-        statement = builder(table).on_conflict_do_nothing().returning(table.c.id)
-        _INSERTS[dialect] = statement
-    return statement
+_INSERT = PerDialect(
+    lambda dialect: dialect.insert_ignoring(OutboxEntry.__table__).returning(
+        OutboxEntry.__table__.c.id
+    )
+)
+"""``INSERT … ON CONFLICT DO NOTHING RETURNING id`` on the outbox table, built once per dialect (a
+Core statement: executed with a list of rows, SQLAlchemy sends them as one multi-row insert)."""
 
 
 async def cancel(session: AsyncSession, dedupe_key: str, *, now: dt.datetime | None = None) -> bool:

@@ -15,10 +15,10 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import delete, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.backoff import retry_delay
+from api.core.dialect import PerDialect, dialect_of
 from notifications import preferences
 from notifications.messages import DEFAULT_LOCALE, LOCALES, NotificationKind, from_payload, zone
 from notifications.models import (
@@ -35,7 +35,7 @@ from notifications.models import (
     InboxEntry,
     OutboxEntry,
 )
-from notifications.outbox import insert_ignoring_conflicts, push_data
+from notifications.outbox import push_data
 from notifications.policy import suppression
 from notifications.relay_config import Guardians, RelayConfig, RelayStats
 from notifications.senders.base import Push, SendResult, token_hint
@@ -66,21 +66,14 @@ class Target:
     skip: str | None = None
 
 
-def _upsert_deliveries(session: AsyncSession) -> Any:
-    builder = (
-        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+_INSERT_INBOX = PerDialect(lambda dialect: dialect.insert_ignoring(InboxEntry))
+_UPSERT_DELIVERIES = PerDialect(
+    lambda dialect: dialect.upsert(
+        Delivery,
+        on=[Delivery.outbox_id, Delivery.device_id],
+        update=("status", "attempts", "error", "provider_message_id", "updated_at"),
     )
-    statement = builder(Delivery)
-    return statement.on_conflict_do_update(
-        index_elements=[Delivery.outbox_id, Delivery.device_id],
-        set_={
-            "status": statement.excluded.status,
-            "attempts": statement.excluded.attempts,
-            "error": statement.excluded.error,
-            "provider_message_id": statement.excluded.provider_message_id,
-            "updated_at": statement.excluded.updated_at,
-        },
-    )
+)
 
 
 class Batch:
@@ -117,7 +110,7 @@ class Batch:
         worker_id: str,
     ) -> Batch | None:
         """Claim due rows and prepare them (the caller commits). ``None``: nothing due."""
-        candidates = (
+        candidates = dialect_of(session).skip_locked(
             select(OutboxEntry.id)
             .where(
                 OutboxEntry.status == PENDING,
@@ -126,7 +119,6 @@ class Batch:
             )
             .order_by(OutboxEntry.created_at)
             .limit(config.batch_size)
-            .with_for_update(skip_locked=True)
         )
         claimed = await session.execute(
             update(OutboxEntry)
@@ -201,7 +193,7 @@ class Batch:
                 prior[(outbox_id, device_id)] = (status, attempts)
         if live:
             await session.execute(
-                insert_ignoring_conflicts(session, InboxEntry),
+                _INSERT_INBOX.of(session),
                 [
                     {
                         "id": row.id,
@@ -285,7 +277,7 @@ class Batch:
             self.stats.pushes[SKIPPED] += 1
             outcomes.append(_outcome(target, SKIPPED, target.skip, None, now))
         if outcomes:
-            await session.execute(_upsert_deliveries(session), outcomes)
+            await session.execute(_UPSERT_DELIVERIES.of(session), outcomes)
         fenced = (OutboxEntry.claim_token == self.token, OutboxEntry.status == PENDING)
         done: list[uuid.UUID] = []
         for row in self.rows:

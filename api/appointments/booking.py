@@ -30,7 +30,7 @@ from api.appointments.errors import (
     LimitReached,
 )
 from api.appointments.idempotency import Answer, RenderError
-from api.appointments.locking import begin_write, lock_booking
+from api.appointments.locking import lock_booking
 from api.appointments.models import BOOKED, Appointment
 from api.appointments.records import Limits
 from api.core.errors import DomainError
@@ -61,9 +61,7 @@ async def book(
         idempotency.request_hash(f"POST /citizens/{citizen_id}/appointments", data),
         render_error,
     )
-    if session.get_bind().dialect.name == "postgresql":
-        return await _book_in_one_transaction(session, request, citizen_id, data, limits, now)
-    return await _book_after_claim(session, request, citizen_id, data, limits, now)
+    return await _book_once(session, request, citizen_id, data, limits, now)
 
 
 class Request(NamedTuple):
@@ -86,7 +84,7 @@ class Refused(Exception):
 _IDEMPOTENCY_ERRORS = (IdempotencyInProgress, IdempotencyMismatch, idempotency.ReplayedProblem)
 
 
-async def _book_in_one_transaction(
+async def _book_once(
     session: AsyncSession,
     request: Request,
     citizen_id: uuid.UUID,
@@ -94,6 +92,9 @@ async def _book_in_one_transaction(
     limits: Limits,
     now: dt.datetime,
 ) -> Answer:
+    """One transaction: the request's lock, the stored answer or the booking, and the answer
+    stored with it. The locks end with the transaction: whatever fails rolls back before it
+    answers, which frees the key for a retry."""
     actor, key, fingerprint, render = request
     try:
         if not await lock_booking(session, idempotency.lock_key(actor, key), citizen_id):
@@ -146,48 +147,6 @@ async def _book_in_one_transaction(
     return answer
 
 
-async def _book_after_claim(
-    session: AsyncSession,
-    request: Request,
-    citizen_id: uuid.UUID,
-    data: schemas.AppointmentCreate,
-    limits: Limits,
-    now: dt.datetime,
-) -> Answer:
-    actor, key, fingerprint, render = request
-    stored = await idempotency.claim(
-        session, actor, key, fingerprint, now=now, ttl=limits.idempotency_ttl
-    )
-    if stored is not None:
-        return stored
-    try:
-        answer = await _book(session, citizen_id, actor, data, limits, now)
-        await idempotency.finish(session, actor, key, answer)
-        await session.commit()
-        return answer
-    except Refused as refused:  # nothing written: the refusal is stored in this transaction
-        if not idempotency.storable(refused.error):
-            await session.rollback()
-            await idempotency.release(session, actor, key)
-            raise refused.error from None
-        answer = idempotency.error_answer(refused.error, render)
-        await idempotency.finish(session, actor, key, answer)
-        await session.commit()
-        raise refused.error from None
-    except DomainError as error:
-        await session.rollback()
-        if idempotency.storable(error):
-            answer = idempotency.error_answer(error, render)
-            await idempotency.finish_with_error(session, actor, key, answer)
-        else:
-            await idempotency.release(session, actor, key)
-        raise
-    except Exception:
-        await session.rollback()
-        await idempotency.release(session, actor, key)
-        raise
-
-
 async def _book(
     session: AsyncSession,
     citizen_id: uuid.UUID,
@@ -196,9 +155,8 @@ async def _book(
     limits: Limits,
     now: dt.datetime,
 ) -> Answer:
-    """The booking itself, in the caller's transaction (locked on PostgreSQL; writing from here
-    on SQLite): the answer to store."""
-    await begin_write(session)
+    """The booking itself, in the caller's transaction (holding the request's and the citizen's
+    locks, as a writer): the answer to store."""
     try:
         active, here = (
             await session.execute(

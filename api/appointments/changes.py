@@ -22,9 +22,9 @@ from api.appointments.capacity import (
     take_place,
 )
 from api.appointments.errors import AlreadyBooked, CutoffPassed
-from api.appointments.locking import begin_write
 from api.appointments.models import BOOKED, CANCELLED, Appointment
 from api.appointments.records import Limits
+from api.core.dialect import begin_write
 
 
 def _check_citizen_may_change(

@@ -8,12 +8,11 @@ problem document is rendered once, stored, and sent as those exact bytes — the
 every replay (with the first request's ``request_id``). Transient failures (503, 429, anything
 unexpected) are never stored: the key is given up, so a retry runs the request anew.
 
-- PostgreSQL: the work runs in one transaction that first takes a transaction-scoped advisory lock
-  on (citizen, key) with ``pg_try_advisory_xact_lock``: a request that cannot take it knows a
-  duplicate is in flight. No ``in_progress`` row is ever written.
-- SQLite (one writer at a time, so a duplicate would only queue behind the first): the first
-  request *claims* the key in a short transaction of its own (an ``in_progress`` row, committed),
-  then does its work and marks the row ``done`` with the answer.
+The work runs in one transaction that first takes the request's lock on (citizen, key) (see
+:meth:`api.core.dialect.Dialect.lock_request`: an advisory lock on PostgreSQL, the single writer
+and the process's registry of requests in flight on SQLite): a request that cannot take it knows a
+duplicate is in flight. The lock ends with the transaction, so a failed request frees its key
+before it answers. No ``in_progress`` row is written.
 
 Then, for the same key:
 
@@ -21,10 +20,11 @@ Then, for the same key:
   (``Idempotent-Replayed: true``);
 - another request (different body or target): 422 ``idempotency-key-reused``;
 - the first still in progress: 409 ``idempotency-key-in-use`` with ``Retry-After``;
-- a request that failed unexpectedly (database down) releases its key, so a retry runs anew; one
-  whose process died leaves an ``in_progress`` row that is taken over after ``STALE_AFTER``.
+- a request that failed unexpectedly (database down) releases its key, so a retry runs anew; an
+  ``in_progress`` row (written by earlier releases, whose process died) is taken over after
+  ``STALE_AFTER``.
 
-Rows older than the TTL count as absent and are purged opportunistically (about one claim in a
+Rows older than the TTL count as absent and are purged opportunistically (about one booking in a
 hundred deletes the expired rows, through the index on ``created_at``).
 """
 
@@ -39,13 +39,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import bindparam, delete, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.appointments.errors import IdempotencyInProgress, IdempotencyMismatch
-from api.appointments.locking import begin_write
 from api.appointments.models import DONE, IN_PROGRESS, IdempotencyKey
+from api.core.dialect import Dialect, PerDialect, begin_write
 from api.core.errors import PROBLEM_TYPES, DomainError
 
 STALE_AFTER = dt.timedelta(seconds=60)
@@ -106,12 +105,6 @@ def request_hash(operation: str, body: msgspec.Struct) -> str:
     return digest.hexdigest()
 
 
-def _insert(session: AsyncSession) -> Any:
-    dialect = session.get_bind().dialect.name
-    builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return builder(IdempotencyKey)
-
-
 def lock_key(citizen_id: uuid.UUID, key: str) -> int:
     """The advisory-lock number of (citizen, key): 64 bits of a SHA-256."""
     digest = hashlib.sha256(citizen_id.bytes + key.encode()).digest()
@@ -159,7 +152,8 @@ async def lookup(
     ttl: dt.timedelta,
 ) -> Answer | None:
     """In the caller's transaction (holding the key's lock): the stored answer to replay, or
-    ``None`` when the request is to run. Raises as :func:`claim` does."""
+    ``None`` when the request is to run. Raises :class:`IdempotencyMismatch` (another request)
+    or :class:`IdempotencyInProgress`, and re-raises a stored error answer of the legacy form."""
     row = (await session.execute(_LOOKUP, {"citizen_id": citizen_id, "key": key})).one_or_none()
     return None if row is None else _decide(row, fingerprint, now, ttl)
 
@@ -167,12 +161,12 @@ async def lookup(
 _ANSWER = ("request_hash", "status", "response_status", "response_body", "created_at", "locked_at")
 
 
-def _upsert(builder: Any, *, only_over: bool) -> Any:
+def _upsert(dialect: Dialect, *, only_over: bool) -> Any:
     table = IdempotencyKey.__table__
-    statement = builder(table)
-    return statement.on_conflict_do_update(
-        index_elements=[table.c.citizen_id, table.c.key],
-        set_={name: statement.excluded[name] for name in _ANSWER},
+    return dialect.upsert(
+        table,
+        on=[table.c.citizen_id, table.c.key],
+        update=_ANSWER,
         where=(
             or_(table.c.created_at <= bindparam("expired_before"), table.c.status == IN_PROGRESS)
             if only_over
@@ -181,12 +175,9 @@ def _upsert(builder: Any, *, only_over: bool) -> Any:
     )
 
 
-_SAVE = {
-    (name, only_over): _upsert(builder, only_over=only_over)
-    for name, builder in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
-    for only_over in (False, True)
-}
-"""Upserts of an answer, built once per dialect."""
+_SAVE = PerDialect(lambda dialect: _upsert(dialect, only_over=False))
+_SAVE_OVER = PerDialect(lambda dialect: _upsert(dialect, only_over=True))
+"""Upserts of an answer (replacing any row, or only an expired one or an unfinished claim)."""
 
 
 async def save(
@@ -201,7 +192,6 @@ async def save(
 ) -> None:
     """Store the answer, in the caller's transaction. An existing row is replaced — only when it
     expired before ``only_over`` or is an unfinished claim, if ``only_over`` is given."""
-    dialect = session.get_bind().dialect.name
     params: dict[str, Any] = {
         "citizen_id": citizen_id,
         "key": key,
@@ -212,9 +202,11 @@ async def save(
         "created_at": now,
         "locked_at": now,
     }
-    if only_over is not None:
-        params["expired_before"] = only_over
-    await session.execute(_SAVE[dialect, only_over is not None], params)
+    if only_over is None:
+        await session.execute(_SAVE.of(session), params)
+        return
+    params["expired_before"] = only_over
+    await session.execute(_SAVE_OVER.of(session), params)
 
 
 async def save_error(
@@ -229,6 +221,7 @@ async def save_error(
 ) -> None:
     """Store a refusal as the answer, in a transaction of its own (the work's rolled back);
     never over the answer of a duplicate that ran meanwhile."""
+    await begin_write(session)
     await save(session, citizen_id, key, fingerprint, answer, now=now, only_over=now - ttl)
     await session.commit()
 
@@ -237,101 +230,6 @@ def error_answer(error: DomainError, render: RenderError) -> Answer:
     """The refusal's problem document, rendered once: ``error`` answers with these bytes."""
     error.recorded = render(error)
     return Answer(error.problem.status, error.recorded)
-
-
-async def claim(
-    session: AsyncSession,
-    citizen_id: uuid.UUID,
-    key: str,
-    fingerprint: str,
-    *,
-    now: dt.datetime,
-    ttl: dt.timedelta,
-) -> Answer | None:
-    """Take ``key`` for this request (an ``in_progress`` row, committed; answer ``None``) or
-    answer the stored result (SQLite's way, see the module docstring).
-
-    Raises :class:`IdempotencyMismatch` or :class:`IdempotencyInProgress`, and re-raises a stored
-    error answer."""
-    await begin_write(session)
-    fresh = {
-        "request_hash": fingerprint,
-        "status": IN_PROGRESS,
-        "response_status": None,
-        "response_body": None,
-        "created_at": now,
-        "locked_at": now,
-    }
-    inserted = await session.execute(
-        _insert(session)
-        .values(citizen_id=citizen_id, key=key, **fresh)
-        .on_conflict_do_nothing()
-        .returning(IdempotencyKey.key)
-    )
-    if inserted.scalar_one_or_none() is not None:
-        await maybe_purge(session, now - ttl)
-        await session.commit()
-        return None
-    row = (await session.execute(_LOOKUP, {"citizen_id": citizen_id, "key": key})).one()
-    try:
-        stored = _decide(row, fingerprint, now, ttl)
-    except DomainError:
-        await session.rollback()
-        raise
-    if stored is not None:
-        await session.rollback()
-        return stored
-    # expired, or a stale claim: take it over, unless another retry did so first
-    taken = await session.execute(
-        update(IdempotencyKey)
-        .where(
-            IdempotencyKey.citizen_id == citizen_id,
-            IdempotencyKey.key == key,
-            IdempotencyKey.locked_at == row.locked_at,
-            IdempotencyKey.status == row.status,
-        )
-        .values(**fresh)
-        .execution_options(synchronize_session=False)
-    )
-    if taken.rowcount == 1:  # type: ignore[attr-defined]
-        await session.commit()
-        return None
-    await session.rollback()
-    raise IdempotencyInProgress(
-        "a request with this Idempotency-Key is in progress", headers={"Retry-After": "1"}
-    )
-
-
-async def finish(session: AsyncSession, citizen_id: uuid.UUID, key: str, answer: Answer) -> None:
-    """Store the answer, in the transaction of the work it answers (the caller commits)."""
-    await session.execute(
-        update(IdempotencyKey)
-        .where(IdempotencyKey.citizen_id == citizen_id, IdempotencyKey.key == key)
-        .values(status=DONE, response_status=answer.status, response_body=answer.body)
-        .execution_options(synchronize_session=False)
-    )
-
-
-async def finish_with_error(
-    session: AsyncSession, citizen_id: uuid.UUID, key: str, answer: Answer
-) -> None:
-    """Store a refusal as the answer of a claimed key (after the work rolled back)."""
-    await begin_write(session)
-    await finish(session, citizen_id, key, answer)
-    await session.commit()
-
-
-async def release(session: AsyncSession, citizen_id: uuid.UUID, key: str) -> None:
-    """Give the key up after an unexpected failure, so that a retry runs the request again."""
-    await begin_write(session)
-    await session.execute(
-        delete(IdempotencyKey).where(
-            IdempotencyKey.citizen_id == citizen_id,
-            IdempotencyKey.key == key,
-            IdempotencyKey.status == IN_PROGRESS,
-        )
-    )
-    await session.commit()
 
 
 async def maybe_purge(session: AsyncSession, before: dt.datetime) -> None:

@@ -21,7 +21,6 @@ from api.appointments.booking import book
 from api.appointments.capacity import lock_slots
 from api.appointments.changes import cancel, cancel_appointment, reschedule
 from api.appointments.errors import IllegalTransition
-from api.appointments.locking import begin_write
 from api.appointments.models import (
     BOOKED,
     CANCELLED,
@@ -31,6 +30,7 @@ from api.appointments.models import (
     Slot,
 )
 from api.appointments.records import ACTIVE, Limits, illegal
+from api.core.dialect import begin_write
 from api.core.errors import InvalidInput
 from api.core.pagination import Cursors
 from api.facilities import service as facilities

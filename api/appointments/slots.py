@@ -18,10 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.appointments import changes, fhir, places, schemas
 from api.appointments.errors import SlotHasBookings
-from api.appointments.locking import begin_write
 from api.appointments.models import BLOCKED, BOOKED, OPEN, Appointment, Slot
 from api.appointments.records import Limits
 from api.appointments.service import local_day
+from api.core.dialect import begin_write
 from api.core.errors import InvalidInput, NotFound, Unprocessable
 from api.core.pagination import Cursors
 from api.facilities import service as facilities

@@ -14,11 +14,12 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.checkin import notify, numbers, places, queues
+from api.checkin import notify, places, queues
 from api.checkin.desk import Desk, arrival, place
 from api.checkin.errors import NothingCalled
 from api.checkin.models import CALLED, SERVED, SKIPPED, Queue, QueueTicket
 from api.checkin.schemas import Arrival, ArrivalPage, CallOutcome
+from api.core.dialect import begin_write
 from api.facilities import schemas as facility_schemas
 from api.facilities.service import ActiveFacility
 
@@ -99,7 +100,7 @@ async def _open(
         session, facility.id, department_code, active_only=False
     )
     queue_date = queues.local_date(now, facility.time_zone)
-    await numbers.begin_write(session)
+    await begin_write(session)
     queue = await queues.lock_queue(session, facility.id, uuid.UUID(department.id), queue_date)
     return facility, department, queue_date, queue
 

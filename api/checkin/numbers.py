@@ -4,7 +4,8 @@ take its numbers. No transaction control here; the use cases own it.
 Lock order: appointment (the check-in's conditional update), then the queue row. A number is
 taken by one upsert on the queue row, which holds that row's lock until the transaction ends:
 two check-ins in one department take their numbers one after the other, and a rollback gives
-the number back (no gaps). On SQLite a writer starts with ``BEGIN IMMEDIATE`` instead.
+the number back (no gaps). On SQLite a writer starts with ``BEGIN IMMEDIATE`` instead
+(:func:`api.core.dialect.begin_write`).
 """
 
 from __future__ import annotations
@@ -14,22 +15,11 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import Date, Integer, Uuid, bindparam, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.checkin.models import WAITING, Queue, QueueTicket
 from api.core.db import UtcDateTime
-
-
-async def begin_write(session: AsyncSession) -> None:
-    """Open the session's transaction as a writer: ``BEGIN IMMEDIATE`` on SQLite (writers queue
-    on the database lock instead of failing when a reader upgrades), nothing on PostgreSQL."""
-    connection = await session.connection()
-    if connection.dialect.name != "sqlite":
-        return
-    raw = await connection.get_raw_connection()
-    if not raw.driver_connection.in_transaction:  # type: ignore[union-attr]
-        await connection.exec_driver_sql("BEGIN IMMEDIATE")
+from api.core.dialect import dialect_of
 
 
 @dataclass(frozen=True)
@@ -52,10 +42,13 @@ async def take_number(
 ) -> Taken:
     """The next number of the department's queue that day (creating the queue at its first
     ticket). Holds the queue row's lock until the transaction ends."""
-    dialect = session.get_bind().dialect.name
-    builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (
-        builder(Queue)
+        dialect_of(session)
+        .upsert(
+            Queue,
+            on=[Queue.facility_id, Queue.department_id, Queue.queue_date],
+            update={"last_issued": Queue.last_issued + 1, "updated_at": now},
+        )
         .values(
             id=uuid.uuid4(),
             facility_id=facility_id,
@@ -65,10 +58,6 @@ async def take_number(
             last_called=0,
             created_at=now,
             updated_at=now,
-        )
-        .on_conflict_do_update(
-            index_elements=[Queue.facility_id, Queue.department_id, Queue.queue_date],
-            set_={"last_issued": Queue.last_issued + 1, "updated_at": now},
         )
         .returning(Queue.id, Queue.last_issued, Queue.last_called)
     )
@@ -120,10 +109,11 @@ async def issue(
     now: dt.datetime,
 ) -> tuple[Taken, uuid.UUID]:
     """The next number and its ticket (told it is near when ``threshold`` or fewer are ahead).
-    On PostgreSQL one statement (the counter's upsert and the ticket's insert in one round trip,
-    so the queue row's lock is held the shortest time); elsewhere two."""
+    One statement where the backend has data-modifying CTEs (PostgreSQL: the counter's upsert and
+    the ticket's insert in one round trip, so the queue row's lock is held the shortest time);
+    elsewhere two."""
     ticket_id = uuid.uuid4()
-    if session.get_bind().dialect.name != "postgresql":
+    if not dialect_of(session).writable_ctes:
         taken = await take_number(session, facility_id, department_id, queue_date, now)
         await insert_ticket(
             session,

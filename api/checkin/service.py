@@ -36,6 +36,7 @@ from api.checkin.errors import (
 from api.checkin.models import APPOINTMENT, WAITING, WALK_IN, Queue, QueueTicket
 from api.checkin.schemas import CheckInToken, QueueStatus, Ticket
 from api.checkin.tokens import CheckInClaims
+from api.core.dialect import begin_write
 from api.core.errors import NotFound, ServiceUnavailable
 from api.facilities import schemas as facility_schemas
 from api.facilities import service as facilities
@@ -263,7 +264,7 @@ async def walk_in(
     since = now - desk.rules.walk_in_reuse
     found = await queues.recent_walk_in(session, citizen_id, facility.id, department_id, since)
     if found is None:
-        await numbers.begin_write(session)
+        await begin_write(session)
         queue_date = queues.local_date(now, facility.time_zone)
         average = await queues.average_minutes(
             session, facility.id, department_id, queue_date, now, cached=True

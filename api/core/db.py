@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 
+from api.core.dialect import dialect_of, request_locks
 from api.core.encryption import attach_document_keys, document_keys
 from api.core.settings import Settings
 
@@ -49,7 +50,7 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
         value = value.astimezone(dt.UTC)
-        if dialect.name == "sqlite":
+        if dialect_of(dialect).naive_datetimes:
             return value.replace(tzinfo=None)
         return value
 
@@ -127,7 +128,9 @@ def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    """Sessions of ``engine``: nothing expires at commit, nothing flushes implicitly; they share
+    one registry of requests in flight (see :meth:`api.core.dialect.Dialect.lock_request`)."""
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info=request_locks())
 
 
 async def session_scope(

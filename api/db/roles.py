@@ -14,6 +14,8 @@ import re
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.core.dialect import dialect_of
+
 ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 APPEND_ONLY = ("access_log",)
 READ_ONLY = ("alembic_version",)
@@ -50,7 +52,7 @@ def grant_statements(role: str, database: str, *, create: bool) -> list[str]:
 
 async def grant_app_role(engine: AsyncEngine, role: str, *, create: bool) -> list[str]:
     """Apply the grants on the engine's database (PostgreSQL only); answers the statements."""
-    if engine.dialect.name != "postgresql":
+    if not dialect_of(engine).has_roles:
         raise RoleError("database roles exist on PostgreSQL only (DATABASE_URL)")
     async with engine.begin() as connection:
         database = (await connection.execute(text("SELECT current_database()"))).scalar_one()

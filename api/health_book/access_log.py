@@ -20,11 +20,11 @@ import uuid
 from typing import Any
 
 from sqlalchemy import Integer, String, Uuid, bindparam, event, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from api.core.dialect import Dialect, PerDialect
 from api.health_book.models import AccessLogEntry, AccessLogHead
 
 GENESIS = "0" * 64
@@ -131,17 +131,17 @@ def row_hash(**columns: Any) -> str:
     return hashlib.sha256(canonical(**columns)).hexdigest()
 
 
-def _build_reserve(dialect: Any) -> Any:
+def _build_reserve(dialect: Dialect) -> Any:
     return (
-        dialect.insert(AccessLogHead)
+        dialect.upsert(
+            AccessLogHead,
+            on=[AccessLogHead.citizen_id],
+            update={"seq": AccessLogHead.seq + bindparam("added", type_=Integer())},
+        )
         .values(
             citizen_id=bindparam("head_citizen", type_=Uuid()),
             seq=bindparam("count", type_=Integer()),
             hash=GENESIS,
-        )
-        .on_conflict_do_update(
-            index_elements=[AccessLogHead.citizen_id],
-            set_={"seq": AccessLogHead.seq + bindparam("added", type_=Integer())},
         )
         .returning(AccessLogHead.seq, AccessLogHead.hash)
     )
@@ -149,7 +149,7 @@ def _build_reserve(dialect: Any) -> Any:
 
 # Built once: constructing a statement costs more CPU than running a cached one, and this runs
 # at every flush that logs an access.
-_RESERVE = {"postgresql": _build_reserve(postgresql), "sqlite": _build_reserve(sqlite)}
+_RESERVE = PerDialect(_build_reserve)
 _SET_HEAD = (
     update(AccessLogHead)
     .where(AccessLogHead.citizen_id == bindparam("head_citizen", type_=Uuid()))
@@ -160,9 +160,8 @@ _SET_HEAD = (
 def _reserve(connection: Connection, citizen_id: uuid.UUID, count: int) -> tuple[int, str]:
     """Take ``count`` places at the end of the citizen's chain: answers the last seq taken and
     the hash of the row before the first one. Locks the head row until the transaction ends."""
-    statement = _RESERVE["postgresql" if connection.dialect.name == "postgresql" else "sqlite"]
     parameters = {"head_citizen": citizen_id, "count": count, "added": count}
-    last_seq, previous = connection.execute(statement, parameters).one()
+    last_seq, previous = connection.execute(_RESERVE.of(connection), parameters).one()
     return int(last_seq), str(previous)
 
 

@@ -23,11 +23,10 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import ScalarSelect, or_, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.core.cache import Invalidations, LocalCache
+from api.core.dialect import dialect_of
 from api.core.errors import NotFound
 from api.identity.models import Citizen, Guardianship
 from api.identity.schemas import CitizenProfile, CitizenRecord, Demographics, Dependent
@@ -101,12 +100,10 @@ async def find_or_create(
         "updated_at": now,
         **new_values,
     }
-    insert = (postgresql_insert if session.bind.dialect.name == "postgresql" else sqlite_insert)(
-        Citizen
-    )
     created = await session.scalar(
-        insert.values(**values)
-        .on_conflict_do_nothing(index_elements=[Citizen.national_id_hash])
+        dialect_of(session)
+        .insert_ignoring(Citizen, on=[Citizen.national_id_hash])
+        .values(**values)
         .returning(Citizen)
     )
     if created is not None:
@@ -307,8 +304,7 @@ async def find_or_register(
 async def lock_citizen(session: AsyncSession, citizen_id: uuid.UUID) -> None:
     """Serialise, until the transaction ends, the writers of what belongs to one citizen
     (PostgreSQL row lock; SQLite writes are serial)."""
-    if session.bind.dialect.name == "postgresql":
-        await session.execute(select(Citizen.id).where(Citizen.id == citizen_id).with_for_update())
+    await dialect_of(session).lock_rows(session, select(Citizen.id).where(Citizen.id == citizen_id))
 
 
 async def get_record(session: AsyncSession, citizen_id: uuid.UUID) -> CitizenRecord:
