@@ -10,16 +10,16 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, get
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, Parameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.errors import InvalidInput, NotFound
 from api.core.openapi import documented, fhir_resource, problem_responses
-from api.health_book import charts, export, schemas
+from api.health_book import charts, schemas
 from api.health_book.citizen_routes import audit_read
 from api.health_book.fhir_http import FHIR_JSON
+from api.health_book.reads import BookExport
 from api.identity.errors import INSUFFICIENT_SCOPE, INVALID_TOKEN
 from api.identity.guards import requires_citizen_access
 
@@ -70,7 +70,7 @@ class HealthBookExportController(Controller):
         code: FromQuery[SeriesCode],
     ) -> schemas.Series:
         result = await charts.observation_series(db_session, target_citizen_id, code)
-        await audit_read(request, db_session, target_citizen_id, _resource("series", code))
+        await audit_read(request, target_citizen_id, _resource("series", code))
         return result
 
     @get(
@@ -89,7 +89,7 @@ class HealthBookExportController(Controller):
         code: FromQuery[SeriesCode],
     ) -> Response[bytes]:
         result = await charts.observation_series(db_session, target_citizen_id, code)
-        await audit_read(request, db_session, target_citizen_id, _resource("series.svg", code))
+        await audit_read(request, target_citizen_id, _resource("series.svg", code))
         return Response(
             charts.render_svg(result),
             media_type=SVG,
@@ -117,17 +117,11 @@ class HealthBookExportController(Controller):
         request: Request[Any, Any, Any],
         target_citizen_id: NamedDependency[uuid.UUID],
         db_session: NamedDependency[AsyncSession],
-        state: State,
+        book_export: NamedDependency[BookExport],
         kind: ExportType = "collection",
     ) -> Response[bytes]:
-        body = await export.export_book(
-            db_session,
-            target_citizen_id,
-            kind=kind,
-            now=state.clock.now(),
-            service_url=state.settings.issuer,
-        )
-        await audit_read(request, db_session, target_citizen_id, f"health-book/export/{kind}")
+        body = await book_export.export(db_session, target_citizen_id, kind=kind)
+        await audit_read(request, target_citizen_id, f"health-book/export/{kind}")
         return Response(body, media_type=FHIR_JSON, headers={"Cache-Control": "private, no-store"})
 
 
