@@ -46,6 +46,7 @@ STATE_PARTS = (
     "invalidations",
     "background",
     "readiness_probes",
+    "operations",
     "rate_limiter",
     "identifier_key",
     "signing_keys",

@@ -9,6 +9,7 @@ from api.facilities.service import FacilityService
 from api.health_book.book import BookReader
 from api.health_book.publishing import SummaryService
 from api.health_book.reads import BookExport
+from api.operations.service import OperationsService
 from api.runtime import Runtime
 from notifications.service import NotificationService
 
@@ -26,6 +27,10 @@ def provide_notifications(state: State) -> NotificationService:
     return _runtime(state).notifications
 
 
+def provide_operations(state: State) -> OperationsService:
+    return _runtime(state).operations
+
+
 def provide_summaries(state: State) -> SummaryService:
     return _runtime(state).summaries
 
@@ -39,6 +44,7 @@ def provide_book_export(state: State) -> BookExport:
 
 
 PROVIDERS = {
+    "operations": Provide(provide_operations, sync_to_thread=False),
     "notifications": Provide(provide_notifications, sync_to_thread=False),
     "facilities": Provide(provide_facilities, sync_to_thread=False),
     "summaries": Provide(provide_summaries, sync_to_thread=False),

@@ -58,6 +58,7 @@ from api.identity.citizens import CitizenDirectory
 from api.identity.demo_idp import DemoIdentityProvider
 from api.identity.jwks import JwksCache
 from api.identity.service import IdentityService
+from api.operations.service import OperationsService
 from notifications.outbox import Wakeup, bind_wakeup
 from notifications.relay import Relay, RelayConfig, RelayStats
 from notifications.senders import Sender, build_sender
@@ -74,8 +75,8 @@ def package_version() -> str:
 
 
 class Runtime:
-    """The process's parts (see the module's docstring). ``metrics``: the API's registry, where
-    the relay's statistics are registered too."""
+    """The process's parts (see the module's docstring). ``metrics``: the API's registry (one of
+    its own otherwise), where the relay's statistics are registered too."""
 
     def __init__(
         self,
@@ -86,7 +87,7 @@ class Runtime:
     ) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
-        self.metrics = metrics
+        self.metrics = metrics or Metrics()
         self._closers: list[Callable[[], Awaitable[Any]]] = []
         self._started = False
 
@@ -167,6 +168,16 @@ class Runtime:
     def readiness_probes(self) -> dict[str, Callable[[], Awaitable[Any]]]:
         engine, redis = self.engine, self.redis
         return {"database": lambda: ping(engine), "redis": redis.ping}
+
+    @cached_property
+    def operations(self) -> OperationsService:
+        """Readiness, metrics and the problem types, for operators."""
+        return OperationsService(
+            probes=self.readiness_probes,
+            probe_limit_seconds=self.settings.database_timeout_seconds,
+            metrics=self.metrics,
+            public_base_url=self.settings.public_base_url,
+        )
 
     @cached_property
     def rate_limiter(self) -> RateLimiter:
@@ -376,8 +387,7 @@ class Runtime:
             RelayConfig.from_settings(self.settings),
             stats=stats,
         )
-        if self.metrics is not None:
-            self.metrics.registry.register(stats)
+        self.metrics.registry.register(stats)
         wakeup = self.relay_wakeup  # this process's commits wake every relay
         if self.settings.relay_in_process:
             wakeup.local = relay.wake
