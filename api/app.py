@@ -15,6 +15,7 @@ from api.checkin.pages_routes import CHECKIN_PAGE_ROUTES, live_queue_feeds
 from api.checkin.routes import CHECKIN_ROUTES
 from api.core.clock import Clock, SystemClock
 from api.core.deps import provide_db_session, provide_redis
+from api.core.guards import rate_limit_caller
 from api.core.inputs import StrictRequest, refuse_nul
 from api.core.observability import Metrics, RequestContextMiddleware, configure_logging
 from api.core.openapi import document_shared_answers, openapi_config
@@ -26,7 +27,6 @@ from api.facilities.routes import FACILITY_ROUTES
 from api.health_book.routes import HEALTH_BOOK_ROUTES
 from api.identity.demo_idp import demo_routes, register_demo_provider
 from api.identity.deps import IDENTITY_DEPENDENCIES
-from api.identity.guards import rate_limit_caller
 from api.identity.routes import IDENTITY_ROUTES
 from api.operations.routes import OperationsController
 from api.providers import PROVIDERS

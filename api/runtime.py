@@ -34,6 +34,7 @@ from api.checkin.desk import Desk, Rules
 from api.checkin.queues import QueueAverages
 from api.checkin.schemas import QueueStatus
 from api.checkin.tokens import CheckInTokens, WalkInCodes
+from api.core.access_tokens import AccessTokens
 from api.core.background import BackgroundTasks
 from api.core.cache import Invalidations
 from api.core.clock import Clock, SystemClock
@@ -53,8 +54,7 @@ from api.health_book.publishing import BookChanges, SummaryService
 from api.health_book.pull.http import FhirHttp
 from api.health_book.pull.service import PullService, pull_ingest_config
 from api.health_book.reads import BookExport, ReadLog
-from api.identity.access_tokens import AccessTokens
-from api.identity.citizens import CitizenDirectory
+from api.identity.citizens import CitizenDirectory, guardians_of
 from api.identity.demo_idp import DemoIdentityProvider
 from api.identity.jwks import JwksCache
 from api.identity.service import IdentityService
@@ -385,6 +385,7 @@ class Runtime:
             self.push_sender,
             self.clock,
             RelayConfig.from_settings(self.settings),
+            guardians=guardians_of,
             stats=stats,
         )
         self.metrics.registry.register(stats)

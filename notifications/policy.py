@@ -1,9 +1,9 @@
-"""Pure rules of the relay: preferences (mute, quiet hours) and retry timing. No I/O."""
+"""Pure rules of the relay: preferences (mute, quiet hours). No I/O. (Its retry timing is
+``api.core.backoff``, shared with the FHIR pull.)"""
 
 from __future__ import annotations
 
 import datetime as dt
-import random
 import re
 
 from notifications.messages import MUTABLE_KINDS, NotificationKind, zone
@@ -50,20 +50,3 @@ def suppression(
     if message.category != "operational" and in_quiet_hours(quiet_start, quiet_end, timezone, now):
         return "quiet_hours"
     return None
-
-
-def retry_delay(
-    attempt: int,
-    *,
-    base: float,
-    cap: float,
-    retry_after: float | None = None,
-    rng: random.Random | None = None,
-) -> float:
-    """Seconds before the next attempt: exponential (``base * 2**(attempt-1)``, at most ``cap``)
-    with jitter in its upper half, and never less than the provider's ``Retry-After``."""
-    exponential = min(cap, base * 2 ** max(0, attempt - 1))
-    delay = (rng or random).uniform(exponential / 2, exponential)
-    if retry_after is not None and retry_after > delay:
-        delay = retry_after
-    return delay

@@ -47,7 +47,7 @@ from api.core.outages import unavailable_service
 from notifications.models import PENDING, OutboxEntry
 from notifications.outbox import WAKE_CHANNEL
 from notifications.relay_batch import Batch
-from notifications.relay_config import RelayConfig, RelayStats
+from notifications.relay_config import Guardians, RelayConfig, RelayStats
 from notifications.senders.base import Sender, SendResult
 
 logger = logging.getLogger("healthbook.notifications.relay")
@@ -66,6 +66,7 @@ class Relay:
         clock: Clock,
         config: RelayConfig,
         *,
+        guardians: Guardians,
         stats: RelayStats | None = None,
         worker_id: str | None = None,
     ) -> None:
@@ -74,6 +75,7 @@ class Relay:
         self.sender = sender
         self.clock = clock
         self.config = config
+        self.guardians = guardians
         self.stats = stats or RelayStats()
         self.worker_id = worker_id or f"{socket.gethostname()[:40]}:{os.getpid()}"
         self._created = time.time()
@@ -103,6 +105,7 @@ class Relay:
                 token=token,
                 now=self.clock.now(),
                 config=self.config,
+                guardians=self.guardians,
                 stats=self.stats,
                 worker_id=self.worker_id,
             )

@@ -18,7 +18,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.identity.citizens import guardians_of
+from api.core.backoff import retry_delay
 from notifications import preferences
 from notifications.messages import DEFAULT_LOCALE, LOCALES, NotificationKind, from_payload, zone
 from notifications.models import (
@@ -36,8 +36,8 @@ from notifications.models import (
     OutboxEntry,
 )
 from notifications.outbox import insert_ignoring_conflicts, push_data
-from notifications.policy import retry_delay, suppression
-from notifications.relay_config import RelayConfig, RelayStats
+from notifications.policy import suppression
+from notifications.relay_config import Guardians, RelayConfig, RelayStats
 from notifications.senders.base import Push, SendResult, token_hint
 
 _STATUS_OF = {"sent": DELIVERED, "invalid_token": FAILED, "rejected": FAILED, "retry": RETRY}
@@ -90,12 +90,14 @@ class Batch:
         token: uuid.UUID,
         rows: list[ClaimedRow],
         config: RelayConfig,
+        guardians: Guardians,
         stats: RelayStats,
         worker_id: str,
     ) -> None:
         self.token = token
         self.rows = rows
         self.config = config
+        self.guardians = guardians
         self.stats = stats
         self.worker_id = worker_id
         self.to_send: list[Target] = []
@@ -110,6 +112,7 @@ class Batch:
         token: uuid.UUID,
         now: dt.datetime,
         config: RelayConfig,
+        guardians: Guardians,
         stats: RelayStats,
         worker_id: str,
     ) -> Batch | None:
@@ -155,7 +158,14 @@ class Batch:
         if not rows:
             return None
         stats.rows["claimed"] += len(rows)
-        batch = cls(token=token, rows=rows, config=config, stats=stats, worker_id=worker_id)
+        batch = cls(
+            token=token,
+            rows=rows,
+            config=config,
+            guardians=guardians,
+            stats=stats,
+            worker_id=worker_id,
+        )
         await batch._prepare(session, now)
         return batch
 
@@ -164,7 +174,7 @@ class Batch:
         recipients: dict[uuid.UUID, list[uuid.UUID]] = {}
         for row in live:
             if row.citizen_id not in recipients:
-                guardians = await guardians_of(
+                guardians = await self.guardians(
                     session, row.citizen_id, now, self.config.child_max_age
                 )
                 recipients[row.citizen_id] = [row.citizen_id, *guardians]

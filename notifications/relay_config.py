@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.db import is_sqlite
 from api.core.settings import Settings
+
+Guardians = Callable[[AsyncSession, uuid.UUID, dt.datetime, int], Awaitable[list[uuid.UUID]]]
+"""Who may currently act for a citizen (``session, citizen_id, now, child_max_age``), also sent
+what is about them. The identity domain answers; the composition root hands it to the relay, so
+that notifications imports no domain."""
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,16 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Body, FromPath, FromQuery, HeaderParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
+from api.core.access_tokens import Principal
 from api.core.errors import Conflict, InvalidInput, NotFound
+from api.core.guards import (
+    INSUFFICIENT_SCOPE,
+    INVALID_TOKEN,
+    authenticate,
+    requires_citizen,
+    requires_citizen_access,
+)
 from api.core.openapi import answers, examples, problem_responses
-from api.identity.access_tokens import Principal
-from api.identity.errors import INSUFFICIENT_SCOPE, INVALID_TOKEN
-from api.identity.guards import authenticate, requires_citizen, requires_citizen_access
 from notifications import inbox
 from notifications.schemas import (
     DeviceRegistration,

@@ -47,4 +47,4 @@ async def facility_name(session: AsyncSession, facility_id: str) -> str:
     try:
         return (await facilities.require_active(session, facility_id)).name
     except NotFound:  # no longer active: its past appointments still show its name
-        return (await facilities.get_facility(session, facility_id)).name
+        return (await facilities.get_view(session, facility_id)).name

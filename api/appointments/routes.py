@@ -18,7 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.appointments import errors, fhir, schemas, service, slots
 from api.appointments.idempotency import Answer
 from api.appointments.records import Limits
+from api.core.access_tokens import Principal
 from api.core.errors import PROBLEM_MEDIA_TYPE, Conflict, InvalidInput, NotFound, Unprocessable
+from api.core.guards import (
+    INSUFFICIENT_SCOPE,
+    INVALID_TOKEN,
+    requires_citizen_access,
+    requires_client,
+)
 from api.core.openapi import (
     documented,
     examples,
@@ -29,9 +36,6 @@ from api.core.openapi import (
 )
 from api.core.params import INSTANT, instant
 from api.core.problem_handlers import problem_renderer
-from api.identity.access_tokens import Principal
-from api.identity.errors import INSUFFICIENT_SCOPE, INVALID_TOKEN
-from api.identity.guards import requires_citizen_access, requires_client
 
 _BOOK_EXAMPLES = examples(
     a_slot_from_the_search={"slot_id": "3f2c8a9e-5b7d-4c1e-9a0b-2d6e8f1a4c7b"}

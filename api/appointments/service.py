@@ -38,6 +38,7 @@ from api.identity.citizens import CitizenDirectory
 
 __all__ = [
     "CheckedIn",
+    "Limits",
     "book",
     "cancel",
     "check_in",

@@ -17,11 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.checkin import errors, qr, schemas, service
 from api.checkin.calls import MAX_PAGE
 from api.checkin.desk import Desk
+from api.core.access_tokens import Principal
 from api.core.errors import NotFound
+from api.core.guards import INSUFFICIENT_SCOPE, INVALID_TOKEN, requires_client
 from api.core.openapi import documented, examples, problem_responses
-from api.identity.access_tokens import Principal
-from api.identity.errors import INSUFFICIENT_SCOPE, INVALID_TOKEN
-from api.identity.guards import requires_client
 
 _AUTH = (INVALID_TOKEN, INSUFFICIENT_SCOPE)
 _ROOM_EXAMPLES = examples(to_a_room={"room": "P.102"})

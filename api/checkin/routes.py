@@ -17,11 +17,15 @@ from api.appointments import errors as appointment_errors
 from api.checkin import errors, qr, schemas, service
 from api.checkin.desk import Desk
 from api.checkin.queue_routes import HospitalQueueController, PublicQueueController
+from api.core.access_tokens import Principal
 from api.core.errors import NotFound, ServiceUnavailable
+from api.core.guards import (
+    INSUFFICIENT_SCOPE,
+    INVALID_TOKEN,
+    requires_citizen_access,
+    requires_client,
+)
 from api.core.openapi import answers, examples, problem_responses
-from api.identity.access_tokens import Principal
-from api.identity.errors import INSUFFICIENT_SCOPE, INVALID_TOKEN
-from api.identity.guards import requires_citizen_access, requires_client
 
 _SCAN_EXAMPLES = examples(
     scanned_qr={

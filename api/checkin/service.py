@@ -23,7 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.appointments import service as appointments
 from api.appointments.errors import AlreadyCheckedIn, AppointmentCancelled, IllegalTransition
-from api.appointments.records import Limits
 from api.checkin import live, notify, numbers, places, qr, queues
 from api.checkin.calls import arrivals, call_next, recall
 from api.checkin.desk import Desk, place, ticket_view
@@ -67,7 +66,7 @@ async def check_in_token(
     *,
     citizen_id: uuid.UUID,
     appointment_id: uuid.UUID,
-    limits: Limits,
+    limits: appointments.Limits,
     now: dt.datetime,
 ) -> CheckInToken:
     """The code the app shows at the kiosk, for a booked appointment of the citizen."""
@@ -99,7 +98,7 @@ async def check_in_qr(
     citizen_id: uuid.UUID,
     appointment_id: uuid.UUID,
     image: Literal["png", "svg"],
-    limits: Limits,
+    limits: appointments.Limits,
     now: dt.datetime,
 ) -> bytes:
     """The check-in code as a QR image (rendered in a worker thread: a few milliseconds of

@@ -10,11 +10,10 @@ from litestar.params import Body, FromPath, FromQuery, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from api.core.errors import InvalidInput, NotFound
+from api.core.guards import INSUFFICIENT_SCOPE, INVALID_TOKEN, requires_admin
 from api.core.openapi import answers, examples, problem_responses
 from api.facilities import schemas
 from api.facilities.service import FacilityService
-from api.identity.errors import INSUFFICIENT_SCOPE, INVALID_TOKEN
-from api.identity.guards import requires_admin
 
 _FACILITY_EXAMPLES = examples(
     hospital={

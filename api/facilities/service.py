@@ -1,4 +1,10 @@
-"""Facilities and departments: registered by operators, searched by citizens."""
+"""Facilities and departments: registered by operators, searched by citizens.
+
+Other domains reach facilities here, never through the tables: the views of :mod:`schemas`
+(:func:`find`, :func:`get_view`, :func:`get_admin_view`, :func:`pulling_facilities`), the active
+facility of a client (:func:`require_active`), departments (:class:`DepartmentDirectory`), and
+:func:`names` for a read query of theirs that shows facility names.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ from collections.abc import Callable
 from functools import partial
 
 import msgspec
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Subquery, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.cache import Invalidations, LocalCache
@@ -18,9 +24,9 @@ from api.core.clock import Clock
 from api.core.errors import InvalidInput, NotFound
 from api.core.pagination import Cursors
 from api.core.uow import UnitOfWork, UnitOfWorkFactory
+from api.core.urls import check_url
 from api.facilities import schemas
 from api.facilities.models import Department, Facility
-from api.identity.admin import check_url
 
 MAX_PAGE = 100
 
@@ -331,6 +337,38 @@ async def get_department(session: AsyncSession, facility_id: str, code: str) -> 
     if department is None:
         raise NotFound("no such department")
     return department
+
+
+async def find(session: AsyncSession, facility_id: str) -> schemas.Facility | None:
+    """The facility's public view, or None when there is no such facility."""
+    facility = await session.get(Facility, facility_id)
+    return None if facility is None else facility_view(facility)
+
+
+async def get_view(session: AsyncSession, facility_id: str) -> schemas.Facility:
+    """The facility's public view; ``NotFound`` when there is no such facility."""
+    return facility_view(await get_facility(session, facility_id))
+
+
+async def get_admin_view(session: AsyncSession, facility_id: str) -> schemas.FacilityAdminView:
+    """The facility as its operator sees it (with its FHIR endpoint); ``NotFound`` when absent."""
+    return admin_view(await get_facility(session, facility_id))
+
+
+async def pulling_facilities(session: AsyncSession) -> list[schemas.FacilityAdminView]:
+    """Every active facility with a FHIR base URL (whose records are pulled), by id."""
+    rows = await session.scalars(
+        select(Facility)
+        .where(Facility.active.is_(True), Facility.fhir_base_url.is_not(None))
+        .order_by(Facility.id)
+    )
+    return [admin_view(facility) for facility in rows]
+
+
+def names() -> Subquery:
+    """Facility ids and names (columns ``id``, ``name``) for another domain's read query to join:
+    the names come in the same round trip as that domain's own rows."""
+    return select(Facility.id, Facility.name).subquery("facility_name")
 
 
 class FacilityService:

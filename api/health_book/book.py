@@ -30,12 +30,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from api.core.cache import Invalidations, LocalCache
 from api.core.errors import InvalidInput, NotFound
 from api.core.pagination import Cursors
-from api.facilities.models import Facility
+from api.facilities import service as facilities
 from api.health_book import schemas
 from api.health_book.ingest import first_version_id
 from api.health_book.models import AccessLogEntry, HealthDocument, HealthEntry
 from api.health_book.statements import STATEMENTS, WITHDRAWN
-from api.identity.models import Citizen
+from api.identity import citizens
 
 logger = logging.getLogger("healthbook.book")
 
@@ -91,7 +91,7 @@ async def book_version(session: AsyncSession, citizen_id: uuid.UUID) -> str:
     """What the book's overview is built from, in one cheap query: the citizen's documents (how
     many versions, the last received, the last whose status changed) and profile (its last
     update). Any process that stores, supersedes or withdraws a document changes it."""
-    profile = select(Citizen.updated_at).where(Citizen.id == citizen_id).scalar_subquery()
+    profile = citizens.profile_changed_at(citizen_id)
     row = (
         await session.execute(
             select(
@@ -108,9 +108,7 @@ async def book_version(session: AsyncSession, citizen_id: uuid.UUID) -> str:
 async def build_overview(
     session: AsyncSession, citizen_id: uuid.UUID, now: dt.datetime
 ) -> schemas.Overview:
-    citizen = await session.get(Citizen, citizen_id)
-    if citizen is None:
-        raise NotFound("no such citizen")
+    citizen = await citizens.get_record(session, citizen_id)
     counts = {category: 0 for category in schemas.Category.__args__}  # type: ignore[attr-defined]
     for category, count in (
         await session.execute(
@@ -182,10 +180,11 @@ async def build_overview(
                 entry_id=str(entry.id),
             )
     statements = await _statements(session, citizen_id, recorded_since)
+    names = facilities.names()
     visit_rows = (
         await session.execute(
-            select(HealthEntry, Facility.name)
-            .join(Facility, Facility.id == HealthEntry.facility_id)
+            select(HealthEntry, names.c.name)
+            .join(names, names.c.id == HealthEntry.facility_id)
             .where(
                 HealthEntry.citizen_id == citizen_id,
                 HealthEntry.active.is_(True),
@@ -448,7 +447,7 @@ class BookReader:
         grouped: dict[str, list[schemas.EntryBrief]] = {}
         for entry in related:
             grouped.setdefault(entry.category, []).append(entry_brief(entry))
-        facility = await session.get(Facility, visit.facility_id)
+        facility = await facilities.find(session, visit.facility_id)
         documents = (
             (
                 await session.execute(

@@ -20,18 +20,19 @@ from litestar.status_codes import HTTP_304_NOT_MODIFIED
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.errors import InvalidInput, NotFound
-from api.core.openapi import documented, fhir_resource, problem_responses
-from api.core.params import Instant, instant
-from api.health_book import schemas
-from api.health_book.book import BookReader, fhir_collection
-from api.health_book.reads import ReadLog
-from api.identity.errors import INSUFFICIENT_SCOPE, INVALID_TOKEN
-from api.identity.guards import (
+from api.core.guards import (
+    INSUFFICIENT_SCOPE,
+    INVALID_TOKEN,
     acting_on_behalf,
     provide_citizen_id,
     provide_principal,
     requires_citizen_access,
 )
+from api.core.openapi import documented, fhir_resource, problem_responses
+from api.core.params import Instant, instant
+from api.health_book import schemas
+from api.health_book.book import BookReader, fhir_collection
+from api.health_book.reads import ReadLog
 
 _ERRORS = problem_responses(
     INVALID_TOKEN, INSUFFICIENT_SCOPE, NotFound.problem, InvalidInput.problem

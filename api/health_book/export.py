@@ -26,7 +26,6 @@ import msgspec
 from sqlalchemy import func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.core.errors import NotFound
 from api.health_book.book import ACTIVE_PROBLEM
 from api.health_book.charts import escape_xml
 from api.health_book.fhir import FhirError, ParsedBundle, ParsedEntry, parse_bundle
@@ -36,7 +35,8 @@ from api.health_book.fhir.validate import KEPT_TYPES
 from api.health_book.ingest import CATEGORIES
 from api.health_book.models import HealthDocument, HealthEntry
 from api.health_book.statements import STATEMENTS, WITHDRAWN
-from api.identity.models import Citizen
+from api.identity import citizens
+from api.identity.schemas import CitizenRecord
 
 ExportKind = Literal["collection", "ips"]
 CATEGORY_OF_TYPE = {
@@ -259,7 +259,7 @@ async def _load(
     return entries, documents, latest
 
 
-def _profile_patient(citizen: Citizen) -> bytes:
+def _profile_patient(citizen: CitizenRecord) -> bytes:
     """A Patient for a book with no current document: what the identity provider told us."""
     patient = {
         "resourceType": "Patient",
@@ -375,9 +375,7 @@ async def export_book(
     service_url: str,
 ) -> bytes:
     """The citizen's book as FHIR R4 JSON: a ``collection`` Bundle, or an IPS ``document``."""
-    citizen = await session.get(Citizen, citizen_id)
-    if citizen is None:
-        raise NotFound("no such citizen")
+    citizen = await citizens.get_record(session, citizen_id)
     entries, documents, latest = await _load(session, citizen_id, with_summary=kind == "ips")
     assembly = _Assembly(citizen_id, documents)
     for entry in entries:

@@ -15,13 +15,12 @@ from litestar.params import FromQuery, Parameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.errors import InvalidInput, NotFound
+from api.core.guards import INSUFFICIENT_SCOPE, INVALID_TOKEN, requires_citizen_access
 from api.core.openapi import documented, fhir_resource, problem_responses
 from api.health_book import charts, schemas
 from api.health_book.citizen_routes import audit_read
 from api.health_book.fhir_http import FHIR_JSON
 from api.health_book.reads import BookExport
-from api.identity.errors import INSUFFICIENT_SCOPE, INVALID_TOKEN
-from api.identity.guards import requires_citizen_access
 
 SVG = "image/svg+xml"
 _ERRORS = problem_responses(

@@ -12,7 +12,7 @@ import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from functools import partial
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, cast
 
 import msgspec
 from sqlalchemy import select, update
@@ -25,9 +25,8 @@ from api.health_book.canonical import canonical_sha256
 from api.health_book.fhir import Extraction, FhirError, extract, parse_bundle
 from api.health_book.fhir.model import ExtractedEntry
 from api.health_book.models import HealthDocument, HealthEntry
-from api.identity import national_id
-from api.identity.citizens import find_or_create
-from api.identity.models import Citizen
+from api.identity import citizens, national_id
+from api.identity.schemas import Demographics
 from notifications.messages import HealthRecordAvailable
 from notifications.outbox import enqueue
 
@@ -66,6 +65,34 @@ class Publication(NamedTuple):
 
 BookChanged = Callable[[uuid.UUID], Awaitable[object]]
 """Told, after the commit, whose book a publish or a withdrawal changed."""
+
+
+DocumentStatus = Literal["current", "superseded", "entered_in_error"]
+
+
+class PublishedVersion(msgspec.Struct, kw_only=True):
+    """One stored version of a published document, as its publisher sees it."""
+
+    version: int
+    version_id: str
+    status: DocumentStatus
+    received_at: dt.datetime
+    status_changed_at: dt.datetime | None
+    content_sha256: str
+    bundle_type: str
+    title: str | None
+    document_date: dt.datetime | None
+    entry_counts: dict[str, int]
+
+
+class PublishedDocument(msgspec.Struct, kw_only=True):
+    """A document a facility published: the resource ``POST /hospital/summaries`` creates.
+
+    ``status`` is the newest version's; ``versions`` are listed newest first."""
+
+    document_id: str
+    status: DocumentStatus
+    versions: list[PublishedVersion]
 
 
 class IngestConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -235,12 +262,6 @@ async def recompute_active(
             )
 
 
-async def _lock_citizen(session: AsyncSession, citizen_id: uuid.UUID) -> None:
-    """Serialise publishes for one citizen (PostgreSQL row lock; SQLite writes are serial)."""
-    if session.bind.dialect.name == "postgresql":
-        await session.execute(select(Citizen.id).where(Citizen.id == citizen_id).with_for_update())
-
-
 async def publish(
     uow: UnitOfWork,
     body: bytes,
@@ -270,16 +291,15 @@ async def publish(
             f"the patient's national ID is not usable: {exc}",
             "Bundle.entry.resource.identifier.value",
         ) from exc
-    citizen, new_citizen = await find_or_create(
+    # an existing citizen is locked (publishes for one citizen run one at a time) and gets
+    # what the identity provider has not told us yet
+    citizen_id, new_citizen = await citizens.find_or_register(
         session,
         national_id.keyed_hash(config.identifier_key, number),
         national_id.mask(number),
         now,
-        **_demographics(extraction, config),
+        demographics=_demographics(extraction, config),
     )
-    if not new_citizen:  # a row this transaction inserted is already ours alone
-        await _lock_citizen(session, citizen.id)
-        _fill_demographics(citizen, extraction, config)
     document = extraction.document
     document_key, keys, canonical = document.document_key[:500], [document.document_key[:500]], None
     if document.identity_source == "content":
@@ -296,7 +316,7 @@ async def publish(
         .limit(1)
     )
     if latest is not None and _same_content(latest, document.content_sha256, body, canonical):
-        if latest.citizen_id != citizen.id:
+        if latest.citizen_id != citizen_id:
             raise Conflict("this document identifier was published for another patient")
         unchanged = PublishResult(
             document_id=str(await first_version_id(session, latest)),
@@ -305,10 +325,9 @@ async def publish(
             outcome="unchanged",
             entry_counts=dict(latest.entry_counts),
         )
-        citizen_id = citizen.id
         await uow.rollback()
         return Publication(unchanged, citizen_id)
-    if latest is not None and latest.citizen_id != citizen.id:
+    if latest is not None and latest.citizen_id != citizen_id:
         raise Conflict("this document identifier was published for another patient")
 
     version = 1 if latest is None else latest.version + 1
@@ -325,12 +344,12 @@ async def publish(
             latest.status_changed_at = now
     document_id = uuid.uuid4()
     rows = _entry_rows(
-        extraction, document_id=document_id, citizen_id=citizen.id, facility_id=facility_id, now=now
+        extraction, document_id=document_id, citizen_id=citizen_id, facility_id=facility_id, now=now
     )
     counts = entry_counts(rows)
     new_document = HealthDocument(
         id=document_id,
-        citizen_id=citizen.id,
+        citizen_id=citizen_id,
         facility_id=facility_id,
         document_key=document_key,
         version=version,
@@ -360,10 +379,10 @@ async def publish(
         await session.execute(HealthEntry.__table__.insert(), rows)
     if not new_citizen:
         affected.extend(row["source_key"] for row in rows)
-        await recompute_active(session, citizen.id, facility_id, affected)
+        await recompute_active(session, citizen_id, facility_id, affected)
     access_log.record(
         session,
-        citizen_id=citizen.id,
+        citizen_id=citizen_id,
         actor_kind="hospital" if source == "push" else "system",
         actor_id=publisher,
         action="publish",
@@ -378,7 +397,7 @@ async def publish(
         )
         await enqueue(
             session,
-            citizen.id,
+            citizen_id,
             HealthRecordAvailable(
                 record_id=str(new_document.id),
                 facility_name=facility_name[:120],
@@ -387,7 +406,6 @@ async def publish(
             dedupe_key=f"record:{new_document.id}",
             now=now,
         )
-    citizen_id = citizen.id
     stable_id = new_document.id if latest is None else await first_version_id(session, latest)
     uow.after_commit(partial(on_change, citizen_id))
     result = PublishResult(
@@ -400,30 +418,64 @@ async def publish(
     return Publication(result, citizen_id)
 
 
-def _demographics(extraction: Extraction, config: IngestConfig) -> dict[str, Any]:
-    """What the Patient resource says about the person, in the citizen table's terms."""
+def _demographics(extraction: Extraction, config: IngestConfig) -> Demographics:
+    """What the Patient resource says about the person, in the citizen's terms."""
     patient = extraction.patient
-    values: dict[str, Any] = {}
-    if patient.name:
-        values["full_name"] = patient.name[:200]
     birth = patient.birth_date
-    if birth is not None and birth.precision in ("day", "second"):
-        values["birth_date"] = birth.at.date()
-    if patient.gender in ("male", "female", "other", "unknown"):
-        values["sex"] = patient.gender
-    for identifier in patient.identifiers:
-        if identifier.system in config.insurance_card_systems:
-            values["insurance_card"] = identifier.value[:32]
-            break
-    return values
+    return Demographics(
+        full_name=patient.name[:200] if patient.name else None,
+        birth_date=birth.at.date()
+        if birth is not None and birth.precision in ("day", "second")
+        else None,
+        sex=patient.gender if patient.gender in ("male", "female", "other", "unknown") else None,
+        insurance_card=next(
+            (
+                identifier.value[:32]
+                for identifier in patient.identifiers
+                if identifier.system in config.insurance_card_systems
+            ),
+            None,
+        ),
+    )
 
 
-def _fill_demographics(citizen: Citizen, extraction: Extraction, config: IngestConfig) -> None:
-    """Fill what the identity provider has not told us yet; never overwrite what it did (the
-    insurance card is the hospital's to know, so the latest one sent wins)."""
-    for field, value in _demographics(extraction, config).items():
-        if field == "insurance_card" or getattr(citizen, field) is None:
-            setattr(citizen, field, value)
+async def describe(
+    session: AsyncSession, *, facility_id: str, document_id: uuid.UUID
+) -> PublishedDocument:
+    """What this facility published under ``document_id`` (the document's id or any of its
+    versions' ids): every version's status and counts, never the clinical content."""
+    target = await session.get(HealthDocument, document_id)
+    if target is None or target.facility_id != facility_id:
+        raise NotFound("no such document from this facility")
+    versions = (
+        await session.scalars(
+            select(HealthDocument)
+            .where(
+                HealthDocument.facility_id == facility_id,
+                HealthDocument.document_key == target.document_key,
+            )
+            .order_by(HealthDocument.version.desc())
+        )
+    ).all()
+    return PublishedDocument(
+        document_id=str(versions[-1].id),
+        status=cast(DocumentStatus, versions[0].status),
+        versions=[
+            PublishedVersion(
+                version=v.version,
+                version_id=str(v.id),
+                status=cast(DocumentStatus, v.status),
+                received_at=v.received_at,
+                status_changed_at=v.status_changed_at,
+                content_sha256=v.content_sha256,
+                bundle_type=v.bundle_type,
+                title=v.title,
+                document_date=v.document_date,
+                entry_counts=dict(v.entry_counts),
+            )
+            for v in versions
+        ],
+    )
 
 
 async def mark_entered_in_error(
@@ -442,7 +494,7 @@ async def mark_entered_in_error(
     target = await session.get(HealthDocument, document_id)
     if target is None or target.facility_id != facility_id:
         raise NotFound("no such document from this facility")
-    await _lock_citizen(session, target.citizen_id)
+    await citizens.lock_citizen(session, target.citizen_id)
     versions = (
         await session.scalars(
             select(HealthDocument).where(

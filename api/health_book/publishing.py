@@ -85,6 +85,16 @@ class SummaryService:
             )
         return published.result
 
+    async def describe(
+        self, document_id: uuid.UUID, *, facility_id: str | None
+    ) -> ingest.PublishedDocument:
+        """A document the client's facility published: its versions and their status."""
+        async with self._uow() as uow:
+            facility = await facilities.require_active(uow.session, facility_id)
+            return await ingest.describe(
+                uow.session, facility_id=facility.id, document_id=document_id
+            )
+
     async def withdraw(
         self, document_id: uuid.UUID, *, facility_id: str | None, publisher: str
     ) -> ingest.PublishResult:

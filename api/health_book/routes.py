@@ -5,13 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from litestar import Controller, Request, Response, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import OpenAPIType, Schema
 from litestar.params import FromPath
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
+from api.core.access_tokens import Principal
+from api.core.guards import requires_client
 from api.core.openapi import documented, raw_body
 from api.health_book import ingest
 from api.health_book.citizen_routes import HealthBookController
@@ -23,8 +25,6 @@ from api.health_book.fhir_http import (
     read_fhir_body,
 )
 from api.health_book.publishing import SummaryService
-from api.identity.access_tokens import Principal
-from api.identity.guards import requires_client
 
 _OUTCOME = ResponseSpec(
     data_container=OperationOutcome,
@@ -33,6 +33,7 @@ _OUTCOME = ResponseSpec(
     generate_examples=False,
 )
 _FHIR_ERRORS = {status: _OUTCOME for status in (400, 401, 403, 404, 409, 413, 415, 422)}
+_FHIR_READ_ERRORS = {status: _OUTCOME for status in (400, 401, 403, 404)}
 _UNCHANGED = ResponseSpec(
     data_container=ingest.PublishResult,
     description="The same content again: nothing changed (`outcome` = `unchanged`)",
@@ -165,9 +166,30 @@ class HospitalSummaryController(Controller):
         location = f"/hospital/summaries/{result.document_id}"  # where its withdrawal is posted
         return Response(result, status_code=HTTP_201_CREATED, headers={"Location": location})
 
-    @post(
+    @get(
         # str in the path, UUID in the signature: a malformed id is refused by this route (an
         # OperationOutcome), not by the router (problem details)
+        "/{document_id:str}",
+        operation_id="ReadPublishedSummary",
+        summary="A document this facility published: its versions, their status and counts",
+        description=(
+            "Where `Location` of a publish points. `document_id` is the document's id or any of "
+            "its versions' ids. Lists every version newest first (status `current`, "
+            "`superseded` or `entered_in_error`), with entry counts and content hash; the "
+            "clinical content is not sent back. Another facility's document is 404."
+        ),
+        responses=_FHIR_READ_ERRORS,
+    )
+    async def read(
+        self,
+        document_id: FromPath[uuid.UUID],
+        principal: NamedDependency[Principal],
+        summaries: NamedDependency[SummaryService],
+    ) -> ingest.PublishedDocument:
+        return await summaries.describe(document_id, facility_id=principal.facility_id)
+
+    @post(
+        # as above: a malformed id is an OperationOutcome
         "/{document_id:str}/entered-in-error",
         operation_id="MarkSummaryEnteredInError",
         summary="Withdraw a published document (all its versions) from the book",

@@ -6,7 +6,6 @@ import datetime as dt
 import re
 import secrets
 from typing import Any
-from urllib.parse import urlsplit
 
 import jwt
 from jwt import PyJWK
@@ -14,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.errors import Conflict, InvalidInput, NotFound
+from api.core.urls import check_url
 from api.identity.jwks import ASYMMETRIC_ALGORITHMS
 from api.identity.models import Client, IdentityProvider
 from api.identity.schemas import (
@@ -26,16 +26,6 @@ from api.identity.schemas import (
 from api.identity.service import DEFAULT_CLIENT_SCOPES
 
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
-_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
-def check_url(url: str, field: str, *, allow_plain_http: bool) -> None:
-    parts = urlsplit(url)
-    loopback = parts.hostname in _LOOPBACK
-    if parts.scheme != "https" and not (parts.scheme == "http" and (allow_plain_http or loopback)):
-        raise InvalidInput(f"{field} must be an https URL", field=field, source="body")
-    if not parts.hostname:
-        raise InvalidInput(f"{field} has no host", field=field, source="body")
 
 
 def check_jwks(jwks: dict[str, Any]) -> None:

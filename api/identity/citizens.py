@@ -1,5 +1,10 @@
 """Citizens and guardianships: find-or-create by keyed hash, cached profiles, who acts for whom.
 
+Other domains reach citizens here, never through the tables: the health book finds or registers
+the person a hospital's record is about (:func:`find_or_register`), locks their row
+(:func:`lock_citizen`), reads them (:func:`get_record`) and versions its overview by their profile
+(:func:`profile_changed_at`); the relay asks who may act for them (:func:`guardians_of`).
+
 The profile and the list of dependents of a citizen are cached in Redis, msgspec-encoded, under
 keys hash-tagged by citizen id; every write that changes them deletes the cache in the same use
 case after it commits. A guard therefore decides "self or a current guardian" without a database
@@ -17,7 +22,7 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import or_, select
+from sqlalchemy import ScalarSelect, or_, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from api.core.cache import Invalidations, LocalCache
 from api.core.errors import NotFound
 from api.identity.models import Citizen, Guardianship
-from api.identity.schemas import CitizenProfile, Dependent
+from api.identity.schemas import CitizenProfile, CitizenRecord, Demographics, Dependent
 
 logger = logging.getLogger("healthbook.citizens")
 
@@ -263,3 +268,65 @@ async def guardians_of(
         if (until is None or until > now) and guardianship.guardian_id not in result:
             result.append(guardianship.guardian_id)
     return result
+
+
+async def find_or_register(
+    session: AsyncSession,
+    national_id_hash: str,
+    masked: str | None,
+    now: dt.datetime,
+    *,
+    demographics: Demographics | None = None,
+) -> tuple[uuid.UUID, bool]:
+    """The citizen a hospital's record is about, registered if new (the caller commits): their
+    id, and whether this transaction registered them.
+
+    With ``demographics`` (what the record says about the person), a new citizen is registered
+    with them; an existing one is locked for the rest of the transaction (records about one
+    person are stored one at a time) and gets what we did not know yet, never over what the
+    identity provider told us, except the insurance card: the hospital's to know, the latest wins.
+    """
+    given = (
+        {}
+        if demographics is None
+        else {
+            field: value
+            for field in demographics.__struct_fields__
+            if (value := getattr(demographics, field)) is not None
+        }
+    )
+    citizen, created = await find_or_create(session, national_id_hash, masked, now, **given)
+    if demographics is not None and not created:  # a row this transaction inserted is ours alone
+        await lock_citizen(session, citizen.id)
+        for field, value in given.items():
+            if field == "insurance_card" or getattr(citizen, field) is None:
+                setattr(citizen, field, value)
+    return citizen.id, created
+
+
+async def lock_citizen(session: AsyncSession, citizen_id: uuid.UUID) -> None:
+    """Serialise, until the transaction ends, the writers of what belongs to one citizen
+    (PostgreSQL row lock; SQLite writes are serial)."""
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(select(Citizen.id).where(Citizen.id == citizen_id).with_for_update())
+
+
+async def get_record(session: AsyncSession, citizen_id: uuid.UUID) -> CitizenRecord:
+    """The citizen as another domain reads them; ``NotFound`` when there is no such citizen."""
+    citizen = await session.get(Citizen, citizen_id)
+    if citizen is None:
+        raise NotFound("no such citizen")
+    return CitizenRecord(
+        id=citizen.id,
+        national_id_masked=citizen.national_id_masked,
+        full_name=citizen.full_name,
+        birth_date=citizen.birth_date,
+        sex=citizen.sex,
+        insurance_card=citizen.insurance_card,
+    )
+
+
+def profile_changed_at(citizen_id: uuid.UUID) -> ScalarSelect[dt.datetime]:
+    """When the citizen's profile last changed, as a scalar subquery for another domain's own
+    query (what is built from the profile is versioned in the same round trip)."""
+    return select(Citizen.updated_at).where(Citizen.id == citizen_id).scalar_subquery()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar.di import Provide
 
-from api.identity.guards import provide_citizen_id, provide_principal
+from api.core.guards import provide_citizen_id, provide_principal
 
 IDENTITY_DEPENDENCIES = {
     "principal": Provide(provide_principal, sync_to_thread=False),

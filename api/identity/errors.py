@@ -1,4 +1,6 @@
-"""Identity errors. Token endpoint errors carry the OAuth 2.0 ``error`` code (RFC 6749 §5.2)."""
+"""Identity errors. Token endpoint errors carry the OAuth 2.0 ``error`` code (RFC 6749 §5.2).
+
+The errors of a bearer token presented to any route are in ``api.core.guards``."""
 
 from __future__ import annotations
 
@@ -36,18 +38,6 @@ OAUTH_INVALID_CLIENT = problem_type(
     "The client assertion is invalid, expired, replayed, or the client is unknown or disabled "
     "(OAuth `invalid_client`).",
 )
-INVALID_TOKEN = problem_type(
-    "invalid-token",
-    "Invalid access token",
-    401,
-    "The bearer token is missing, malformed, expired, or not one of ours.",
-)
-INSUFFICIENT_SCOPE = problem_type(
-    "insufficient-scope",
-    "Insufficient scope",
-    403,
-    "The access token is valid but does not carry the scope or caller kind this route needs.",
-)
 
 
 class OAuthError(DomainError):
@@ -82,38 +72,6 @@ class InvalidGrant(OAuthError):
 class InvalidClient(OAuthError):
     problem = OAUTH_INVALID_CLIENT
     error = "invalid_client"
-
-
-class InvalidToken(DomainError):
-    """A bearer token that does not authenticate (401 with ``WWW-Authenticate``)."""
-
-    problem = INVALID_TOKEN
-
-    def __init__(self, detail: str = "invalid access token") -> None:
-        super().__init__(
-            detail,
-            headers={
-                "WWW-Authenticate": f'Bearer error="invalid_token", error_description="{detail}"'
-            },
-        )
-
-
-class MissingToken(InvalidToken):
-    """No bearer credentials at all (no ``Authorization``, or another scheme): the challenge
-    names no ``error`` (RFC 6750 §3.1: the request lacked authentication)."""
-
-    def __init__(self, detail: str = "a bearer token is required") -> None:
-        DomainError.__init__(self, detail, headers={"WWW-Authenticate": "Bearer"})
-
-
-class InsufficientScope(DomainError):
-    problem = INSUFFICIENT_SCOPE
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(
-            detail,
-            headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'},
-        )
 
 
 class TokenRejected(Exception):

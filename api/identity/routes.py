@@ -13,23 +13,23 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.core.access_tokens import Principal
 from api.core.errors import UNSUPPORTED_MEDIA_TYPE, Conflict, InvalidInput, NotFound
-from api.core.openapi import answers, documented, examples, problem_responses
-from api.identity import admin, guardians
-from api.identity.access_tokens import Principal
-from api.identity.citizens import CitizenDirectory
-from api.identity.errors import (
+from api.core.guards import (
     INSUFFICIENT_SCOPE,
     INVALID_TOKEN,
-    OAUTH_INVALID_CLIENT,
-    OAUTH_INVALID_GRANT,
-    OAUTH_INVALID_REQUEST,
-)
-from api.identity.guards import (
     provide_citizen_id,
     requires_admin,
     requires_citizen,
     requires_citizen_access,
+)
+from api.core.openapi import answers, documented, examples, problem_responses
+from api.identity import admin, guardians
+from api.identity.citizens import CitizenDirectory
+from api.identity.errors import (
+    OAUTH_INVALID_CLIENT,
+    OAUTH_INVALID_GRANT,
+    OAUTH_INVALID_REQUEST,
 )
 from api.identity.schemas import (
     CitizenProfile,

@@ -1,8 +1,10 @@
-"""Request and response bodies of the identity routes."""
+"""Request and response bodies of the identity routes, and the citizen read models that other
+domains receive from the citizen directory (``api.identity.citizens``)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Annotated, Literal
 
 import msgspec
@@ -135,3 +137,23 @@ class GuardianshipView(msgspec.Struct, kw_only=True):
     valid_until: dt.datetime | None
     effective_until: dt.datetime | None
     note: str | None
+
+
+class CitizenRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A citizen as another domain reads them (the health book's profile, its FHIR Patient)."""
+
+    id: uuid.UUID
+    national_id_masked: str | None
+    full_name: str | None
+    birth_date: dt.date | None
+    sex: str | None
+    insurance_card: str | None
+
+
+class Demographics(msgspec.Struct, frozen=True, kw_only=True):
+    """What a hospital's record says about a person, in the citizen's terms (None: not said)."""
+
+    full_name: str | None = None
+    birth_date: dt.date | None = None
+    sex: str | None = None
+    insurance_card: str | None = None

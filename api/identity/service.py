@@ -15,11 +15,11 @@ from redis.exceptions import RedisError
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.core.access_tokens import CITIZEN_APP_CLIENT, AccessTokens, Principal
 from api.core.clock import Clock
 from api.core.errors import ServiceUnavailable
 from api.core.settings import Settings
 from api.identity import national_id
-from api.identity.access_tokens import CITIZEN_APP_CLIENT, AccessTokens, Principal
 from api.identity.citizens import CitizenDirectory, find_or_create
 from api.identity.errors import (
     InvalidClient,

@@ -39,7 +39,9 @@ PROBLEM = "application/problem+json"
 FHIR = "application/fhir+json"
 
 # Operations whose errors are FHIR OperationOutcome resources instead of problem details.
-FHIR_ERROR_OPERATIONS = frozenset({"PublishSummary", "MarkSummaryEnteredInError"})
+FHIR_ERROR_OPERATIONS = frozenset(
+    {"PublishSummary", "ReadPublishedSummary", "MarkSummaryEnteredInError"}
+)
 
 # Operations that cannot answer any client error: no parameters, no body, no authentication,
 # never rate limited (the probes an orchestrator and Prometheus call).

@@ -55,6 +55,7 @@ MATRIX: dict[tuple[str, str], str | frozenset[str]] = {
     ("PUT", "/admin/facilities/{facility_id}/departments/{code}"): frozenset({"admin"}),
     ("GET", "/admin/facilities/{facility_id}/departments/{code}"): frozenset({"admin"}),
     ("POST", "/hospital/summaries"): frozenset({"hospital"}),
+    ("GET", "/hospital/summaries/{document_id}"): frozenset({"hospital"}),
     ("GET", "/citizens/{citizen_id}/health-book"): frozenset({"citizen"}),
     ("GET", "/citizens/{citizen_id}/health-book/{category}"): frozenset({"citizen"}),
     ("GET", "/citizens/{citizen_id}/health-book/visits"): frozenset({"citizen"}),

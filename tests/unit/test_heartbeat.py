@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from api.cli import main
 from api.core.settings import Settings
+from api.identity.citizens import guardians_of
 from api.worker import heartbeat_interval, heartbeat_max_age
 from notifications import heartbeat
 
@@ -108,6 +109,7 @@ async def test_a_stuck_lane_holds_the_relays_last_cycle_back(monkeypatch) -> Non
         None,  # type: ignore[arg-type]
         None,  # type: ignore[arg-type]
         RelayConfig(poll_seconds=0.01),
+        guardians=guardians_of,
         worker_id="test",
     )
     lanes = [asyncio.create_task(relay._lane(index)) for index in range(2)]

@@ -4,7 +4,7 @@
 // by itself after a dropped connection; when the server refuses the stream (restarting,
 // unknown queue) this page reconnects with a growing delay.
 
-import { initLanguage, locale, onLanguageChange, t } from "./i18n.js";
+import { initLanguage, locale, onLanguageChange, roomNamed, t } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
 const RECENT_SHOWN = 4;
@@ -36,10 +36,6 @@ function time(iso) {
 /** "Phòng P.101" / "Room P.101"; a room whose name already says so is shown as it is. */
 function roomText(room) {
   return roomNamed(room) ? room : t("board.room", { room });
-}
-
-function roomNamed(room) {
-  return /^(phòng|room)(\s|$)/iu.test(room.trim());
 }
 
 function setConnection(state) {

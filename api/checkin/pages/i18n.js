@@ -49,6 +49,11 @@ export function t(key, values = {}) {
   );
 }
 
+/** Whether a room's own name already says "Phòng …" / "Room …" (then no second prefix). */
+export function roomNamed(room) {
+  return /^(phòng|room)(\s|$)/iu.test(room.trim());
+}
+
 export function has(key) {
   return Object.hasOwn(STRINGS.vi, key);
 }

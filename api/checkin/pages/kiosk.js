@@ -7,7 +7,7 @@
 // and is renewed before it expires; the credentials are kept in localStorage.
 
 import { parseCredentials, SetupError, signingAlgorithm } from "./credentials.js";
-import { has, initLanguage, locale, onLanguageChange, t } from "./i18n.js";
+import { has, initLanguage, locale, onLanguageChange, roomNamed, t } from "./i18n.js";
 
 const CREDENTIALS_KEY = "healthbook.kiosk.credentials";
 const JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -395,7 +395,11 @@ function showTicket(ticket) {
     department: ticket.department_name || ticket.department,
     room: ticket.room,
   };
-  announce(t(ticket.room ? "ticket.announce.room" : "ticket.announce", values));
+  let announcement = "ticket.announce";
+  if (ticket.room) {
+    announcement = roomNamed(ticket.room) ? "ticket.announce.place" : "ticket.announce.room";
+  }
+  announce(t(announcement, values));
   startReset(RESET_SECONDS, "ticket-reset");
 }
 

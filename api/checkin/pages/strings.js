@@ -64,6 +64,7 @@ export const STRINGS = {
     "ticket.reset": "Màn hình sẽ quay lại sau {n} giây.",
     "ticket.announce": "Đã check-in. Số thứ tự của bạn là {label}, {department}.",
     "ticket.announce.room": "Đã check-in. Số thứ tự của bạn là {label}, {department}, phòng {room}.",
+    "ticket.announce.place": "Đã check-in. Số thứ tự của bạn là {label}, {department}, {room}.",
 
     "problem.again": "Quét lại",
     "problem.help": "Nếu cần hỗ trợ, vui lòng đến quầy tiếp đón.",
@@ -179,6 +180,7 @@ export const STRINGS = {
     "ticket.reset": "This screen resets in {n} s.",
     "ticket.announce": "Checked in. Your number is {label}, {department}.",
     "ticket.announce.room": "Checked in. Your number is {label}, {department}, room {room}.",
+    "ticket.announce.place": "Checked in. Your number is {label}, {department}, {room}.",
 
     "problem.again": "Scan again",
     "problem.help": "If you need help, please go to the reception desk.",

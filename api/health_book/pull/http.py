@@ -32,6 +32,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import msgspec
 
+from api.core.backoff import retry_delay
 from api.core.security import SigningKeyError, SigningKeys
 from api.core.settings import Settings
 from api.health_book.pull.errors import (
@@ -40,7 +41,6 @@ from api.health_book.pull.errors import (
     RemoteUnavailable,
     ResponseTooLarge,
 )
-from notifications.policy import retry_delay
 
 logger = logging.getLogger("healthbook.pull.http")
 

@@ -12,15 +12,14 @@ from sqlalchemy.exc import IntegrityError
 from api.core.errors import Conflict, NotFound
 from api.core.uow import UnitOfWorkFactory
 from api.facilities import service as facilities
-from api.facilities.models import Facility
+from api.facilities.schemas import FacilityAdminView
 from api.health_book import ingest
 from api.health_book.fhir import FhirError, extract, parse_bundle
 from api.health_book.models import PullLink
 from api.health_book.pull.errors import PullError, PullNotConfigured, UnusableContent
 from api.health_book.pull.fetch import Target
 from api.health_book.pull.http import Endpoint
-from api.identity import national_id
-from api.identity.citizens import find_or_create
+from api.identity import citizens, national_id
 
 PUBLISHER = "fhir-pull"
 """``published_by`` of pulled documents and ``actor_id`` of their access-log rows."""
@@ -42,7 +41,7 @@ class PullStore:
         async with self._uow() as uow:
             session = uow.session
             try:
-                facility = await facilities.get_facility(session, facility_id)
+                facility = await facilities.get_admin_view(session, facility_id)
             except NotFound as exc:
                 raise PullNotConfigured(f"no facility {facility_id!r}") from exc
             return target_of(facility)
@@ -50,13 +49,7 @@ class PullStore:
     async def pulling_targets(self) -> list[Target]:
         """Every active facility with a FHIR base URL."""
         async with self._uow() as uow:
-            session = uow.session
-            rows = await session.scalars(
-                select(Facility)
-                .where(Facility.active.is_(True), Facility.fhir_base_url.is_not(None))
-                .order_by(Facility.id)
-            )
-            return [target_of(facility) for facility in rows]
+            return [target_of(f) for f in await facilities.pulling_facilities(uow.session)]
 
     async def link(self, facility_id: str, remote_id: str) -> PullLink | None:
         async with self._uow() as uow:
@@ -117,13 +110,13 @@ class PullStore:
         except (FhirError, national_id.InvalidNationalId) as exc:
             raise UnusableContent(f"the facility's Patient cannot be matched: {exc}") from exc
         async with self._uow() as uow:
-            citizen, _ = await find_or_create(
+            citizen_id, _ = await citizens.find_or_register(
                 uow.session,
                 national_id.keyed_hash(config.identifier_key, number),
                 national_id.mask(number),
                 now,
             )
-        return citizen.id
+        return citizen_id
 
     async def save_link(
         self,
@@ -168,7 +161,7 @@ class PullStore:
             )
 
 
-def target_of(facility: Facility) -> Target:
+def target_of(facility: FacilityAdminView) -> Target:
     if not facility.active:
         raise PullNotConfigured(f"facility {facility.id} is not active")
     if not facility.fhir_base_url:

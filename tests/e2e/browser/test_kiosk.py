@@ -12,7 +12,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 from playwright.sync_api import Page, Request, expect
 
-from tests.e2e.browser.clinic import DEPARTMENT_NAME, FACILITY_NAME, ROOM, ServedClinic
+from tests.e2e.browser.clinic import (
+    DEPARTMENT,
+    DEPARTMENT_NAME,
+    FACILITY,
+    FACILITY_NAME,
+    ROOM,
+    ServedClinic,
+)
 from tests.e2e.browser.conftest import Shots
 
 
@@ -148,3 +155,28 @@ def test_a_kiosk_with_an_es256_key(page: Page, clinic: ServedClinic, shots: Shot
     expect(page.get_by_role("heading", name="Your queue number")).to_be_visible()
     shots.take(page, "1-ticket")
     assert _trouble(page) == []
+
+
+def test_a_room_named_phong_is_announced_once(page: Page, clinic: ServedClinic) -> None:
+    """A room whose own name says "Phòng …" is read out as it is, not as "phòng Phòng …"."""
+    named = "Phòng khám số 12"
+    department = f"/admin/facilities/{FACILITY}/departments/{DEPARTMENT}"
+    admin = clinic._as(clinic.admin)
+    clinic._ok(
+        clinic.http.put(department, json={"name": DEPARTMENT_NAME, "room": named}, headers=admin)
+    )
+    try:
+        page.goto(f"{clinic.base_url}/kiosk")
+        page.get_by_label("Khóa bí mật (JWK)").fill(clinic.kiosk_cli_output("Ki-ốt phòng"))
+        page.get_by_role("button", name="Lưu và kết nối").click()
+        expect(page.locator("#kiosk-status")).to_have_text("Sẵn sàng")
+        page.keyboard.type(clinic.check_in_code("001090000303"))
+        page.keyboard.press("Enter")
+        expect(page.locator("#ticket-room")).to_have_text(named)
+        announcer = page.locator("#announcer")
+        expect(announcer).to_have_text(re.compile(rf", {DEPARTMENT_NAME}, {named}\.$"))
+        assert "phòng Phòng" not in announcer.inner_text()
+    finally:
+        clinic._ok(
+            clinic.http.put(department, json={"name": DEPARTMENT_NAME, "room": ROOM}, headers=admin)
+        )

@@ -108,6 +108,10 @@ async def test_published_summary(clinic: Clinic) -> None:
         "/hospital/summaries", json=bundle, headers=clinic.hospital.headers
     )
     location = _created(response, f"/hospital/summaries/{response.json()['document_id']}")
+    read = await clinic.http.get(location, headers=clinic.hospital.headers)
+    assert read.status_code == 200, read.text
+    assert read.json()["document_id"] == response.json()["document_id"]
+    assert read.json()["versions"][0]["version_id"] == response.json()["version_id"]
     withdrawn = await clinic.http.post(
         f"{location}/entered-in-error", headers=clinic.hospital.headers
     )

@@ -235,3 +235,63 @@ async def test_json_parsed_back_is_what_was_stored(client, app, hospital) -> Non
         )
         stored = json.loads(entry.resource)
         assert stored["resourceType"] == "Condition"
+
+
+async def test_location_of_a_publish_reads_back_every_version(
+    client, app, admin_token, hospital
+) -> None:
+    """``Location`` of a publish answers GET with the document's versions, newest first; another
+    facility, an unknown id and a malformed id get OperationOutcome 404/400."""
+    from tests.support.hospital import make_hospital
+
+    full = sample_json(LEONOR)
+    full["identifier"] = {"system": "urn:example:visit-summaries", "value": "leonor-history"}
+    first = await client.post("/hospital/summaries", content=dump(full), headers=hospital.headers)
+    assert first.status_code == 201, first.text
+    location = first.headers["location"]
+    assert location == f"/hospital/summaries/{first.json()['document_id']}"
+
+    read = await client.get(location, headers=hospital.headers)
+    assert read.status_code == 200, read.text
+    body = read.json()
+    assert body["document_id"] == first.json()["document_id"]
+    assert body["status"] == "current"
+    assert [(v["version"], v["status"]) for v in body["versions"]] == [(1, "current")]
+    assert body["versions"][0]["entry_counts"] == first.json()["entry_counts"]
+    assert "resourceType" not in read.text  # no clinical content goes back
+
+    changed = copy.deepcopy(full)
+    changed["entry"] = changed["entry"][:-1]
+    second = await client.post(
+        "/hospital/summaries", content=dump(changed), headers=hospital.headers
+    )
+    assert second.status_code == 201, second.text
+    assert second.json()["version"] == 2
+    # the same document, read by the id of either version
+    for ident in (first.json()["document_id"], second.json()["version_id"]):
+        again = (await client.get(f"/hospital/summaries/{ident}", headers=hospital.headers)).json()
+        assert again["document_id"] == first.json()["document_id"]
+        assert [(v["version"], v["status"]) for v in again["versions"]] == [
+            (2, "current"),
+            (1, "superseded"),
+        ]
+        assert again["versions"][0]["version_id"] == second.json()["version_id"]
+
+    withdrawn = await client.post(f"{location}/entered-in-error", headers=hospital.headers)
+    assert withdrawn.status_code == 200, withdrawn.text
+    after = (await client.get(location, headers=hospital.headers)).json()
+    assert after["status"] == "entered_in_error"
+    assert {v["status"] for v in after["versions"]} == {"entered_in_error"}
+
+    other = await make_hospital(app, client, admin_token, facility_id="01002")
+    foreign = await client.get(location, headers=other.headers)
+    assert foreign.status_code == 404
+    assert foreign.json()["resourceType"] == "OperationOutcome"
+    unknown = await client.get(
+        "/hospital/summaries/00000000-0000-4000-8000-000000000000", headers=hospital.headers
+    )
+    assert unknown.status_code == 404
+    assert unknown.json()["resourceType"] == "OperationOutcome"
+    malformed = await client.get("/hospital/summaries/not-a-uuid", headers=hospital.headers)
+    assert malformed.status_code == 400
+    assert malformed.json()["resourceType"] == "OperationOutcome"

@@ -11,10 +11,11 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pytest
 
+from api.core.backoff import retry_delay
 from api.core.settings import Settings, SettingsError
 from notifications import messages
 from notifications.inbox import pick_locale
-from notifications.policy import in_quiet_hours, retry_delay, suppression
+from notifications.policy import in_quiet_hours, suppression
 from notifications.senders.fcm import parse_retry_after
 from notifications.templates import TEMPLATES
 

@@ -176,6 +176,7 @@ async def test_a_row_claimed_by_a_relay_that_died_is_reclaimed_after_its_lease(
             token=uuid.uuid4(),
             now=clock.now(),
             config=relay.config,
+            guardians=relay.guardians,
             stats=relay.stats,
             worker_id="died",
         )

@@ -1,4 +1,4 @@
-"""Guards for every kind of caller, reused by every domain.
+"""Guards for every kind of caller, reused by every domain, and the errors of a bearer token.
 
 - ``requires_citizen``: a citizen's access token.
 - ``requires_citizen_access``: a citizen acting on ``/citizens/{citizen_id}/...`` where
@@ -13,20 +13,73 @@ The verified principal and the resolved target citizen are kept in the request's
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
 from litestar.connection import ASGIConnection, Request
 from litestar.handlers.base import BaseRouteHandler
 
-from api.core.errors import NotFound
-from api.identity.access_tokens import AccessTokens, CallerKind, Principal
-from api.identity.citizens import CitizenDirectory
-from api.identity.errors import InsufficientScope, InvalidToken, MissingToken
+from api.core.access_tokens import AccessTokens, CallerKind, Principal
+from api.core.errors import DomainError, NotFound, problem_type
 
 Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Coroutine[Any, Any, None]]
+
+INVALID_TOKEN = problem_type(
+    "invalid-token",
+    "Invalid access token",
+    401,
+    "The bearer token is missing, malformed, expired, or not one of ours.",
+)
+INSUFFICIENT_SCOPE = problem_type(
+    "insufficient-scope",
+    "Insufficient scope",
+    403,
+    "The access token is valid but does not carry the scope or caller kind this route needs.",
+)
+
+
+class InvalidToken(DomainError):
+    """A bearer token that does not authenticate (401 with ``WWW-Authenticate``)."""
+
+    problem = INVALID_TOKEN
+
+    def __init__(self, detail: str = "invalid access token") -> None:
+        super().__init__(
+            detail,
+            headers={
+                "WWW-Authenticate": f'Bearer error="invalid_token", error_description="{detail}"'
+            },
+        )
+
+
+class MissingToken(InvalidToken):
+    """No bearer credentials at all (no ``Authorization``, or another scheme): the challenge
+    names no ``error`` (RFC 6750 §3.1: the request lacked authentication)."""
+
+    def __init__(self, detail: str = "a bearer token is required") -> None:
+        DomainError.__init__(self, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class InsufficientScope(DomainError):
+    problem = INSUFFICIENT_SCOPE
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            detail,
+            headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'},
+        )
+
+
+class Guardianships(Protocol):
+    """Who may act for whom: the identity domain's citizen directory (``app.state.directory``)."""
+
+    async def may_act_for(
+        self, guardian_id: uuid.UUID, dependent_id: uuid.UUID, now: dt.datetime
+    ) -> bool: ...
+
 
 _PRINCIPAL = "hb_principal"
 _CITIZEN = "hb_citizen_id"
@@ -108,7 +161,7 @@ async def requires_citizen_access(
             raise NotFound("no such citizen") from exc
     if target != own:
         app_state = connection.app.state
-        directory: CitizenDirectory = app_state.directory
+        directory: Guardianships = app_state.directory
         if not await directory.may_act_for(own, target, app_state.clock.now()):
             raise NotFound("no such citizen")
     connection.scope["state"][_CITIZEN] = target
