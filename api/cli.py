@@ -22,6 +22,7 @@ from api.core.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from api.core.port import PortClaim
+    from api.runtime import Runtime
 
 logger = logging.getLogger("healthbook.cli")
 PACKAGE = "healthbook"
@@ -37,6 +38,13 @@ def _settings(**overrides: object) -> Settings:
         raise click.ClickException(str(exc)) from exc
     configure_logging(settings.log_level)
     return settings
+
+
+def _runtime(settings: Settings) -> Runtime:
+    """The composition root, for a command: it builds only what the command uses."""
+    from api.runtime import Runtime
+
+    return Runtime(settings)
 
 
 def _generate_client_key() -> tuple[dict[str, list[dict[str, str]]], dict[str, object]]:
@@ -363,7 +371,7 @@ def _demo_walkthrough(base: str, credentials: Any) -> None:
 @main.command()
 def worker() -> None:
     """Run the notification relay (outbox -> inbox and push); run as many replicas as needed."""
-    from notifications.worker import run_worker
+    from api.worker import run_worker
 
     settings = _settings()
     try:
@@ -384,8 +392,8 @@ def worker() -> None:
 def worker_alive(max_age: float | None) -> None:
     """Liveness check of a `healthbook worker` on this host: exit 0 when its relay went round
     its loop recently (WORKER_HEARTBEAT_FILE), 1 when the heartbeat is stale or missing."""
+    from api.worker import heartbeat_max_age
     from notifications import heartbeat
-    from notifications.worker import heartbeat_max_age
 
     try:
         settings = Settings.from_env()
@@ -480,18 +488,14 @@ def keys_rewrap(dry_run: bool, batch_size: int) -> None:
     """Re-wrap every document's data key with the first DOCUMENT_ENCRYPTION_KEYS key (after a
     rotation), and encrypt documents stored before encryption at rest."""
     from api.core.encryption import DocumentKeyError, document_keys
-    from api.db.engine import open_engine
     from api.db.rewrap import ColumnReport, rewrap
 
     settings = _settings()
 
     async def run() -> list[ColumnReport]:
-        engine = open_engine(settings)
-        try:
+        async with _runtime(settings) as runtime:
             keys = document_keys(settings)
-            return await rewrap(engine, keys, dry_run=dry_run, batch_size=batch_size)
-        finally:
-            await engine.dispose()
+            return await rewrap(runtime.engine, keys, dry_run=dry_run, batch_size=batch_size)
 
     try:
         reports = asyncio.run(run())
@@ -515,19 +519,13 @@ def audit() -> None:
 def audit_verify() -> None:
     """Walk every citizen's access-log hash chain; exit 1 naming the first altered, removed or
     out-of-place row."""
-    from api.core.db import create_sessionmaker
-    from api.db.engine import open_engine
     from api.health_book.audit import VerifyReport, verify
 
     settings = _settings()
 
     async def run() -> VerifyReport:
-        engine = open_engine(settings)
-        try:
-            async with create_sessionmaker(engine)() as session:
-                return await verify(session)
-        finally:
-            await engine.dispose()
+        async with _runtime(settings) as runtime, runtime.uow() as uow:
+            return await verify(uow.session)
 
     report = asyncio.run(run())
     if report.first_break is not None:
@@ -551,17 +549,13 @@ def db_grant_app_role(role: str, create: bool) -> None:
 
     Run as the tables' owner (DATABASE_URL), again after each migration; then run the service as
     ROLE."""
-    from api.db.engine import open_engine
     from api.db.roles import RoleError, grant_app_role
 
     settings = _settings()
 
     async def run() -> list[str]:
-        engine = open_engine(settings)
-        try:
-            return await grant_app_role(engine, role, create=create)
-        finally:
-            await engine.dispose()
+        async with _runtime(settings) as runtime:
+            return await grant_app_role(runtime.engine, role, create=create)
 
     try:
         statements = asyncio.run(run())
@@ -607,29 +601,22 @@ def clients_create(
         jwks, private_jwk = _generate_client_key()
 
     async def create() -> object:
-        from api.core.db import create_sessionmaker
-        from api.db.engine import open_engine
-
         if settings.migrate_on_start:
             from api.db.migrate import upgrade
 
             await upgrade(settings.effective_database_url)
-        engine = open_engine(settings)
-        try:
-            async with create_sessionmaker(engine)() as session:
-                return await create_client(
-                    session,
-                    ClientCreate(
-                        kind=kind,  # type: ignore[arg-type]
-                        name=name,
-                        jwks=jwks,
-                        facility_id=facility_id,
-                        id=client_id,
-                    ),
-                    now=dt.datetime.now(dt.UTC),
-                )
-        finally:
-            await engine.dispose()
+        async with _runtime(settings) as runtime, runtime.uow() as uow:
+            return await create_client(
+                uow.session,
+                ClientCreate(
+                    kind=kind,  # type: ignore[arg-type]
+                    name=name,
+                    jwks=jwks,
+                    facility_id=facility_id,
+                    id=client_id,
+                ),
+                now=runtime.clock.now(),
+            )
 
     try:
         view = asyncio.run(create())
@@ -659,7 +646,7 @@ def clients_create(
 )
 def sync(facility_id: str, identifier: str | None, all_known: bool) -> None:
     """Pull patients' records from a facility's FHIR API into the health book."""
-    from api.health_book.pull import SyncResult, standalone_pull_service
+    from api.health_book.pull import SyncResult
 
     if (identifier is None) == (not all_known):
         raise click.UsageError("give either --identifier SYSTEM|VALUE or --all")
@@ -669,7 +656,16 @@ def sync(facility_id: str, identifier: str | None, all_known: bool) -> None:
     settings = _settings()
 
     async def run() -> list[SyncResult]:
-        async with standalone_pull_service(settings) as service:
+        if settings.migrate_on_start:
+            from api.db.migrate import upgrade
+
+            await upgrade(settings.effective_database_url)
+        async with _runtime(settings) as runtime:
+            # The overviews it changes are rebuilt in Redis and the invalidation published, so
+            # API processes on the same Redis serve them at once; with the embedded in-process
+            # Redis, which no other process reaches, a running API sees the book's version
+            # change in the database and rebuilds the overview at its next read.
+            service = runtime.pull
             if identifier is not None:
                 return [await service.sync_patient_identifier(facility_id, system, value)]
             return await service.sync_known_patients(facility_id)

@@ -143,8 +143,8 @@ async def _enqueue_and_drain(
     engine = create_engine(settings)
     redis = create_redis(settings)
     wakeup = outbox.Wakeup(redis)
-    outbox.register_wakeup(engine, wakeup)
     sessionmaker = create_sessionmaker(engine)
+    unbind = outbox.bind_wakeup(sessionmaker, wakeup)
     try:
         async with sessionmaker() as session:
             for number in range(count):
@@ -187,7 +187,7 @@ async def _enqueue_and_drain(
             "inbox": inbox,
         }
     finally:
-        outbox.unregister_wakeup(engine)
+        unbind()
         await wakeup.aclose()
         await redis.aclose()
         await engine.dispose()

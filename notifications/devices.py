@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.errors import Conflict, InvalidInput, NotFound
+from api.core.uow import UnitOfWork
 from notifications.models import Device
 from notifications.schemas import DeviceRegistration, DeviceView
 
@@ -57,22 +58,24 @@ def _check_installation_id(installation_id: str) -> None:
 
 
 async def register(
-    session: AsyncSession,
+    uow: UnitOfWork,
     citizen_id: uuid.UUID,
     installation_id: str,
     data: DeviceRegistration,
     now: dt.datetime,
 ) -> tuple[DeviceView, bool]:
-    """Create or refresh the device; returns its view and whether it was created."""
+    """Create or refresh the device (committed); returns its view and whether it was created."""
     _check_installation_id(installation_id)
     for attempt in range(_REGISTER_TRIES):
         try:
-            view, created = await _register_once(session, citizen_id, installation_id, data, now)
-            await session.commit()
+            view, created = await _register_once(
+                uow.session, citizen_id, installation_id, data, now
+            )
+            await uow.commit()
             return view, created
         except IntegrityError:
             # Another request registered the same token or installation at the same moment.
-            await session.rollback()
+            await uow.rollback()
             if attempt == _REGISTER_TRIES - 1:
                 raise Conflict("the device was registered concurrently; retry") from None
     raise AssertionError("unreachable")
@@ -121,7 +124,7 @@ async def _register_once(
 
 
 async def remove(session: AsyncSession, citizen_id: uuid.UUID, installation_id: str) -> None:
-    """Unregister a device (the app does this at logout)."""
+    """Unregister a device (the app does this at logout; the caller's unit of work commits)."""
     _check_installation_id(installation_id)
     result = await session.execute(
         delete(Device)
@@ -130,7 +133,6 @@ async def remove(session: AsyncSession, citizen_id: uuid.UUID, installation_id: 
     )
     if not result.rowcount:  # type: ignore[attr-defined]
         raise NotFound("no such device")
-    await session.commit()
 
 
 async def list_for(session: AsyncSession, citizen_id: uuid.UUID) -> list[DeviceView]:

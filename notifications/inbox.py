@@ -159,7 +159,7 @@ async def mark_read(
         raise NotFound("no such notification")
     if entry.read_at is None:
         entry.read_at = now
-        await session.commit()
+        await session.flush()
     timezone = preferences.timezone_of(
         (await preferences.for_citizens(session, [citizen_id])).get(citizen_id)
     )
@@ -175,7 +175,6 @@ async def mark_all_read(
         .values(read_at=now)
         .execution_options(synchronize_session=False)
     )
-    await session.commit()
     return ReadAllResult(
         marked=int(result.rowcount or 0),  # type: ignore[attr-defined]
         unread_count=await _unread(session, citizen_id),

@@ -28,7 +28,6 @@ import asyncio
 import datetime as dt
 import logging
 import uuid
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -36,10 +35,10 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import event, update
-from sqlalchemy.engine import Engine
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
+from api.core.db import session_class_of
 from api.core.dialect import PerDialect
 from notifications.messages import (
     DEFAULT_TIMEZONE,
@@ -59,8 +58,6 @@ WAKE_CHANNEL = "notifications:{relay}:wake"
 """Pub/sub channel relays listen on (hash-tagged like every key of the relay)."""
 
 _PENDING_WAKE = "hb_notifications_wake"
-_HOOKED = "hb_notifications_hooked"
-_WAKERS: weakref.WeakKeyDictionary[Engine, Callable[[], None]] = weakref.WeakKeyDictionary()
 
 
 class NotificationTooLarge(ValueError):
@@ -199,31 +196,29 @@ async def cancel(session: AsyncSession, dedupe_key: str, *, now: dt.datetime | N
 # --- waking relays after the commit -------------------------------------------------------------
 
 
-def register_wakeup(engine: AsyncEngine, signal: Callable[[], None]) -> None:
-    """Call ``signal`` after each commit of a session on ``engine`` that enqueued something due."""
-    _WAKERS[engine.sync_engine] = signal
+def bind_wakeup(
+    sessionmaker: async_sessionmaker[AsyncSession], signal: Callable[[], None]
+) -> Callable[[], None]:
+    """Call ``signal`` after each commit of a session of ``sessionmaker`` that enqueued something
+    due (sessions of other sessionmakers are left alone). Answers the function that unbinds it."""
+    session_class = session_class_of(sessionmaker)
 
+    def after_commit(sync_session: Session) -> None:
+        if sync_session.info.pop(_PENDING_WAKE, False):
+            signal()
 
-def unregister_wakeup(engine: AsyncEngine) -> None:
-    _WAKERS.pop(engine.sync_engine, None)
+    event.listen(session_class, "after_commit", after_commit)
+    event.listen(session_class, "after_rollback", _after_rollback)
+
+    def unbind() -> None:
+        event.remove(session_class, "after_commit", after_commit)
+        event.remove(session_class, "after_rollback", _after_rollback)
+
+    return unbind
 
 
 def _wake_after_commit(session: AsyncSession) -> None:
-    sync_session = session.sync_session
-    sync_session.info[_PENDING_WAKE] = True
-    if not sync_session.info.get(_HOOKED):
-        sync_session.info[_HOOKED] = True
-        event.listen(sync_session, "after_commit", _after_commit)
-        event.listen(sync_session, "after_rollback", _after_rollback)
-
-
-def _after_commit(sync_session: Session) -> None:
-    if not sync_session.info.pop(_PENDING_WAKE, False):
-        return
-    bind = sync_session.get_bind()
-    signal = _WAKERS.get(getattr(bind, "engine", bind))
-    if signal is not None:
-        signal()
+    session.sync_session.info[_PENDING_WAKE] = True
 
 
 def _after_rollback(sync_session: Session) -> None:

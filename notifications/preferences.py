@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.errors import InvalidInput
+from api.core.uow import UnitOfWork
 from notifications.messages import DEFAULT_TIMEZONE
 from notifications.models import Preference
 from notifications.schemas import NotificationPreferences, QuietHours
@@ -43,9 +44,10 @@ async def get(session: AsyncSession, citizen_id: uuid.UUID) -> NotificationPrefe
 
 
 async def put(
-    session: AsyncSession, citizen_id: uuid.UUID, data: NotificationPreferences, now: dt.datetime
+    uow: UnitOfWork, citizen_id: uuid.UUID, data: NotificationPreferences, now: dt.datetime
 ) -> NotificationPreferences:
-    """Replace the preferences."""
+    """Replace the preferences (committed)."""
+    session = uow.session
     try:
         ZoneInfo(data.timezone)
     except (KeyError, ValueError):
@@ -63,10 +65,10 @@ async def put(
         row.timezone = data.timezone
         row.updated_at = now
         try:
-            await session.commit()
+            await uow.commit()
             break
         except IntegrityError:  # a concurrent first PUT created the row: update it instead
-            await session.rollback()
+            await uow.rollback()
             if attempt == 2:
                 raise
     return _view(row)

@@ -13,12 +13,10 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.connection import ASGIConnection
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Body, FromPath, FromQuery, HeaderParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.access_tokens import Principal
 from api.core.errors import Conflict, InvalidInput, NotFound
@@ -30,7 +28,7 @@ from api.core.guards import (
     requires_citizen_access,
 )
 from api.core.openapi import answers, examples, problem_responses
-from notifications import devices, inbox, preferences
+from notifications import inbox
 from notifications.schemas import (
     DeviceRegistration,
     DeviceView,
@@ -39,6 +37,7 @@ from notifications.schemas import (
     NotificationPreferences,
     ReadAllResult,
 )
+from notifications.service import NotificationService
 
 _DEVICE_EXAMPLES = examples(
     android={
@@ -89,9 +88,9 @@ class DeviceController(Controller):
     async def list_devices(
         self,
         target_citizen_id: NamedDependency[uuid.UUID],
-        db_session: NamedDependency[AsyncSession],
+        notifications: NamedDependency[NotificationService],
     ) -> list[DeviceView]:
-        return await devices.list_for(db_session, target_citizen_id)
+        return await notifications.devices(target_citizen_id)
 
     @put(
         "/{installation_id:str}",
@@ -117,11 +116,10 @@ class DeviceController(Controller):
         installation_id: FromPath[str],
         data: Annotated[DeviceRegistration, Body(examples=_DEVICE_EXAMPLES)],
         principal: NamedDependency[Principal],
-        db_session: NamedDependency[AsyncSession],
-        state: State,
+        notifications: NamedDependency[NotificationService],
     ) -> Response[DeviceView]:
-        view, created = await devices.register(
-            db_session, principal.citizen_id, installation_id, data, state.clock.now()
+        view, created = await notifications.register_device(
+            principal.citizen_id, installation_id, data
         )
         if created:  # created at the request's URI (RFC 9110 §9.3.4)
             return Response(
@@ -141,9 +139,9 @@ class DeviceController(Controller):
         self,
         installation_id: FromPath[str],
         principal: NamedDependency[Principal],
-        db_session: NamedDependency[AsyncSession],
+        notifications: NamedDependency[NotificationService],
     ) -> None:
-        await devices.remove(db_session, principal.citizen_id, installation_id)
+        await notifications.remove_device(principal.citizen_id, installation_id)
 
 
 class InboxController(Controller):
@@ -167,19 +165,18 @@ class InboxController(Controller):
     async def list_notifications(
         self,
         target_citizen_id: NamedDependency[uuid.UUID],
-        db_session: NamedDependency[AsyncSession],
+        notifications: NamedDependency[NotificationService],
         cursor: FromQuery[str | None] = None,
         limit: PageSize = 20,
         unread_only: FromQuery[bool] = False,
         accept_language: AcceptLanguage = None,
     ) -> InboxPage:
-        return await inbox.page(
-            db_session,
+        return await notifications.inbox(
             target_citizen_id,
             cursor=cursor,
             limit=limit,
             unread_only=unread_only,
-            locale=inbox.pick_locale(accept_language),
+            accept_language=accept_language,
         )
 
     @post(
@@ -192,10 +189,9 @@ class InboxController(Controller):
     async def read_all(
         self,
         target_citizen_id: NamedDependency[uuid.UUID],
-        db_session: NamedDependency[AsyncSession],
-        state: State,
+        notifications: NamedDependency[NotificationService],
     ) -> ReadAllResult:
-        return await inbox.mark_all_read(db_session, target_citizen_id, now=state.clock.now())
+        return await notifications.mark_all_read(target_citizen_id)
 
     @post(
         "/{notification_id:uuid}/read",
@@ -208,16 +204,11 @@ class InboxController(Controller):
         self,
         notification_id: FromPath[uuid.UUID],
         target_citizen_id: NamedDependency[uuid.UUID],
-        db_session: NamedDependency[AsyncSession],
-        state: State,
+        notifications: NamedDependency[NotificationService],
         accept_language: AcceptLanguage = None,
     ) -> InboxItem:
-        return await inbox.mark_read(
-            db_session,
-            target_citizen_id,
-            notification_id,
-            locale=inbox.pick_locale(accept_language),
-            now=state.clock.now(),
+        return await notifications.mark_read(
+            target_citizen_id, notification_id, accept_language=accept_language
         )
 
 
@@ -236,9 +227,9 @@ class NotificationPreferencesController(Controller):
     async def get_preferences(
         self,
         target_citizen_id: NamedDependency[uuid.UUID],
-        db_session: NamedDependency[AsyncSession],
+        notifications: NamedDependency[NotificationService],
     ) -> NotificationPreferences:
-        return await preferences.get(db_session, target_citizen_id)
+        return await notifications.preferences(target_citizen_id)
 
     @put(
         "/",
@@ -258,10 +249,9 @@ class NotificationPreferencesController(Controller):
         self,
         data: Annotated[NotificationPreferences, Body(examples=_PREFERENCE_EXAMPLES)],
         target_citizen_id: NamedDependency[uuid.UUID],
-        db_session: NamedDependency[AsyncSession],
-        state: State,
+        notifications: NamedDependency[NotificationService],
     ) -> NotificationPreferences:
-        return await preferences.put(db_session, target_citizen_id, data, state.clock.now())
+        return await notifications.put_preferences(target_citizen_id, data)
 
 
 NOTIFICATION_ROUTES = [DeviceController, InboxController, NotificationPreferencesController]

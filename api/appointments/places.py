@@ -1,7 +1,8 @@
 """Facility and department names for views and notifications, through the facilities service.
 
 Departments are read on every booking and every list, so each facility's departments are kept in
-process memory for a minute (a renamed department shows its new name within that time).
+process memory for a minute (a renamed department shows its new name within that time), in the
+runtime's :class:`~api.facilities.service.Places`.
 """
 
 from __future__ import annotations
@@ -11,27 +12,29 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.appointments import schemas
-from api.core.cache import Invalidations
 from api.core.errors import NotFound
 from api.facilities import schemas as facility_schemas
 from api.facilities import service as facilities
 
-DEPARTMENT_CACHE = "appointment-departments"
-_departments = facilities.DepartmentDirectory(DEPARTMENT_CACHE)
+
+async def departments(
+    session: AsyncSession, facility_id: str
+) -> dict[str, facility_schemas.Department]:
+    return await facilities.places_of(session).departments.all(session, facility_id)
 
 
-def register_cache(invalidations: Invalidations) -> None:
-    _departments.register_cache(invalidations)
-
-
-departments = _departments.all
-department_by_code = _departments.by_code
+async def department_by_code(
+    session: AsyncSession, facility_id: str, code: str, *, active_only: bool = True
+) -> facility_schemas.Department:
+    directory = facilities.places_of(session).departments
+    return await directory.by_code(session, facility_id, code, active_only=active_only)
 
 
 async def department(
     session: AsyncSession, facility_id: str, department_id: uuid.UUID
 ) -> schemas.Department:
-    return view(await _departments.by_id(session, facility_id, department_id))
+    directory = facilities.places_of(session).departments
+    return view(await directory.by_id(session, facility_id, department_id))
 
 
 def view(department: facility_schemas.Department) -> schemas.Department:

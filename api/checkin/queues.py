@@ -19,7 +19,27 @@ from api.facilities import schemas as facility_schemas
 AVERAGE_WINDOW = dt.timedelta(hours=1)
 RECENT_CALLS = 5
 _AVERAGE_TTL_S = 10.0
-_averages: dict[tuple[str, str, dt.date], tuple[float, float | None]] = {}
+_AVERAGES = "healthbook_queue_averages"
+
+
+class QueueAverages:
+    """Each queue's mean time between calls as last computed, for a ticket's wait estimate (a
+    value up to ten seconds old will do). The runtime owns one and gives it to the sessions it
+    makes (:meth:`session_info`)."""
+
+    def __init__(self) -> None:
+        self._values: dict[tuple[str, str, dt.date], tuple[float, float | None]] = {}
+
+    def session_info(self) -> dict[str, QueueAverages]:
+        return {_AVERAGES: self}
+
+    def get(self, key: tuple[str, str, dt.date]) -> tuple[float, float | None] | None:
+        return self._values.get(key)
+
+    def put(self, key: tuple[str, str, dt.date], value: float | None) -> None:
+        if len(self._values) > 10_000:
+            self._values.clear()
+        self._values[key] = (time.monotonic() + _AVERAGE_TTL_S, value)
 
 
 def local_date(now: dt.datetime, time_zone: str) -> dt.date:
@@ -72,8 +92,9 @@ async def average_minutes(
     """Mean time between calls over the last hour (``None`` with fewer than two calls).
     ``cached``: a value up to ten seconds old will do (for a ticket's wait estimate)."""
     key = (facility_id, str(department_id), queue_date)
-    if cached:
-        found = _averages.get(key)
+    averages: QueueAverages | None = session.info.get(_AVERAGES)
+    if cached and averages is not None:
+        found = averages.get(key)
         if found is not None and found[0] > time.monotonic():
             return found[1]
     row = (
@@ -96,9 +117,8 @@ async def average_minutes(
     value = None
     if count >= 2 and first is not None and last is not None:
         value = round((last - first).total_seconds() / 60 / (count - 1), 2)
-    if len(_averages) > 10_000:
-        _averages.clear()
-    _averages[key] = (time.monotonic() + _AVERAGE_TTL_S, value)
+    if averages is not None:
+        averages.put(key, value)
     return value
 
 

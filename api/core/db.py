@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 
 from api.core.dialect import dialect_of, request_locks
 from api.core.encryption import attach_document_keys, document_keys
@@ -127,10 +127,26 @@ def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
     return engine
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions of ``engine``: nothing expires at commit, nothing flushes implicitly; they share
-    one registry of requests in flight (see :meth:`api.core.dialect.Dialect.lock_request`)."""
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info=request_locks())
+def create_sessionmaker(
+    engine: AsyncEngine, *, info: dict[str, Any] | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions on ``engine``, of a session class of their own: the hooks a process binds to its
+    sessions (the access log's chaining, the relay wake-up) reach these sessions and no other
+    ``Session`` in the process. ``info`` starts each session's ``info``."""
+    session_class = type("AppSession", (Session,), {})
+    return async_sessionmaker(
+        engine,
+        expire_on_commit=False,
+        autoflush=False,
+        sync_session_class=session_class,
+        info={**(info or {}), **request_locks()},
+    )
+
+
+def session_class_of(sessionmaker: async_sessionmaker[AsyncSession]) -> type[Session]:
+    """The (synchronous) session class whose events are the sessions of ``sessionmaker``."""
+    session_class: type[Session] = sessionmaker.kw["sync_session_class"]
+    return session_class
 
 
 async def session_scope(

@@ -8,6 +8,8 @@ and a statement never meets a table another domain owns that this process did no
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -28,7 +30,14 @@ def open_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
     return create_engine(settings, url=url)
 
 
-def open_database(settings: Settings) -> tuple[AsyncEngine, async_sessionmaker[AsyncSession]]:
-    """An engine (see :func:`open_engine`) and its session factory."""
-    engine = open_engine(settings)
-    return engine, create_sessionmaker(engine)
+def open_sessionmaker(
+    engine: AsyncEngine, *, info: dict[str, Any] | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """The sessions every process uses on ``engine``: the access log chains the rows they
+    write (the hook is bound to these sessions, not to every session of the process).
+    ``info``: what each session carries (the runtime's caches)."""
+    from api.health_book import access_log
+
+    sessionmaker = create_sessionmaker(engine, info=info)
+    access_log.bind(sessionmaker)
+    return sessionmaker

@@ -29,27 +29,22 @@ def ensure_admin(settings: Settings, credentials: Credentials) -> None:
     create --kind admin`` does); every other client is made over the admin API."""
     if credentials.get(ADMIN) is not None:
         return
-    from api.core.db import create_sessionmaker
-    from api.db.engine import open_engine
     from api.db.migrate import upgrade
     from api.identity.admin import create_client
     from api.identity.schemas import ClientCreate
+    from api.runtime import Runtime
 
     jwks, private_jwk = generate_client_key()
 
     async def create() -> str:
         await upgrade(settings.effective_database_url)
-        engine = open_engine(settings)
-        try:
-            async with create_sessionmaker(engine)() as session:
-                view = await create_client(
-                    session,
-                    ClientCreate(kind="admin", name="demo operator", jwks=jwks),
-                    now=dt.datetime.now(dt.UTC),
-                )
-                return view.id
-        finally:
-            await engine.dispose()
+        async with Runtime(settings) as runtime, runtime.uow() as uow:
+            view = await create_client(
+                uow.session,
+                ClientCreate(kind="admin", name="demo operator", jwks=jwks),
+                now=runtime.clock.now(),
+            )
+        return view.id
 
     credentials.put(ADMIN, asyncio.run(create()), private_jwk)
 

@@ -5,16 +5,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, put
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import Body, FromPath, FromQuery, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.errors import InvalidInput, NotFound
 from api.core.guards import INSUFFICIENT_SCOPE, INVALID_TOKEN, requires_admin
 from api.core.openapi import answers, examples, problem_responses
-from api.facilities import schemas, service
+from api.facilities import schemas
+from api.facilities.service import FacilityService
 
 _FACILITY_EXAMPLES = examples(
     hospital={
@@ -51,16 +50,13 @@ class FacilityController(Controller):
     )
     async def search(
         self,
-        db_session: NamedDependency[AsyncSession],
-        state: State,
+        facilities: NamedDependency[FacilityService],
         q: FromQuery[Annotated[str | None, Parameter(max_length=100)]] = None,
         province: FromQuery[Annotated[str | None, Parameter(max_length=100)]] = None,
         limit: FromQuery[Annotated[int, Parameter(ge=1, le=100)]] = 20,
         cursor: FromQuery[Annotated[str | None, Parameter(max_length=500)]] = None,
     ) -> schemas.FacilityPage:
-        return await service.search(
-            db_session, state.cursors, q=q, province=province, limit=limit, cursor=cursor
-        )
+        return await facilities.search(q=q, province=province, limit=limit, cursor=cursor)
 
     @get(
         "/{facility_id:str}",
@@ -69,12 +65,9 @@ class FacilityController(Controller):
         responses=problem_responses(NotFound.problem),
     )
     async def get_facility(
-        self, facility_id: FromPath[str], db_session: NamedDependency[AsyncSession]
+        self, facility_id: FromPath[str], facilities: NamedDependency[FacilityService]
     ) -> schemas.Facility:
-        facility = await service.get_facility(db_session, facility_id)
-        if not facility.active:
-            raise NotFound("no such facility")
-        return service.facility_view(facility)
+        return await facilities.active_facility(facility_id)
 
     @get(
         "/{facility_id:str}/departments",
@@ -83,9 +76,9 @@ class FacilityController(Controller):
         responses=problem_responses(NotFound.problem),
     )
     async def departments(
-        self, facility_id: FromPath[str], db_session: NamedDependency[AsyncSession]
+        self, facility_id: FromPath[str], facilities: NamedDependency[FacilityService]
     ) -> list[schemas.Department]:
-        return await service.list_departments(db_session, facility_id)
+        return await facilities.departments(facility_id)
 
 
 _ADMIN_ERRORS = problem_responses(INVALID_TOKEN, INSUFFICIENT_SCOPE, NotFound.problem)
@@ -108,17 +101,9 @@ class AdminFacilityController(Controller):
         request: Request[Any, Any, Any],
         facility_id: FromPath[CodePath],
         data: Annotated[schemas.FacilityPut, Body(examples=_FACILITY_EXAMPLES)],
-        db_session: NamedDependency[AsyncSession],
-        state: State,
+        facilities: NamedDependency[FacilityService],
     ) -> Response[schemas.FacilityAdminView]:
-        view, created = await service.put_facility(
-            db_session,
-            facility_id,
-            data,
-            production=state.settings.production,
-            now=state.clock.now(),
-            invalidations=state.invalidations,
-        )
+        view, created = await facilities.put_facility(facility_id, data)
         if created:  # created at the request's URI (RFC 9110 §9.3.4)
             return Response(
                 view, status_code=HTTP_201_CREATED, headers={"Location": request.url.path}
@@ -132,9 +117,9 @@ class AdminFacilityController(Controller):
         responses=_ADMIN_ERRORS,
     )
     async def get_facility(
-        self, facility_id: FromPath[str], db_session: NamedDependency[AsyncSession]
+        self, facility_id: FromPath[str], facilities: NamedDependency[FacilityService]
     ) -> schemas.FacilityAdminView:
-        return service.admin_view(await service.get_facility(db_session, facility_id))
+        return await facilities.admin_facility(facility_id)
 
     @get(
         "/{facility_id:str}/departments/{code:str}",
@@ -146,9 +131,9 @@ class AdminFacilityController(Controller):
         self,
         facility_id: FromPath[str],
         code: FromPath[str],
-        db_session: NamedDependency[AsyncSession],
+        facilities: NamedDependency[FacilityService],
     ) -> schemas.Department:
-        return service.department_view(await service.get_department(db_session, facility_id, code))
+        return await facilities.department(facility_id, code)
 
     @put(
         "/{facility_id:str}/departments/{code:str}",
@@ -162,17 +147,9 @@ class AdminFacilityController(Controller):
         facility_id: FromPath[str],
         code: FromPath[CodePath],
         data: Annotated[schemas.DepartmentPut, Body(examples=_DEPARTMENT_EXAMPLES)],
-        db_session: NamedDependency[AsyncSession],
-        state: State,
+        facilities: NamedDependency[FacilityService],
     ) -> Response[schemas.Department]:
-        view, created = await service.put_department(
-            db_session,
-            facility_id,
-            code,
-            data,
-            now=state.clock.now(),
-            invalidations=state.invalidations,
-        )
+        view, created = await facilities.put_department(facility_id, code, data)
         if created:  # created at the request's URI (RFC 9110 §9.3.4)
             return Response(
                 view, status_code=HTTP_201_CREATED, headers={"Location": request.url.path}

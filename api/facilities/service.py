@@ -13,14 +13,17 @@ import unicodedata
 import uuid
 import zoneinfo
 from collections.abc import Callable
+from functools import partial
 
 import msgspec
 from sqlalchemy import Subquery, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.cache import Invalidations, LocalCache
+from api.core.clock import Clock
 from api.core.errors import InvalidInput, NotFound
 from api.core.pagination import Cursors
+from api.core.uow import UnitOfWork, UnitOfWorkFactory
 from api.core.urls import check_url
 from api.facilities import schemas
 from api.facilities.models import Department, Facility
@@ -74,7 +77,7 @@ def department_view(department: Department) -> schemas.Department:
 
 
 async def put_facility(
-    session: AsyncSession,
+    uow: UnitOfWork,
     facility_id: str,
     data: schemas.FacilityPut,
     *,
@@ -82,6 +85,9 @@ async def put_facility(
     now: dt.datetime,
     invalidations: Invalidations | None = None,
 ) -> tuple[schemas.FacilityAdminView, bool]:
+    """Register or change a facility in ``uow``'s transaction; once committed, every process's
+    cached copy of it is dropped."""
+    session = uow.session
     try:
         zoneinfo.ZoneInfo(data.time_zone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
@@ -101,9 +107,9 @@ async def put_facility(
         setattr(facility, field, getattr(data, field))
     facility.name_normalised = normalise_name(data.name)
     facility.updated_at = now
-    await session.commit()
+    await session.flush()
     if invalidations is not None:
-        await invalidations.publish(FACILITY_CACHE, [facility_id])
+        uow.after_commit(partial(invalidations.publish, FACILITY_CACHE, [facility_id]))
     return admin_view(facility), created
 
 
@@ -121,11 +127,37 @@ class ActiveFacility(msgspec.Struct, frozen=True):
 
 
 FACILITY_CACHE = "facility"
-_active: LocalCache[ActiveFacility] = LocalCache(FACILITY_CACHE, ttl=60.0, max_entries=20_000)
+DEPARTMENT_CACHE = "departments"
 
 
-def register_cache(invalidations: Invalidations) -> None:
-    invalidations.register(_active)
+class Places:
+    """Facilities and departments as every domain reads them on each booking, list or check-in:
+    kept in process memory for a minute, invalidated in every process when an operator changes
+    one. The runtime owns one and gives it to the sessions it makes (:func:`places_of`)."""
+
+    def __init__(self) -> None:
+        self.active: LocalCache[ActiveFacility] = LocalCache(
+            FACILITY_CACHE, ttl=60.0, max_entries=20_000
+        )
+        self.departments = DepartmentDirectory(DEPARTMENT_CACHE)
+
+    def register(self, invalidations: Invalidations) -> None:
+        invalidations.register(self.active)
+        self.departments.register_cache(invalidations)
+
+    def session_info(self) -> dict[str, Places]:
+        """What a sessionmaker's ``info`` carries so its sessions find these caches."""
+        return {_PLACES: self}
+
+
+_PLACES = "healthbook_places"
+
+
+def places_of(session: AsyncSession) -> Places:
+    """The caches of the runtime that made ``session``; a session made elsewhere reads the
+    database every time (fresh caches, never enabled)."""
+    places: Places | None = session.info.get(_PLACES)
+    return places if places is not None else Places()
 
 
 async def require_active(session: AsyncSession, facility_id: str | None) -> ActiveFacility:
@@ -136,37 +168,31 @@ async def require_active(session: AsyncSession, facility_id: str | None) -> Acti
     """
     if facility_id is None:
         raise NotFound("the client is not bound to a facility")
-    cached = _active.get(facility_id)
+    cache = places_of(session).active
+    cached = cache.get(facility_id)
     if cached is not None:
         return cached
-    generation = _active.generation()
+    generation = cache.generation()
     facility = await get_facility(session, facility_id)
     if not facility.active:
         raise NotFound("the facility is not active")
     found = ActiveFacility(id=facility.id, name=facility.name, time_zone=facility.time_zone)
-    _active.put(facility_id, found, generation)
+    cache.put(facility_id, found, generation)
     return found
-
-
-DEPARTMENT_CACHES: set[str] = set()
-"""The caches of every :class:`DepartmentDirectory`, keyed by facility id: a department's change
-invalidates the facility's entry in each, in every process."""
 
 
 class DepartmentDirectory:
     """Each facility's departments (inactive ones too), kept in process memory for a minute.
 
-    For the domains that read a department on every booking, list or check-in; each keeps its
-    own directory (its own cache, registered under ``cache_name``). :func:`put_department`
-    invalidates every directory's entry of the facility in every process; a department missing
-    from a cached list (registered elsewhere while Redis was away) is looked for once more.
+    :func:`put_department` invalidates the facility's entry in every process; a department
+    missing from a cached list (registered elsewhere while Redis was away) is looked for once
+    more.
     """
 
     def __init__(self, cache_name: str) -> None:
         self._cache: LocalCache[dict[str, schemas.Department]] = LocalCache(
             cache_name, ttl=60.0, max_entries=20_000
         )
-        DEPARTMENT_CACHES.add(cache_name)
 
     def register_cache(self, invalidations: Invalidations) -> None:
         invalidations.register(self._cache)
@@ -265,7 +291,7 @@ async def search(
 
 
 async def put_department(
-    session: AsyncSession,
+    uow: UnitOfWork,
     facility_id: str,
     code: str,
     data: schemas.DepartmentPut,
@@ -273,8 +299,10 @@ async def put_department(
     now: dt.datetime,
     invalidations: Invalidations | None = None,
 ) -> tuple[schemas.Department, bool]:
-    """Register or change a department; every process's cached departments of the facility are
-    dropped once it is committed (a renamed or closed department shows at once)."""
+    """Register or change a department in ``uow``'s transaction; every process's cached
+    departments of the facility are dropped once it is committed (a renamed or closed
+    department shows at once)."""
+    session = uow.session
     await get_facility(session, facility_id)
     department = await session.scalar(
         select(Department).where(Department.facility_id == facility_id, Department.code == code)
@@ -286,10 +314,9 @@ async def put_department(
     for field in schemas.DepartmentPut.__struct_fields__:
         setattr(department, field, getattr(data, field))
     department.updated_at = now
-    await session.commit()
+    await session.flush()  # the view shows the new department's id
     if invalidations is not None:
-        for cache_name in sorted(DEPARTMENT_CACHES):
-            await invalidations.publish(cache_name, [facility_id])
+        uow.after_commit(partial(invalidations.publish, DEPARTMENT_CACHE, [facility_id]))
     return department_view(department), created
 
 
@@ -342,3 +369,76 @@ def names() -> Subquery:
     """Facility ids and names (columns ``id``, ``name``) for another domain's read query to join:
     the names come in the same round trip as that domain's own rows."""
     return select(Facility.id, Facility.name).subquery("facility_name")
+
+
+class FacilityService:
+    """The facilities domain's use cases, each in a unit of work of its own."""
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        invalidations: Invalidations,
+        cursors: Cursors,
+        clock: Clock,
+        production: bool,
+    ) -> None:
+        self._uow = uow
+        self._invalidations = invalidations
+        self._cursors = cursors
+        self._clock = clock
+        self._production = production
+
+    async def search(
+        self, *, q: str | None, province: str | None, limit: int, cursor: str | None
+    ) -> schemas.FacilityPage:
+        async with self._uow() as uow:
+            return await search(
+                uow.session, self._cursors, q=q, province=province, limit=limit, cursor=cursor
+            )
+
+    async def active_facility(self, facility_id: str) -> schemas.Facility:
+        """A facility citizens may see (404 when it is not active)."""
+        async with self._uow() as uow:
+            facility = await get_facility(uow.session, facility_id)
+        if not facility.active:
+            raise NotFound("no such facility")
+        return facility_view(facility)
+
+    async def admin_facility(self, facility_id: str) -> schemas.FacilityAdminView:
+        async with self._uow() as uow:
+            return admin_view(await get_facility(uow.session, facility_id))
+
+    async def departments(self, facility_id: str) -> list[schemas.Department]:
+        async with self._uow() as uow:
+            return await list_departments(uow.session, facility_id)
+
+    async def department(self, facility_id: str, code: str) -> schemas.Department:
+        async with self._uow() as uow:
+            return department_view(await get_department(uow.session, facility_id, code))
+
+    async def put_facility(
+        self, facility_id: str, data: schemas.FacilityPut
+    ) -> tuple[schemas.FacilityAdminView, bool]:
+        async with self._uow() as uow:
+            return await put_facility(
+                uow,
+                facility_id,
+                data,
+                production=self._production,
+                now=self._clock.now(),
+                invalidations=self._invalidations,
+            )
+
+    async def put_department(
+        self, facility_id: str, code: str, data: schemas.DepartmentPut
+    ) -> tuple[schemas.Department, bool]:
+        async with self._uow() as uow:
+            return await put_department(
+                uow,
+                facility_id,
+                code,
+                data,
+                now=self._clock.now(),
+                invalidations=self._invalidations,
+            )

@@ -1,7 +1,7 @@
 """The access log: written inside the transaction of the access it records, never changed.
 
 Each citizen's rows form a hash chain. When a session flushes new :class:`AccessLogEntry` rows,
-a ``before_flush`` hook (registered here, for every session of the process) takes the citizen's
+a ``before_flush`` hook (bound by :func:`bind` to the process's own sessions) takes the citizen's
 chain head — ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` on ``access_log_head``, which holds
 that row's lock until the transaction ends, so concurrent appends for one citizen line up — and
 gives each new row the next ``seq``, the previous row's hash as ``prev_hash``, and its own
@@ -21,9 +21,10 @@ from typing import Any
 
 from sqlalchemy import Integer, String, Uuid, bindparam, event, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
+from api.core.db import session_class_of
 from api.core.dialect import Dialect, PerDialect
 from api.health_book.models import AccessLogEntry, AccessLogHead
 
@@ -165,7 +166,12 @@ def _reserve(connection: Connection, citizen_id: uuid.UUID, count: int) -> tuple
     return int(last_seq), str(previous)
 
 
-@event.listens_for(Session, "before_flush")
+def bind(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    """Chain the access-log rows that sessions of ``sessionmaker`` flush (every process binds it
+    to its own sessions; sessions made elsewhere are left alone)."""
+    event.listen(session_class_of(sessionmaker), "before_flush", _chain_new_rows)
+
+
 def _chain_new_rows(session: Session, _context: Any, _instances: Any) -> None:
     pending: dict[uuid.UUID, list[AccessLogEntry]] = {}
     for obj in session.new:

@@ -1,7 +1,8 @@
 """Citizen routes of the health book (owner or guardian): overview, lists, visits, access log.
 
 Every read by someone other than the owner (a guardian) is written to the access log in a
-transaction of its own that commits before the data is returned: no unlogged access.
+transaction of its own that commits before the data is returned (:class:`ReadLog`): no unlogged
+access.
 """
 
 from __future__ import annotations
@@ -12,14 +13,12 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get
-from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, Parameter
 from litestar.status_codes import HTTP_304_NOT_MODIFIED
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.core.access_tokens import Principal
 from api.core.errors import InvalidInput, NotFound
 from api.core.guards import (
     INSUFFICIENT_SCOPE,
@@ -31,8 +30,9 @@ from api.core.guards import (
 )
 from api.core.openapi import documented, fhir_resource, problem_responses
 from api.core.params import Instant, instant
-from api.health_book import access_log, schemas
+from api.health_book import schemas
 from api.health_book.book import BookReader, fhir_collection
+from api.health_book.reads import ReadLog
 
 _ERRORS = problem_responses(
     INVALID_TOKEN, INSUFFICIENT_SCOPE, NotFound.problem, InvalidInput.problem
@@ -78,36 +78,12 @@ def provide_entry_filters(
 _FILTERS = {"entry_filters": Provide(provide_entry_filters, sync_to_thread=False)}
 
 
-async def audit_read(
-    request: Request[Any, Any, Any],
-    session: AsyncSession | None,
-    citizen_id: uuid.UUID,
-    resource: str,
-) -> None:
+async def audit_read(request: Request[Any, Any, Any], citizen_id: uuid.UUID, resource: str) -> None:
     """Log a guardian's read of a dependent's records, committed before the answer leaves."""
     if not acting_on_behalf(request):
         return
-    state = request.app.state
-    principal: Principal = provide_principal(request)
-
-    async def write(target: AsyncSession) -> None:
-        access_log.record(
-            target,
-            citizen_id=citizen_id,
-            actor_kind="guardian",
-            actor_id=principal.subject,
-            action="read",
-            now=state.clock.now(),
-            resource=resource,
-            purpose="guardian access",
-        )
-        await target.commit()
-
-    if session is not None:
-        await write(session)
-    else:
-        async with state.sessionmaker() as own:
-            await write(own)
+    reads: ReadLog = request.app.state.read_log
+    await reads.guardian_read(citizen_id, provide_principal(request).subject, resource)
 
 
 class HealthBookController(Controller):
@@ -138,7 +114,7 @@ class HealthBookController(Controller):
         citizen_id = provide_citizen_id(request)
         reader: BookReader = state.book
         cached = await reader.overview(citizen_id, state.clock.now())
-        await audit_read(request, None, citizen_id, "health-book")
+        await audit_read(request, citizen_id, "health-book")
         headers = {"ETag": cached.etag, "Cache-Control": "private, no-cache"}
         if request.headers.get("if-none-match") == cached.etag:
             return Response(b"", status_code=HTTP_304_NOT_MODIFIED, headers=headers)
@@ -150,14 +126,11 @@ class HealthBookController(Controller):
         category: str,
         citizen_id: uuid.UUID,
         session: AsyncSession,
-        state: State,
+        book: BookReader,
         filters: EntryFilters,
     ) -> schemas.EntryPage:
-        reader: BookReader = state.book
-        page = await reader.entries(
-            session, citizen_id, category, **msgspec.structs.asdict(filters)
-        )
-        await audit_read(request, session, citizen_id, f"health-book/{category}")
+        page = await book.entries(session, citizen_id, category, **msgspec.structs.asdict(filters))
+        await audit_read(request, citizen_id, f"health-book/{category}")
         return page
 
     @get(
@@ -173,11 +146,11 @@ class HealthBookController(Controller):
         category: FromPath[schemas.Category],
         target_citizen_id: NamedDependency[uuid.UUID],
         db_session: NamedDependency[AsyncSession],
-        state: State,
+        book: NamedDependency[BookReader],
         entry_filters: NamedDependency[EntryFilters],
     ) -> schemas.EntryPage:
         return await self._entries(
-            request, category, target_citizen_id, db_session, state, entry_filters
+            request, category, target_citizen_id, db_session, book, entry_filters
         )
 
     # "visits" and "observations" also start longer paths (a visit, a series); the router
@@ -194,11 +167,11 @@ class HealthBookController(Controller):
         request: Request[Any, Any, Any],
         target_citizen_id: NamedDependency[uuid.UUID],
         db_session: NamedDependency[AsyncSession],
-        state: State,
+        book: NamedDependency[BookReader],
         entry_filters: NamedDependency[EntryFilters],
     ) -> schemas.EntryPage:
         return await self._entries(
-            request, "visits", target_citizen_id, db_session, state, entry_filters
+            request, "visits", target_citizen_id, db_session, book, entry_filters
         )
 
     @get(
@@ -213,11 +186,11 @@ class HealthBookController(Controller):
         request: Request[Any, Any, Any],
         target_citizen_id: NamedDependency[uuid.UUID],
         db_session: NamedDependency[AsyncSession],
-        state: State,
+        book: NamedDependency[BookReader],
         entry_filters: NamedDependency[EntryFilters],
     ) -> schemas.EntryPage:
         return await self._entries(
-            request, "observations", target_citizen_id, db_session, state, entry_filters
+            request, "observations", target_citizen_id, db_session, book, entry_filters
         )
 
     @get(
@@ -243,12 +216,11 @@ class HealthBookController(Controller):
         visit_id: FromPath[uuid.UUID],
         target_citizen_id: NamedDependency[uuid.UUID],
         db_session: NamedDependency[AsyncSession],
-        state: State,
+        book: NamedDependency[BookReader],
         format: FromQuery[Annotated[str, Parameter(pattern="^(json|fhir)$")]] = "json",
     ) -> Response[Any]:
-        reader: BookReader = state.book
-        visit, related, detail = await reader.visit(db_session, target_citizen_id, visit_id)
-        await audit_read(request, db_session, target_citizen_id, f"visit/{visit_id}")
+        visit, related, detail = await book.visit(db_session, target_citizen_id, visit_id)
+        await audit_read(request, target_citizen_id, f"visit/{visit_id}")
         if format == "fhir":
             body = fhir_collection([visit.resource, *(e.resource for e in related)])
             return Response(body, media_type="application/fhir+json")
@@ -265,11 +237,10 @@ class HealthBookController(Controller):
         request: Request[Any, Any, Any],
         target_citizen_id: NamedDependency[uuid.UUID],
         db_session: NamedDependency[AsyncSession],
-        state: State,
+        book: NamedDependency[BookReader],
         limit: FromQuery[Limit] = 50,
         cursor: FromQuery[Cursor] = None,
     ) -> schemas.AccessLogPage:
-        reader: BookReader = state.book
-        page = await reader.access_log(db_session, target_citizen_id, limit=limit, cursor=cursor)
-        await audit_read(request, db_session, target_citizen_id, "access-log")
+        page = await book.access_log(db_session, target_citizen_id, limit=limit, cursor=cursor)
+        await audit_read(request, target_citizen_id, "access-log")
         return page

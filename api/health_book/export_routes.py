@@ -10,7 +10,6 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, get
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, Parameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.core.errors import InvalidInput, NotFound
 from api.core.guards import INSUFFICIENT_SCOPE, INVALID_TOKEN, requires_citizen_access
 from api.core.openapi import documented, fhir_resource, problem_responses
-from api.health_book import charts, export, schemas
+from api.health_book import charts, schemas
 from api.health_book.citizen_routes import audit_read
 from api.health_book.fhir_http import FHIR_JSON
+from api.health_book.reads import BookExport
 
 SVG = "image/svg+xml"
 _ERRORS = problem_responses(
@@ -69,7 +69,7 @@ class HealthBookExportController(Controller):
         code: FromQuery[SeriesCode],
     ) -> schemas.Series:
         result = await charts.observation_series(db_session, target_citizen_id, code)
-        await audit_read(request, db_session, target_citizen_id, _resource("series", code))
+        await audit_read(request, target_citizen_id, _resource("series", code))
         return result
 
     @get(
@@ -88,7 +88,7 @@ class HealthBookExportController(Controller):
         code: FromQuery[SeriesCode],
     ) -> Response[bytes]:
         result = await charts.observation_series(db_session, target_citizen_id, code)
-        await audit_read(request, db_session, target_citizen_id, _resource("series.svg", code))
+        await audit_read(request, target_citizen_id, _resource("series.svg", code))
         return Response(
             charts.render_svg(result),
             media_type=SVG,
@@ -116,17 +116,11 @@ class HealthBookExportController(Controller):
         request: Request[Any, Any, Any],
         target_citizen_id: NamedDependency[uuid.UUID],
         db_session: NamedDependency[AsyncSession],
-        state: State,
+        book_export: NamedDependency[BookExport],
         kind: ExportType = "collection",
     ) -> Response[bytes]:
-        body = await export.export_book(
-            db_session,
-            target_citizen_id,
-            kind=kind,
-            now=state.clock.now(),
-            service_url=state.settings.issuer,
-        )
-        await audit_read(request, db_session, target_citizen_id, f"health-book/export/{kind}")
+        body = await book_export.export(db_session, target_citizen_id, kind=kind)
+        await audit_read(request, target_citizen_id, f"health-book/export/{kind}")
         return Response(body, media_type=FHIR_JSON, headers={"Cache-Control": "private, no-store"})
 
 

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Sequence
-from typing import Any, Literal, cast
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from functools import partial
+from typing import Any, Literal, NamedTuple, cast
 
 import msgspec
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.errors import Conflict, NotFound
+from api.core.uow import UnitOfWork
 from api.health_book import access_log, statements
 from api.health_book.canonical import canonical_sha256
 from api.health_book.fhir import Extraction, FhirError, extract, parse_bundle
@@ -51,6 +53,18 @@ class PublishResult(msgspec.Struct, kw_only=True):
     version_id: str
     outcome: Literal["created", "new_version", "unchanged", "withdrawn"]
     entry_counts: dict[str, int]
+
+
+class Publication(NamedTuple):
+    """A stored (or unchanged) publish: the answer, and the citizen the bundle is about (a pull
+    links the facility's patient to them)."""
+
+    result: PublishResult
+    citizen_id: uuid.UUID
+
+
+BookChanged = Callable[[uuid.UUID], Awaitable[object]]
+"""Told, after the commit, whose book a publish or a withdrawal changed."""
 
 
 DocumentStatus = Literal["current", "superseded", "entered_in_error"]
@@ -249,7 +263,7 @@ async def recompute_active(
 
 
 async def publish(
-    session: AsyncSession,
+    uow: UnitOfWork,
     body: bytes,
     *,
     config: IngestConfig,
@@ -258,10 +272,13 @@ async def publish(
     publisher: str,
     source: Literal["push", "pull"],
     now: dt.datetime,
+    on_change: BookChanged,
     fhir_version: str | None = None,
-) -> tuple[PublishResult, uuid.UUID]:
-    """Store a bundle; raises FhirError (nothing stored) when it cannot be accepted. Answers the
-    result and the citizen the bundle is about (whose overview the caller rebuilds)."""
+) -> Publication:
+    """Store a bundle in ``uow``'s transaction (committed when the unit of work ends); raises
+    FhirError (nothing stored) when it cannot be accepted. Once the change is committed,
+    ``on_change`` is told whose book changed."""
+    session = uow.session
     parsed = parse_bundle(
         body, max_bytes=config.max_bytes, max_depth=config.max_depth, fhir_version=fhir_version
     )
@@ -308,8 +325,8 @@ async def publish(
             outcome="unchanged",
             entry_counts=dict(latest.entry_counts),
         )
-        await session.rollback()
-        return unchanged, citizen_id
+        await uow.rollback()
+        return Publication(unchanged, citizen_id)
     if latest is not None and latest.citizen_id != citizen_id:
         raise Conflict("this document identifier was published for another patient")
 
@@ -390,14 +407,15 @@ async def publish(
             now=now,
         )
     stable_id = new_document.id if latest is None else await first_version_id(session, latest)
-    await session.commit()
-    return PublishResult(
+    uow.after_commit(partial(on_change, citizen_id))
+    result = PublishResult(
         document_id=str(stable_id),
         version=version,
         version_id=str(new_document.id),
         outcome="created" if version == 1 else "new_version",
         entry_counts=counts,
-    ), citizen_id
+    )
+    return Publication(result, citizen_id)
 
 
 def _demographics(extraction: Extraction, config: IngestConfig) -> Demographics:
@@ -461,15 +479,18 @@ async def describe(
 
 
 async def mark_entered_in_error(
-    session: AsyncSession,
+    uow: UnitOfWork,
     *,
     facility_id: str,
     document_id: uuid.UUID,
     publisher: str,
     now: dt.datetime,
-) -> tuple[PublishResult, uuid.UUID]:
+    on_change: BookChanged,
+) -> PublishResult:
     """Withdraw every version of a document (``document_id`` names the document or any of its
-    versions): its entries leave the book, history keeps it."""
+    versions) in ``uow``'s transaction: its entries leave the book, history keeps it;
+    ``on_change`` follows the commit."""
+    session = uow.session
     target = await session.get(HealthDocument, document_id)
     if target is None or target.facility_id != facility_id:
         raise NotFound("no such document from this facility")
@@ -514,6 +535,5 @@ async def mark_entered_in_error(
         outcome="withdrawn",
         entry_counts=dict(latest.entry_counts),
     )
-    citizen_id = target.citizen_id
-    await session.commit()
-    return result, citizen_id
+    uow.after_commit(partial(on_change, target.citizen_id))
+    return result

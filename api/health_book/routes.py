@@ -6,20 +6,16 @@ import uuid
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import OpenAPIType, Schema
 from litestar.params import FromPath
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.access_tokens import Principal
 from api.core.guards import requires_client
 from api.core.openapi import documented, raw_body
-from api.facilities import service as facilities
 from api.health_book import ingest
-from api.health_book.book import BookReader
 from api.health_book.citizen_routes import HealthBookController
 from api.health_book.export_routes import HealthBookExportController
 from api.health_book.fhir_http import (
@@ -28,6 +24,7 @@ from api.health_book.fhir_http import (
     OperationOutcome,
     read_fhir_body,
 )
+from api.health_book.publishing import SummaryService
 
 _OUTCOME = ResponseSpec(
     data_container=OperationOutcome,
@@ -121,26 +118,6 @@ VISIT_SUMMARY_EXAMPLE = {
 }
 
 
-def ingest_config(state: State) -> ingest.IngestConfig:
-    settings = state.settings
-    return ingest.IngestConfig(
-        identifier_key=state.identifier_key,
-        national_id_systems=tuple(settings.national_id_systems),
-        insurance_card_systems=tuple(settings.insurance_card_systems),
-        max_bytes=settings.fhir_max_body_bytes,
-        max_depth=settings.fhir_max_depth,
-    )
-
-
-async def book_changed(state: State, citizen_id: uuid.UUID) -> None:
-    """After a publish commits: no cached overview survives it. When one was materialised (the
-    book is being read), a fresh one is built in the background — the hospital does not wait,
-    and a reader arriving first builds it itself. Books nobody reads are built on first read."""
-    book: BookReader = state.book
-    if await book.changed(citizen_id):
-        state.background.start("overview-rebuild", book.rebuild(citizen_id, state.clock.now()))
-
-
 class HospitalSummaryController(Controller):
     path = "/hospital/summaries"
     tags = ["hospital: health records"]  # noqa: RUF012
@@ -175,25 +152,17 @@ class HospitalSummaryController(Controller):
         self,
         request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
-        db_session: NamedDependency[AsyncSession],
-        state: State,
+        summaries: NamedDependency[SummaryService],
     ) -> Response[ingest.PublishResult]:
-        body, fhir_version = await read_fhir_body(request, state.settings.fhir_max_body_bytes)
-        facility = await facilities.require_active(db_session, principal.facility_id)
-        result, citizen_id = await ingest.publish(
-            db_session,
+        body, fhir_version = await read_fhir_body(request, summaries.max_body_bytes)
+        result = await summaries.publish(
             body,
-            config=ingest_config(state),
-            facility_id=facility.id,
-            facility_name=facility.name,
+            facility_id=principal.facility_id,
             publisher=principal.subject,
-            source="push",
-            now=state.clock.now(),
             fhir_version=fhir_version,
         )
         if result.outcome == "unchanged":
             return Response(result, status_code=HTTP_200_OK)
-        await book_changed(state, citizen_id)
         location = f"/hospital/summaries/{result.document_id}"  # where its withdrawal is posted
         return Response(result, status_code=HTTP_201_CREATED, headers={"Location": location})
 
@@ -215,10 +184,9 @@ class HospitalSummaryController(Controller):
         self,
         document_id: FromPath[uuid.UUID],
         principal: NamedDependency[Principal],
-        db_session: NamedDependency[AsyncSession],
+        summaries: NamedDependency[SummaryService],
     ) -> ingest.PublishedDocument:
-        facility = await facilities.require_active(db_session, principal.facility_id)
-        return await ingest.describe(db_session, facility_id=facility.id, document_id=document_id)
+        return await summaries.describe(document_id, facility_id=principal.facility_id)
 
     @post(
         # as above: a malformed id is an OperationOutcome
@@ -232,19 +200,11 @@ class HospitalSummaryController(Controller):
         self,
         document_id: FromPath[uuid.UUID],
         principal: NamedDependency[Principal],
-        db_session: NamedDependency[AsyncSession],
-        state: State,
+        summaries: NamedDependency[SummaryService],
     ) -> ingest.PublishResult:
-        facility = await facilities.require_active(db_session, principal.facility_id)
-        result, citizen_id = await ingest.mark_entered_in_error(
-            db_session,
-            facility_id=facility.id,
-            document_id=document_id,
-            publisher=principal.subject,
-            now=state.clock.now(),
+        return await summaries.withdraw(
+            document_id, facility_id=principal.facility_id, publisher=principal.subject
         )
-        await book_changed(state, citizen_id)
-        return result
 
 
 HEALTH_BOOK_ROUTES = [HospitalSummaryController, HealthBookController]

@@ -8,17 +8,16 @@ from typing import Any
 import msgspec
 from litestar import Controller, Response, get
 from litestar.connection import ASGIConnection
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath
 from litestar.response.base import ASGIResponse
 from litestar.types import ASGIApp
 
-from api.core.errors import NOT_READY, PROBLEM_TYPES, UNAUTHORIZED, NotAuthenticated, ProblemType
+from api.core.errors import NOT_READY, UNAUTHORIZED, NotAuthenticated
 from api.core.errors import NotFound as NotFoundError
-from api.core.observability import Metrics
 from api.core.openapi import problem_responses
-from api.operations.service import CheckResult, check_readiness
+from api.operations.service import CheckResult, OperationsService, ProblemTypeDoc
 
 
 class Liveness(msgspec.Struct, frozen=True):
@@ -28,22 +27,6 @@ class Liveness(msgspec.Struct, frozen=True):
 class Readiness(msgspec.Struct, frozen=True):
     status: str
     checks: dict[str, CheckResult]
-
-
-class ProblemTypeDoc(msgspec.Struct, frozen=True):
-    type: str
-    title: str
-    status: int
-    description: str
-
-
-def _doc(problem: ProblemType, base_url: str) -> ProblemTypeDoc:
-    return ProblemTypeDoc(
-        type=problem.type_uri(base_url),
-        title=problem.title,
-        status=problem.status,
-        description=problem.description,
-    )
 
 
 async def requires_scraper(connection: ASGIConnection[Any, Any, Any, Any], _: Any) -> None:
@@ -84,10 +67,8 @@ class OperationsController(Controller):
         summary="Can this instance serve traffic (database and Redis answer)?",
         responses=problem_responses(NOT_READY),
     )
-    async def ready(self, state: State) -> Readiness:
-        probes = state.readiness_probes
-        results = await check_readiness(probes, state.settings.database_timeout_seconds)
-        return Readiness(status="ok", checks=results)
+    async def ready(self, operations: NamedDependency[OperationsService]) -> Readiness:
+        return Readiness(status="ok", checks=await operations.readiness())
 
     @get(
         "/metrics",
@@ -101,18 +82,15 @@ class OperationsController(Controller):
         guards=[requires_scraper],
         responses=problem_responses(UNAUTHORIZED),
     )
-    async def metrics(self, state: State) -> Response[bytes]:
-        metrics: Metrics = state.metrics
-        body, content_type = metrics.exposition()
+    async def metrics(self, operations: NamedDependency[OperationsService]) -> Response[bytes]:
+        body, content_type = operations.metrics()
         return Response(content=body, media_type=content_type)
 
     @get("/problems", operation_id="ListProblemTypes", summary="Every problem type this API uses")
-    async def problem_types(self, state: State) -> list[ProblemTypeDoc]:
-        base_url = state.settings.public_base_url
-        return [
-            _doc(problem, base_url)
-            for problem in sorted(PROBLEM_TYPES.values(), key=lambda p: p.slug)
-        ]
+    async def problem_types(
+        self, operations: NamedDependency[OperationsService]
+    ) -> list[ProblemTypeDoc]:
+        return operations.problem_types()
 
     @get(
         "/problems/{slug:str}",
@@ -120,11 +98,10 @@ class OperationsController(Controller):
         summary="What one problem type means",
         responses=problem_responses(NotFoundError.problem),
     )
-    async def problem_type(self, slug: FromPath[str], state: State) -> ProblemTypeDoc:
-        problem = PROBLEM_TYPES.get(slug)
-        if problem is None:
-            raise NotFoundError(f"no problem type {slug!r}")
-        return _doc(problem, state.settings.public_base_url)
+    async def problem_type(
+        self, slug: FromPath[str], operations: NamedDependency[OperationsService]
+    ) -> ProblemTypeDoc:
+        return operations.problem_type(slug)
 
 
 __all__: list[Any] = ["OperationsController"]

@@ -8,7 +8,9 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
-from api.core.errors import NOT_READY, DomainError
+from api.core.errors import NOT_READY, PROBLEM_TYPES, DomainError, ProblemType
+from api.core.errors import NotFound as NotFoundError
+from api.core.observability import Metrics
 
 logger = logging.getLogger("healthbook.health")
 
@@ -54,3 +56,55 @@ async def check_readiness(probes: dict[str, Probe], limit_seconds: float) -> dic
             headers={"Retry-After": "5"},
         )
     return results
+
+
+class ProblemTypeDoc(msgspec.Struct, frozen=True):
+    type: str
+    title: str
+    status: int
+    description: str
+
+
+def _doc(problem: ProblemType, base_url: str) -> ProblemTypeDoc:
+    return ProblemTypeDoc(
+        type=problem.type_uri(base_url),
+        title=problem.title,
+        status=problem.status,
+        description=problem.description,
+    )
+
+
+class OperationsService:
+    """What operators and orchestrators ask of an instance: readiness, metrics, problem types."""
+
+    def __init__(
+        self,
+        *,
+        probes: dict[str, Probe],
+        probe_limit_seconds: float,
+        metrics: Metrics,
+        public_base_url: str,
+    ) -> None:
+        self._probes = probes
+        self._limit = probe_limit_seconds
+        self._metrics = metrics
+        self._base_url = public_base_url
+
+    async def readiness(self) -> dict[str, CheckResult]:
+        return await check_readiness(self._probes, self._limit)
+
+    def metrics(self) -> tuple[bytes, str]:
+        """The Prometheus exposition and its content type."""
+        return self._metrics.exposition()
+
+    def problem_types(self) -> list[ProblemTypeDoc]:
+        return [
+            _doc(problem, self._base_url)
+            for problem in sorted(PROBLEM_TYPES.values(), key=lambda p: p.slug)
+        ]
+
+    def problem_type(self, slug: str) -> ProblemTypeDoc:
+        problem = PROBLEM_TYPES.get(slug)
+        if problem is None:
+            raise NotFoundError(f"no problem type {slug!r}")
+        return _doc(problem, self._base_url)

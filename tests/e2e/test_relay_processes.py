@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 from api.core.db import create_engine, create_sessionmaker
 from api.core.redis import create_redis
 from api.core.settings import Settings
+from api.core.uow import UnitOfWork
 from api.identity.citizens import find_or_create
 from notifications import devices, outbox
 from notifications.messages import YourTurn
@@ -133,11 +134,12 @@ async def producer(settings: Settings) -> AsyncIterator[object]:
     engine = create_engine(settings)
     redis = create_redis(settings)
     wakeup = outbox.Wakeup(redis)
-    outbox.register_wakeup(engine, wakeup)
+    sessions = create_sessionmaker(engine)
+    unbind = outbox.bind_wakeup(sessions, wakeup)
     try:
-        yield create_sessionmaker(engine)
+        yield sessions
     finally:
-        outbox.unregister_wakeup(engine)
+        unbind()
         await wakeup.aclose()
         await redis.aclose()
         await engine.dispose()
@@ -146,15 +148,15 @@ async def producer(settings: Settings) -> AsyncIterator[object]:
 async def _citizens_with_devices(sessionmaker, count: int, per_citizen: int) -> dict:
     now = dt.datetime.now(dt.UTC)
     tokens: dict[uuid.UUID, list[str]] = {}
-    async with sessionmaker() as session:
+    async with UnitOfWork(sessionmaker) as uow:
         for _ in range(count):
-            citizen, _ = await find_or_create(session, uuid.uuid4().hex * 2, None, now)
-            await session.commit()
+            citizen, _ = await find_or_create(uow.session, uuid.uuid4().hex * 2, None, now)
+            await uow.commit()
             tokens[citizen.id] = []
             for n in range(per_citizen):
                 token = f"fcm-{uuid.uuid4().hex}{uuid.uuid4().hex}"
                 await devices.register(
-                    session,
+                    uow,
                     citizen.id,
                     f"installation-{n}",
                     DeviceRegistration(token=token, platform="android"),

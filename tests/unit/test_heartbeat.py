@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from api.cli import main
 from api.core.settings import Settings
 from api.identity.citizens import guardians_of
+from api.worker import heartbeat_interval, heartbeat_max_age
 from notifications import heartbeat
-from notifications.worker import heartbeat_interval, heartbeat_max_age
 
 
 def test_written_read_and_aged(tmp_path: Path) -> None:

@@ -1,8 +1,7 @@
 """Pulling summaries from hospitals' FHIR APIs into the health book (the same ingestion path as a
 push). :class:`PullService` holds the use cases, :mod:`.http` the defensive HTTP (SMART Backend
 Services, same-origin redirects only, size limit, timeouts, retries), :mod:`.bundles` what is
-done with the answers; :func:`pull_service_from_state` and :func:`standalone_pull_service` build
-the service."""
+done with the answers. The composition root (api/runtime.py) builds the service."""
 
 from api.health_book.pull.errors import (
     AuthFailed,
@@ -16,7 +15,6 @@ from api.health_book.pull.errors import (
     UnusableContent,
 )
 from api.health_book.pull.service import PullService, SyncResult
-from api.health_book.pull.setup import pull_service_from_state, standalone_pull_service
 
 __all__ = [
     "AuthFailed",
@@ -30,6 +28,4 @@ __all__ = [
     "ResponseTooLarge",
     "SyncResult",
     "UnusableContent",
-    "pull_service_from_state",
-    "standalone_pull_service",
 ]

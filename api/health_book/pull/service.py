@@ -31,10 +31,10 @@ from collections.abc import Sequence
 from typing import Literal, Protocol
 
 import msgspec
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.core.clock import Clock
 from api.core.settings import Settings
+from api.core.uow import UnitOfWorkFactory
 from api.health_book import ingest
 from api.health_book.models import PullLink
 from api.health_book.pull.errors import (
@@ -75,9 +75,21 @@ class SyncResult(msgspec.Struct, kw_only=True):
 
 
 class OverviewRebuilder(Protocol):
-    """What refreshes a citizen's book overview after a publish (``BookReader``)."""
+    """What rebuilds a citizen's book overview once a pull's publish is committed
+    (``BookChanges``)."""
 
-    async def rebuild(self, citizen_id: uuid.UUID, now: dt.datetime) -> object: ...
+    async def rebuilt(self, citizen_id: uuid.UUID) -> object: ...
+
+
+def pull_ingest_config(settings: Settings, identifier_key: str) -> ingest.IngestConfig:
+    """The ingestion's settings, with room for a pull as large as ``PULL_MAX_BYTES``."""
+    return ingest.IngestConfig(
+        identifier_key=identifier_key,
+        national_id_systems=tuple(settings.national_id_systems),
+        insurance_card_systems=tuple(settings.insurance_card_systems),
+        max_bytes=max(settings.fhir_max_body_bytes, settings.pull_max_bytes),
+        max_depth=settings.fhir_max_depth,
+    )
 
 
 class PullService:
@@ -86,15 +98,14 @@ class PullService:
     def __init__(
         self,
         *,
-        sessionmaker: async_sessionmaker[AsyncSession],
+        uow: UnitOfWorkFactory,
         http: FhirHttp,
         settings: Settings,
         ingest_config: ingest.IngestConfig,
         clock: Clock,
-        book: OverviewRebuilder | None,
+        book: OverviewRebuilder,
     ) -> None:
-        self._store = PullStore(sessionmaker, ingest_config)
-        self._book = book
+        self._store = PullStore(uow, ingest_config, on_change=book.rebuilt)
         self._fetcher = Fetcher(http, settings)
         self._settings = settings
         self._clock = clock
@@ -248,8 +259,6 @@ class PullService:
             citizen_id = await self._store.citizen_of(body, self._clock.now())
         else:
             published, citizen_id = await self._store.publish(target, body, self._clock.now())
-            if published.outcome != "unchanged" and self._book is not None:
-                await self._book.rebuild(citizen_id, self._clock.now())
             outcome = published.outcome
             result.document_id, result.version = published.document_id, published.version
             result.entry_counts = published.entry_counts

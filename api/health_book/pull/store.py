@@ -8,9 +8,9 @@ import uuid
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.core.errors import Conflict, NotFound
+from api.core.uow import UnitOfWorkFactory
 from api.facilities import service as facilities
 from api.facilities.schemas import FacilityAdminView
 from api.health_book import ingest
@@ -27,13 +27,19 @@ PUBLISHER = "fhir-pull"
 
 class PullStore:
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], config: ingest.IngestConfig
+        self,
+        uow: UnitOfWorkFactory,
+        config: ingest.IngestConfig,
+        *,
+        on_change: ingest.BookChanged,
     ) -> None:
-        self._sessionmaker = sessionmaker
+        self._uow = uow
         self._config = config
+        self._on_change = on_change
 
     async def target(self, facility_id: str) -> Target:
-        async with self._sessionmaker() as session:
+        async with self._uow() as uow:
+            session = uow.session
             try:
                 facility = await facilities.get_admin_view(session, facility_id)
             except NotFound as exc:
@@ -42,16 +48,18 @@ class PullStore:
 
     async def pulling_targets(self) -> list[Target]:
         """Every active facility with a FHIR base URL."""
-        async with self._sessionmaker() as session:
-            return [target_of(f) for f in await facilities.pulling_facilities(session)]
+        async with self._uow() as uow:
+            return [target_of(f) for f in await facilities.pulling_facilities(uow.session)]
 
     async def link(self, facility_id: str, remote_id: str) -> PullLink | None:
-        async with self._sessionmaker() as session:
+        async with self._uow() as uow:
+            session = uow.session
             return await session.get(PullLink, (facility_id, remote_id))
 
     async def linked_patients(self, facility_id: str) -> list[str]:
         """Remote Patient ids linked at the facility, least recently checked first."""
-        async with self._sessionmaker() as session:
+        async with self._uow() as uow:
+            session = uow.session
             rows = await session.scalars(
                 select(PullLink.remote_patient_id)
                 .where(PullLink.facility_id == facility_id)
@@ -60,20 +68,20 @@ class PullStore:
             return list(rows)
 
     async def linked_facilities(self) -> list[str]:
-        async with self._sessionmaker() as session:
+        async with self._uow() as uow:
+            session = uow.session
             rows = await session.scalars(
                 select(PullLink.facility_id).distinct().order_by(PullLink.facility_id)
             )
             return list(rows)
 
-    async def publish(
-        self, target: Target, body: bytes, now: dt.datetime
-    ) -> tuple[ingest.PublishResult, uuid.UUID]:
-        """Store the bundle through the ingestion; the result and the citizen it is about."""
-        async with self._sessionmaker() as session:
-            try:
+    async def publish(self, target: Target, body: bytes, now: dt.datetime) -> ingest.Publication:
+        """Store the bundle through the ingestion; the result and the citizen it is about (the
+        overview is rebuilt once it is committed)."""
+        try:
+            async with self._uow() as uow:
                 return await ingest.publish(
-                    session,
+                    uow,
                     body,
                     config=self._config,
                     facility_id=target.facility_id,
@@ -81,15 +89,16 @@ class PullStore:
                     publisher=PUBLISHER,
                     source="pull",
                     now=now,
+                    on_change=self._on_change,
                 )
-            except FhirError as exc:
-                raise UnusableContent(f"the facility's answer cannot be stored: {exc}") from exc
-            except Conflict as exc:
-                raise UnusableContent(exc.detail or "conflict") from exc
-            except IntegrityError as exc:
-                raise PullError(
-                    "another pull stored this patient's record at the same time; try again"
-                ) from exc
+        except FhirError as exc:
+            raise UnusableContent(f"the facility's answer cannot be stored: {exc}") from exc
+        except Conflict as exc:
+            raise UnusableContent(exc.detail or "conflict") from exc
+        except IntegrityError as exc:
+            raise PullError(
+                "another pull stored this patient's record at the same time; try again"
+            ) from exc
 
     async def citizen_of(self, body: bytes, now: dt.datetime) -> uuid.UUID:
         """The citizen a Patient-only bundle is about, made if new (as a publish would)."""
@@ -100,15 +109,14 @@ class PullStore:
             number = national_id.normalise(patient.national_id.value)
         except (FhirError, national_id.InvalidNationalId) as exc:
             raise UnusableContent(f"the facility's Patient cannot be matched: {exc}") from exc
-        async with self._sessionmaker() as session:
+        async with self._uow() as uow:
             citizen_id, _ = await citizens.find_or_register(
-                session,
+                uow.session,
                 national_id.keyed_hash(config.identifier_key, number),
                 national_id.mask(number),
                 now,
             )
-            await session.commit()
-            return citizen_id
+        return citizen_id
 
     async def save_link(
         self,
@@ -122,36 +130,35 @@ class PullStore:
     ) -> None:
         """Record a successful sync (creating the link on the first)."""
         for attempt in (1, 2):
-            async with self._sessionmaker() as session:
-                link = await session.get(PullLink, (facility_id, remote_id))
-                if link is None:
-                    link = PullLink(
-                        facility_id=facility_id, remote_patient_id=remote_id, created_at=now
-                    )
-                    session.add(link)
-                link.citizen_id = citizen_id
-                link.last_synced_at = as_of
-                link.content_sha256 = fingerprint
-                link.checked_at = now
-                link.last_error = None
-                try:
-                    await session.commit()
-                    return
-                except IntegrityError:
-                    if attempt == 2:
-                        raise
-                    await session.rollback()  # a concurrent sync made the link first
+            try:
+                async with self._uow() as uow:
+                    session = uow.session
+                    link = await session.get(PullLink, (facility_id, remote_id))
+                    if link is None:
+                        link = PullLink(
+                            facility_id=facility_id, remote_patient_id=remote_id, created_at=now
+                        )
+                        session.add(link)
+                    link.citizen_id = citizen_id
+                    link.last_synced_at = as_of
+                    link.content_sha256 = fingerprint
+                    link.checked_at = now
+                    link.last_error = None
+                return
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+                # a concurrent sync made the link first: the next attempt updates it
 
     async def record_failure(
         self, facility_id: str, remote_id: str, message: str, now: dt.datetime
     ) -> None:
-        async with self._sessionmaker() as session:
-            await session.execute(
+        async with self._uow() as uow:
+            await uow.session.execute(
                 update(PullLink)
                 .where(PullLink.facility_id == facility_id, PullLink.remote_patient_id == remote_id)
                 .values(checked_at=now, last_error=message[:500])
             )
-            await session.commit()
 
 
 def target_of(facility: FacilityAdminView) -> Target:

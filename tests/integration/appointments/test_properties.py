@@ -35,6 +35,7 @@ from api.core.clock import FrozenClock
 from api.core.db import create_engine, create_sessionmaker
 from api.core.errors import DomainError
 from api.core.settings import Settings
+from api.core.uow import UnitOfWork
 from api.facilities import schemas as facility_schemas
 from api.facilities import service as facilities
 from api.identity.citizens import find_or_create
@@ -80,21 +81,22 @@ def make_machine(settings: Settings) -> type[RuleBasedStateMachine]:
 
         async def _setup(self) -> None:
             now = self.clock.now()
-            async with self.sessions() as session:
+            async with UnitOfWork(self.sessions) as uow:
                 await facilities.put_facility(
-                    session,
+                    uow,
                     self.facility,
                     facility_schemas.FacilityPut(name="Bệnh viện thử", province="Hà Nội"),
                     production=False,
                     now=now,
                 )
                 await facilities.put_department(
-                    session,
+                    uow,
                     self.facility,
                     "NOI",
                     facility_schemas.DepartmentPut(name="Nội"),
                     now=now,
                 )
+            async with self.sessions() as session:
                 self.citizens = []
                 for _ in range(CITIZENS):
                     citizen, _ = await find_or_create(session, uuid.uuid4().hex * 2, None, now)

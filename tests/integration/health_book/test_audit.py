@@ -18,8 +18,9 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from api.cli import main
-from api.core.db import create_engine, create_sessionmaker
+from api.core.db import create_engine
 from api.core.settings import Settings
+from api.db.engine import open_sessionmaker
 from api.db.roles import RoleError, grant_statements
 from api.health_book import access_log
 from api.health_book.access_log import GENESIS, row_hash
@@ -259,7 +260,7 @@ async def test_the_application_role_cannot_update_or_delete_the_access_log(
     assert granted.exit_code == 0, granted.output
     role_url = f"postgresql+asyncpg://{role}@{PG_HOST}:{PG_PORT}/{name}"
     as_app = create_engine(base.replace(database_url=role_url))
-    sessions = create_sessionmaker(as_app)
+    sessions = open_sessionmaker(as_app)
     try:
         async with sessions() as session:
             citizen, _ = await find_or_create(session, uuid.uuid4().hex * 2, None, NOW)

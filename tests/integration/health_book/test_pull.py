@@ -9,7 +9,6 @@ import math
 import time
 import uuid
 from collections.abc import Iterator
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -28,7 +27,6 @@ from api.health_book.pull import (
     RemoteRefused,
     RemoteUnavailable,
     ResponseTooLarge,
-    pull_service_from_state,
 )
 from api.health_book.pull.bundles import Collected, matching_patients, read_page, search_value
 from api.identity.models import Citizen
@@ -78,22 +76,12 @@ async def facility(client, admin_token, hospital, fhir_server) -> str:
 
 @pytest.fixture
 def puller(app, client) -> PullService:
-    return pull_service_from_state(app.state)
+    return app.state.runtime.new_pull_service()
 
 
 def puller_with(app, **overrides: Any) -> PullService:
-    state = app.state
-    return pull_service_from_state(
-        SimpleNamespace(
-            settings=state.settings.replace(**overrides),
-            sessionmaker=state.sessionmaker,
-            http=state.http,
-            signing_keys=state.signing_keys,
-            identifier_key=state.identifier_key,
-            clock=state.clock,
-            book=state.book,
-        )
-    )
+    runtime = app.state.runtime
+    return runtime.new_pull_service(runtime.settings.replace(**overrides))
 
 
 def national_identifier(name: str) -> tuple[str, str]:

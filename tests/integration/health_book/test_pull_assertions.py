@@ -11,7 +11,7 @@ from typing import Any
 import jwt
 import pytest
 
-from api.health_book.pull import AuthFailed, pull_service_from_state
+from api.health_book.pull import AuthFailed
 from tests.support.auth import bearer
 from tests.support.fhir_samples import IPS, NATIONAL_ID_SYSTEMS, sample_json
 from tests.support.fhir_server import FhirServer
@@ -82,7 +82,7 @@ async def test_the_assertion_is_signed_as_the_facility_asks(
     view = await configure(client, admin_token, hospital, fhir_server, **extra)
     assert view["fhir_assertion_alg"] == accepted
     fhir_server.load(sample_json(IPS))
-    puller = pull_service_from_state(app.state)
+    puller = app.state.runtime.new_pull_service()
     result = await puller.sync_patient_identifier(hospital.facility_id, *identifier())
     assert result.outcome == "created"
     assert len(fhir_server.assertions) == 1
@@ -100,7 +100,7 @@ async def test_a_server_that_accepts_another_algorithm_refuses(
     fhir_server.require_smart("healthbook", published_jwks(client), algorithms=(accepted,))
     await configure(client, admin_token, hospital, fhir_server, fhir_assertion_alg=configured)
     fhir_server.load(sample_json(IPS))
-    puller = pull_service_from_state(app.state)
+    puller = app.state.runtime.new_pull_service()
     with pytest.raises(AuthFailed, match=f"accepts only {accepted}"):
         await puller.sync_patient_identifier(hospital.facility_id, *identifier())
 

@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import func, select
 
 from api.health_book.models import HealthDocument, HealthEntry
-from api.health_book.pull import pull_service_from_state
 from api.health_book.pull.errors import UnusableContent
 from tests.support.fhir_samples import IPS, NATIONAL_ID_SYSTEMS, sample_json
 from tests.support.fhir_server import FhirServer
@@ -47,7 +46,7 @@ async def test_an_invalid_record_is_not_pulled(
     fhir_server.change(patient_id, f"Patient/{patient['id']}", female_in_french)
     fhir_server.change(patient_id, f"Condition/{condition['id']}", unknown_element)
     identifier = next(i for i in patient["identifier"] if i["system"] in NATIONAL_ID_SYSTEMS)
-    puller = pull_service_from_state(app.state)
+    puller = app.state.runtime.new_pull_service()
     with pytest.raises(UnusableContent) as refused:
         await puller.sync_patient_identifier(
             hospital.facility_id, identifier["system"], identifier["value"]

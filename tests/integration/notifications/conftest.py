@@ -114,9 +114,9 @@ def add_device(app: Litestar, client: httpx.AsyncClient) -> Callable[..., Awaita
 
     async def add(citizen_id: uuid.UUID, *, locale: str = "vi", token: str | None = None) -> str:
         token = token or f"fcm-{uuid.uuid4().hex}-{uuid.uuid4().hex[:8]}"
-        async with app.state.sessionmaker() as session:
+        async with app.state.uow() as uow:
             await devices.register(
-                session,
+                uow,
                 citizen_id,
                 f"install-{uuid.uuid4().hex[:12]}",
                 DeviceRegistration(token=token, platform="android", locale=locale),  # type: ignore[arg-type]

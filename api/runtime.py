@@ -1,0 +1,433 @@
+"""The one composition root: everything with a lifetime, built once per process.
+
+The API's lifespan, the worker, the CLI commands and the pull job all build their engine, Redis,
+HTTP client, unit-of-work factory and domain services here, the same way::
+
+    async with Runtime(settings) as runtime:
+        async with runtime.uow() as uow:
+            ...
+
+Each part is built on first use (a CLI command that only reads the database opens no Redis and
+loads no signing keys) and only once; :meth:`Runtime.stop` closes, in reverse order, what was
+built. Nothing here runs at import time, and no module keeps state of its own: the caches, the
+wake-up hook and the access log's hook belong to this object and the sessions it makes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+from functools import cached_property
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from api.appointments.records import Limits as AppointmentLimits
+from api.checkin import live
+from api.checkin import service as checkin_service
+from api.checkin.desk import Desk, Rules
+from api.checkin.queues import QueueAverages
+from api.checkin.schemas import QueueStatus
+from api.checkin.tokens import CheckInTokens, WalkInCodes
+from api.core.access_tokens import AccessTokens
+from api.core.background import BackgroundTasks
+from api.core.cache import Invalidations
+from api.core.clock import Clock, SystemClock
+from api.core.db import ping
+from api.core.observability import Metrics
+from api.core.pagination import Cursors
+from api.core.ratelimit import RateLimiter
+from api.core.redis import RedisClient, create_redis
+from api.core.security import SigningKeys, load_or_create_secret
+from api.core.settings import Settings
+from api.core.uow import UnitOfWorkFactory
+from api.db.engine import open_engine, open_sessionmaker
+from api.facilities.service import FacilityService, Places
+from api.health_book.book import BookReader
+from api.health_book.ingest import IngestConfig
+from api.health_book.publishing import BookChanges, SummaryService
+from api.health_book.pull.http import FhirHttp
+from api.health_book.pull.service import PullService, pull_ingest_config
+from api.health_book.reads import BookExport, ReadLog
+from api.identity.citizens import CitizenDirectory, guardians_of
+from api.identity.demo_idp import DemoIdentityProvider
+from api.identity.jwks import JwksCache
+from api.identity.service import IdentityService
+from api.operations.service import OperationsService
+from notifications.outbox import Wakeup, bind_wakeup
+from notifications.relay import Relay, RelayConfig, RelayStats
+from notifications.senders import Sender, build_sender
+from notifications.service import NotificationService
+
+logger = logging.getLogger("healthbook.runtime")
+
+
+def package_version() -> str:
+    try:
+        return version("healthbook")
+    except PackageNotFoundError:  # running from a source tree without an install
+        return "0.0.0"
+
+
+class Runtime:
+    """The process's parts (see the module's docstring). ``metrics``: the API's registry (one of
+    its own otherwise), where the relay's statistics are registered too."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.metrics = metrics or Metrics()
+        self._closers: list[Callable[[], Awaitable[Any]]] = []
+        self._started = False
+
+    # --- infrastructure ---------------------------------------------------------------------
+
+    @cached_property
+    def engine(self) -> AsyncEngine:
+        engine = open_engine(self.settings)
+        self._closers.append(engine.dispose)
+        return engine
+
+    @cached_property
+    def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
+        # the process caches use cases reach through their session
+        info = {**self.places.session_info(), **QueueAverages().session_info()}
+        return open_sessionmaker(self.engine, info=info)
+
+    @cached_property
+    def uow(self) -> UnitOfWorkFactory:
+        """``async with runtime.uow() as uow:`` — one use case's transaction."""
+        return UnitOfWorkFactory(self.sessionmaker)
+
+    @cached_property
+    def redis(self) -> RedisClient:
+        redis = create_redis(self.settings)
+        self._closers.append(redis.aclose)
+        return redis
+
+    @cached_property
+    def http(self) -> httpx.AsyncClient:
+        """Outbound HTTP (identity providers' JWKS, facilities' FHIR APIs); never follows a
+        redirect by itself."""
+        http = httpx.AsyncClient(
+            timeout=httpx.Timeout(5.0, connect=3.0),
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=10),
+            headers={"user-agent": f"healthbook/{package_version()}"},
+        )
+        self._closers.append(http.aclose)
+        return http
+
+    @cached_property
+    def invalidations(self) -> Invalidations:
+        invalidations = Invalidations(self.redis)
+        self._closers.append(invalidations.stop)
+        return invalidations
+
+    @cached_property
+    def background(self) -> BackgroundTasks:
+        background = BackgroundTasks()
+        self._closers.append(background.stop)
+        return background
+
+    @cached_property
+    def places(self) -> Places:
+        """Facilities and departments as every domain reads them (process caches, invalidated
+        across processes once :meth:`start_api` has subscribed); the sessions carry them."""
+        return Places()
+
+    @cached_property
+    def invalidated_caches(self) -> Invalidations:
+        """The invalidations, with the caches of facilities and departments registered."""
+        invalidations = self.invalidations
+        self.places.register(invalidations)
+        return invalidations
+
+    @cached_property
+    def facilities(self) -> FacilityService:
+        return FacilityService(
+            uow=self.uow,
+            invalidations=self.invalidations,
+            cursors=self.cursors,
+            clock=self.clock,
+            production=self.settings.production,
+        )
+
+    @cached_property
+    def readiness_probes(self) -> dict[str, Callable[[], Awaitable[Any]]]:
+        engine, redis = self.engine, self.redis
+        return {"database": lambda: ping(engine), "redis": redis.ping}
+
+    @cached_property
+    def operations(self) -> OperationsService:
+        """Readiness, metrics and the problem types, for operators."""
+        return OperationsService(
+            probes=self.readiness_probes,
+            probe_limit_seconds=self.settings.database_timeout_seconds,
+            metrics=self.metrics,
+            public_base_url=self.settings.public_base_url,
+        )
+
+    @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        return RateLimiter.from_settings(self.settings, self.redis, self.clock)
+
+    # --- identity ---------------------------------------------------------------------------
+
+    @cached_property
+    def identifier_key(self) -> str:
+        settings = self.settings
+        return settings.identifier_hash_key or load_or_create_secret(
+            Path(settings.data_dir) / "identifier_hash_key", create=not settings.production
+        )
+
+    @cached_property
+    def signing_keys(self) -> SigningKeys:
+        settings = self.settings
+        return SigningKeys(
+            settings.effective_signing_keys_dir,
+            verify_keep=dt.timedelta(days=settings.signing_key_verify_keep_days),
+            generate_if_missing=not settings.production,
+        )
+
+    @cached_property
+    def access_tokens(self) -> AccessTokens:
+        settings = self.settings
+        return AccessTokens(
+            self.signing_keys, issuer=settings.issuer, ttl=settings.access_token_ttl_seconds
+        )
+
+    @cached_property
+    def jwks(self) -> JwksCache:
+        settings = self.settings
+        return JwksCache(
+            self.http,
+            ttl=settings.jwks_cache_ttl_seconds,
+            cooldown=settings.jwks_refetch_cooldown_seconds,
+            max_staleness=settings.jwks_max_staleness_seconds,
+            fetch_timeout=settings.jwks_fetch_timeout_seconds,
+        )
+
+    @cached_property
+    def directory(self) -> CitizenDirectory:
+        return CitizenDirectory(
+            self.redis,
+            self.sessionmaker,
+            self.invalidations,
+            child_max_age=self.settings.guardian_child_max_age,
+        )
+
+    @cached_property
+    def demo_idp(self) -> DemoIdentityProvider | None:
+        return DemoIdentityProvider(self.settings) if self.settings.demo else None
+
+    @cached_property
+    def identity(self) -> IdentityService:
+        identity = IdentityService(
+            settings=self.settings,
+            identifier_key=self.identifier_key,
+            tokens=self.access_tokens,
+            jwks=self.jwks,
+            directory=self.directory,
+            redis=self.redis,
+            clock=self.clock,
+        )
+
+        def pull_at_first_login(number: str) -> None:
+            # the number lives only in this task's memory; it is never stored or logged
+            self.background.start("pull-at-first-login", self.pull.sync_national_id(number))
+
+        identity.on_first_login = pull_at_first_login
+        return identity
+
+    # --- health book ------------------------------------------------------------------------
+
+    @cached_property
+    def cursors(self) -> Cursors:
+        return Cursors(self.identifier_key)
+
+    @cached_property
+    def book(self) -> BookReader:
+        return BookReader(
+            self.redis,
+            self.sessionmaker,
+            self.cursors,
+            self.invalidations,
+            check_version=self.settings.embedded_redis,
+        )
+
+    @cached_property
+    def book_changes(self) -> BookChanges:
+        """What follows a committed change of a book (after-commit effects)."""
+        return BookChanges(self.book, self.background, self.clock)
+
+    @cached_property
+    def summaries(self) -> SummaryService:
+        """Hospitals' publishes and withdrawals."""
+        settings = self.settings
+        return SummaryService(
+            uow=self.uow,
+            config=IngestConfig(
+                identifier_key=self.identifier_key,
+                national_id_systems=tuple(settings.national_id_systems),
+                insurance_card_systems=tuple(settings.insurance_card_systems),
+                max_bytes=settings.fhir_max_body_bytes,
+                max_depth=settings.fhir_max_depth,
+            ),
+            changes=self.book_changes,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def read_log(self) -> ReadLog:
+        """Guardians' reads, in the access log before the answer leaves."""
+        return ReadLog(uow=self.uow, clock=self.clock)
+
+    @cached_property
+    def book_export(self) -> BookExport:
+        return BookExport(clock=self.clock, service_url=self.settings.issuer)
+
+    @cached_property
+    def pull(self) -> PullService:
+        """Pulls from facilities' FHIR APIs. Built once per process: it caches access tokens."""
+        return self.new_pull_service()
+
+    def new_pull_service(self, settings: Settings | None = None) -> PullService:
+        """A PullService of its own (empty token cache) on this runtime's parts, with
+        ``settings`` when given (limits and timeouts to try out)."""
+        settings = settings or self.settings
+        return PullService(
+            uow=self.uow,
+            http=FhirHttp(self.http, self.signing_keys, settings),
+            settings=settings,
+            ingest_config=pull_ingest_config(settings, self.identifier_key),
+            clock=self.clock,
+            book=self.book_changes,
+        )
+
+    # --- appointments, check-in -------------------------------------------------------------
+
+    @cached_property
+    def appointment_limits(self) -> AppointmentLimits:
+        return AppointmentLimits.from_settings(self.settings)
+
+    @cached_property
+    def checkin(self) -> Desk:
+        settings, sessionmaker, clock = self.settings, self.sessionmaker, self.clock
+
+        async def read(facility_id: str, department: str) -> QueueStatus:
+            async with sessionmaker() as session:
+                return await checkin_service.queue_status(
+                    session, facility_id, department, clock.now()
+                )
+
+        publisher = live.StatusPublisher(
+            self.redis, read, interval=settings.queue_status_publish_seconds
+        )
+        self._closers.append(publisher.aclose)
+        return Desk(
+            tokens=CheckInTokens(
+                self.signing_keys,
+                issuer=settings.issuer,
+                secret=self.identifier_key,
+                lead=dt.timedelta(minutes=settings.checkin_lead_minutes),
+                grace=dt.timedelta(minutes=settings.checkin_grace_minutes),
+            ),
+            codes=WalkInCodes(self.identifier_key),
+            publisher=publisher,
+            directory=self.directory,
+            rules=Rules(
+                walk_in_reuse=dt.timedelta(minutes=settings.walk_in_reuse_minutes),
+                approaching_threshold=settings.queue_approaching_threshold,
+                default_service_minutes=settings.queue_default_service_minutes,
+            ),
+        )
+
+    # --- notifications ----------------------------------------------------------------------
+
+    @cached_property
+    def notifications(self) -> NotificationService:
+        """Devices, the inbox and push preferences, for citizens."""
+        return NotificationService(uow=self.uow, clock=self.clock)
+
+    @cached_property
+    def push_sender(self) -> Sender:
+        sender = build_sender(self.settings)
+        self._closers.append(sender.aclose)
+        return sender
+
+    @cached_property
+    def relay_wakeup(self) -> Wakeup:
+        """Commits that enqueued something due wake every relay through Redis (and this
+        process's relay directly, when it runs one)."""
+        wakeup = Wakeup(self.redis)
+        self._closers.append(wakeup.aclose)
+        self._closers.append(self._unbind(bind_wakeup(self.sessionmaker, wakeup)))
+        return wakeup
+
+    @cached_property
+    def relay(self) -> Relay:
+        stats = RelayStats()
+        relay = Relay(
+            self.sessionmaker,
+            self.redis,
+            self.push_sender,
+            self.clock,
+            RelayConfig.from_settings(self.settings),
+            guardians=guardians_of,
+            stats=stats,
+        )
+        self.metrics.registry.register(stats)
+        wakeup = self.relay_wakeup  # this process's commits wake every relay
+        if self.settings.relay_in_process:
+            wakeup.local = relay.wake
+        self._closers.append(relay.stop)
+        return relay
+
+    @staticmethod
+    def _unbind(unbind: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            unbind()
+
+        return run
+
+    # --- lifetime ---------------------------------------------------------------------------
+
+    async def start_api(self) -> None:
+        """What an API process runs besides its requests: the cross-process cache
+        invalidations, the wake-up of relays after commits, and (embedded mode) the relay."""
+        self._started = True
+        _ = self.relay
+        await self.invalidated_caches.start()
+        if self.settings.relay_in_process:
+            if self.settings.embedded_redis:
+                logger.info("the relay runs inside the API process (embedded mode)")
+            self.relay.start()
+
+    async def stop(self) -> None:
+        """Close what was built, the last built first."""
+        closers, self._closers = self._closers, []
+        for close in reversed(closers):
+            await close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()
