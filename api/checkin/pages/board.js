@@ -4,6 +4,7 @@
 // by itself after a dropped connection; when the server refuses the stream (restarting,
 // unknown queue) this page reconnects with a growing delay.
 
+import { fitToWidth } from "./fit.js";
 import { initLanguage, locale, onLanguageChange, roomNamed, t } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
@@ -62,25 +63,14 @@ function renderHeading() {
   document.title = parts.filter(Boolean).join(" — ");
 }
 
-/** Shrink the called number until it fits its box on one line (long department codes, narrow
- * screens), down to twice the board's smallest text; past that it wraps at that size. */
+/** A called number fits its panel (see fitToWidth); words ("none yet") wrap instead. */
 function fitWidth(element) {
-  element.style.fontSize = "";
-  element.classList.remove("wrap");
   if (element.classList.contains("none")) {
-    return; // words, not a number: they wrap
+    element.style.fontSize = "";
+    element.classList.remove("wrap");
+    return;
   }
-  const text = document.createRange();
-  text.selectNodeContents(element);
-  const room = element.clientWidth;
-  const needed = text.getBoundingClientRect().width;
-  if (room > 0 && needed > room) {
-    const size = Number.parseFloat(getComputedStyle(element).fontSize);
-    const floor = 2 * Number.parseFloat(getComputedStyle(document.body).fontSize);
-    const fitted = Math.floor((size * room) / needed);
-    element.style.fontSize = `${Math.max(fitted, Math.ceil(floor))}px`;
-    element.classList.toggle("wrap", fitted < floor);
-  }
+  fitToWidth(element);
 }
 
 /** Show the recent calls that fit the list's height; when not even the latest fits (a huge

@@ -7,6 +7,7 @@
 // and is renewed before it expires; the credentials are kept in localStorage.
 
 import { parseCredentials, SetupError, signingAlgorithm } from "./credentials.js";
+import { fitToWidth } from "./fit.js";
 import { has, initLanguage, locale, onLanguageChange, roomNamed, t } from "./i18n.js";
 
 const CREDENTIALS_KEY = "healthbook.kiosk.credentials";
@@ -366,30 +367,11 @@ function renderTicket(ticket) {
   $("ticket-issued").textContent = t("ticket.issued", formatTime(ticket.issued_at));
 }
 
-/** Shrink the ticket's number to fit one line (a long department code, a narrow screen), down
- * to twice the page's text size; past that it wraps at that size. */
-function fitTicketNumber() {
-  const element = $("ticket-label");
-  element.style.fontSize = "";
-  element.classList.remove("wrap");
-  const room = element.clientWidth;
-  const text = document.createRange();
-  text.selectNodeContents(element);
-  const needed = text.getBoundingClientRect().width;
-  if (room > 0 && needed > room) {
-    const size = Number.parseFloat(getComputedStyle(element).fontSize);
-    const floor = 2 * Number.parseFloat(getComputedStyle(document.body).fontSize);
-    const fitted = Math.floor((size * room) / needed);
-    element.style.fontSize = `${Math.max(fitted, Math.ceil(floor))}px`;
-    element.classList.toggle("wrap", fitted < floor);
-  }
-}
-
 function showTicket(ticket) {
   lastTicket = ticket;
   renderTicket(ticket);
   show("ticket"); // the scan field and camera come back with the next scan (see keepScannerFocused)
-  fitTicketNumber();
+  fitToWidth($("ticket-label"));
   const values = {
     label: ticket.label,
     department: ticket.department_name || ticket.department,
@@ -691,7 +673,7 @@ function main() {
   $("again-button").addEventListener("click", backToScanning);
   window.addEventListener("resize", () => {
     if (!$("ticket").hidden) {
-      fitTicketNumber();
+      fitToWidth($("ticket-label"));
     }
   });
   keepScannerFocused();

@@ -117,7 +117,7 @@ async def test_pages_are_served_with_a_strict_policy_and_no_inline_code(
 
 
 async def test_scripts_import_only_our_own_modules(client: httpx.AsyncClient) -> None:
-    for name in ("kiosk.js", "credentials.js", "board.js", "i18n.js", "strings.js"):
+    for name in ("kiosk.js", "credentials.js", "fit.js", "board.js", "i18n.js", "strings.js"):
         response = await client.get(f"/static/checkin/{name}")
         assert response.status_code == 200
         assert response.headers["content-type"] == "text/javascript; charset=utf-8"
