@@ -37,9 +37,10 @@ test: $(UV)  ## the whole suite, on SQLite/fakeredis and on the PostgreSQL/Redis
 	$(UV) sync --frozen --quiet
 	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
-lint: $(UV)  ## ruff, and the layering contracts of pyproject.toml ([tool.importlinter])
+lint: $(UV)  ## ruff, the type checker ([tool.basedpyright]) and the layering contracts ([tool.importlinter])
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen basedpyright
 	$(UV) run --frozen lint-imports
 
 format: $(UV)

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
-from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 
 from api.appointments.routes import APPOINTMENT_ROUTES
-from api.checkin.pages_routes import CHECKIN_PAGE_ROUTES, live_queue_feeds
-from api.checkin.routes import CHECKIN_ROUTES
+from api.checkin.routes import CHECKIN_PAGE_ROUTES, CHECKIN_ROUTES, live_queue_feeds
 from api.core.clock import Clock, SystemClock
-from api.core.deps import provide_db_session, provide_redis
 from api.core.dialect import dialect_of
 from api.core.guards import rate_limit_caller
 from api.core.inputs import StrictRequest, refuse_nul
@@ -26,12 +24,13 @@ from api.core.settings import Settings
 from api.db.migrate import upgrade
 from api.facilities.routes import FACILITY_ROUTES
 from api.health_book.routes import HEALTH_BOOK_ROUTES
-from api.identity.demo_idp import demo_routes, register_demo_provider
 from api.identity.deps import IDENTITY_DEPENDENCIES
-from api.identity.routes import IDENTITY_ROUTES
+from api.identity.routes import IDENTITY_ROUTES, demo_routes
+from api.insurance.routes import INSURANCE_ROUTES
 from api.operations.routes import OperationsController
-from api.providers import PROVIDERS
+from api.providers import Providers
 from api.runtime import Runtime, package_version
+from api.sharing.routes import SHARING_ROUTES
 from notifications.routes import NOTIFICATION_ROUTES
 
 logger = logging.getLogger("healthbook.app")
@@ -59,7 +58,6 @@ STATE_PARTS = (
     "facilities",
     "book",
     "summaries",
-    "read_log",
     "pull",
     "identity",
     "appointment_limits",
@@ -69,7 +67,9 @@ STATE_PARTS = (
     "relay_wakeup",
     "relay",
 )
-"""The runtime's parts the handlers read from the application's state."""
+"""The runtime's parts put on the application's state, for what runs before dependency injection
+(guards, the rate-limit middleware, exception handlers) and for tests; handlers receive typed
+services through ``api.providers`` instead."""
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Litestar:
@@ -81,8 +81,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     """
     settings = settings or Settings.from_env()
     settings.check()
-    configure_logging(settings.log_level)
+    configure_logging(settings.observability.log_level)
     metrics = Metrics()
+
+    providers = Providers()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -91,24 +93,24 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             await upgrade(settings.effective_database_url)
         runtime = Runtime(settings, clock=state.clock, metrics=metrics)
         state.runtime = runtime
+        providers.bind(runtime)
         try:
             for name in STATE_PARTS:  # built now, in this order; handlers find them on state
                 state[name] = getattr(runtime, name)
             await runtime.start_api()
-            if settings.demo:
-                await register_demo_provider(settings, runtime.sessionmaker)
             logger.info(
                 "started",
                 extra={
                     "database": dialect_of(runtime.engine).name,
                     "redis": "embedded"
-                    if settings.embedded_redis
-                    else ("cluster" if settings.redis_cluster else "server"),
+                    if settings.redis.embedded
+                    else ("cluster" if settings.redis.cluster else "server"),
                     "production": settings.production,
                 },
             )
             yield
         finally:
+            providers.bind(None)
             await runtime.stop()
 
     app = Litestar(
@@ -122,11 +124,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             *APPOINTMENT_ROUTES,
             *CHECKIN_PAGE_ROUTES,
             *CHECKIN_ROUTES,
+            *INSURANCE_ROUTES,
+            *SHARING_ROUTES,
         ],
         dependencies={
-            **PROVIDERS,
-            "db_session": Provide(provide_db_session),
-            "redis": Provide(provide_redis, sync_to_thread=False),
+            **providers.dependencies(),
             **IDENTITY_DEPENDENCIES,
         },
         exception_handlers=EXCEPTION_HANDLERS,
@@ -134,31 +136,44 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             DefineMiddleware(
                 RateLimitMiddleware,
                 caller_of=rate_limit_caller,
-                trusted_proxy_hops=settings.trusted_proxy_hops,
+                trusted_proxy_hops=settings.http.trusted_proxy_hops,
             )
         ]
-        if settings.rate_limit_enabled
+        if settings.rate_limits.enabled
         else [],
         lifespan=[lifespan, live_queue_feeds],  # the second ends first
         openapi_config=openapi_config(package_version()),
-        request_max_body_size=settings.max_request_body_bytes,
+        request_max_body_size=settings.http.max_request_body_bytes,
         request_class=StrictRequest,
         before_request=refuse_nul,
         state=None,
         debug=False,
         logging_config=None,
     )
-    document_shared_answers(app, rate_limits=settings.rate_limit_enabled)
+    document_shared_answers(app, rate_limits=settings.rate_limits.enabled)
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.clock = clock or SystemClock()
     # Outermost: sees every request, including unknown routes answered by the router itself.
     app.asgi_handler = RequestContextMiddleware(
-        app.asgi_handler, metrics=metrics, access_log=settings.access_log
+        app.asgi_handler, metrics=metrics, access_log=settings.observability.access_log
     )
     return app
 
 
 def create_app_from_env() -> Litestar:
-    """Factory for granian (``--factory``): settings from the environment."""
-    return create_app(Settings.from_env())
+    """Factory for granian (``--factory``): settings from the environment. The served process
+    freezes what start-up built once the lifespan has started (see :func:`_freeze_startup`)."""
+    app = create_app(Settings.from_env())
+    app.on_startup.append(_freeze_startup)
+    return app
+
+
+def _freeze_startup() -> None:
+    """What start-up loaded (modules, the app, the runtime's engines and clients) lives as long
+    as the process: keep it out of the collector's scans, as the relay worker does. Without it
+    each full collection walks the whole heap; measured on the insurance XML episodes (many
+    short-lived containers per request) it was about a seventh of the CPU per request. Only the
+    served process does this (tests build many apps in one process)."""
+    gc.collect()
+    gc.freeze()

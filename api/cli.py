@@ -12,7 +12,7 @@ import subprocess
 import sys
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, overload
 
 import click
 
@@ -21,7 +21,10 @@ from api.core.observability import configure_logging
 from api.core.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from api.core.port import PortClaim
+    from api.identity.schemas import ClientKind
     from api.runtime import Runtime
 
 logger = logging.getLogger("healthbook.cli")
@@ -36,7 +39,7 @@ def _settings(**overrides: object) -> Settings:
             settings.check()
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from exc
-    configure_logging(settings.log_level)
+    configure_logging(settings.observability.log_level)
     return settings
 
 
@@ -84,9 +87,30 @@ class HealthbookGroup(click.Group):
     """Every failure ends the same way: one line on stderr (``healthbook: …``) and exit status 1,
     whatever raised it; the traceback only with ``--debug`` or ``HEALTHBOOK_DEBUG=1``."""
 
-    def main(  # type: ignore[override]
+    # click's own overloads: standalone mode never returns
+    @overload
+    def main(
         self,
-        args: list[str] | None = None,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: Literal[True] = True,
+        **extra: Any,
+    ) -> NoReturn: ...
+
+    @overload
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = ...,
+        **extra: Any,
+    ) -> Any: ...
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
         prog_name: str | None = None,
         complete_var: str | None = None,
         standalone_mode: bool = True,
@@ -150,24 +174,24 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 
     settings = _settings(host=host, port=port, workers=workers)
     # Before anything starts: granian shares a port with any server already on it (SO_REUSEPORT).
-    claim = _claim_port(settings.host, settings.port, "make serve PORT=N")
+    claim = _claim_port(settings.http.host, settings.http.port, "make serve PORT=N")
     if settings.migrate_on_start:
         # Once here, before any worker starts, so workers never race on the schema.
         from api.db.migrate import upgrade_sync
 
         upgrade_sync(settings.effective_database_url)
     # Workers read their settings from the environment: hand the CLI overrides down.
-    os.environ["HOST"] = settings.host
-    os.environ["PORT"] = str(settings.port)
-    os.environ["WORKERS"] = str(settings.workers)
+    os.environ["HOST"] = settings.http.host
+    os.environ["PORT"] = str(settings.http.port)
+    os.environ["WORKERS"] = str(settings.http.workers)
     os.environ["AUTO_MIGRATE"] = "false"
     server = Granian(
         "api.app:create_app_from_env",
         factory=True,
-        address=settings.host,
-        port=settings.port,
+        address=settings.http.host,
+        port=settings.http.port,
         interface=Interfaces.ASGI,
-        workers=settings.workers,
+        workers=settings.http.workers,
         log_access=False,
         log_dictconfig={"version": 1, "disable_existing_loggers": False},
         respawn_failed_workers=True,
@@ -244,7 +268,7 @@ def demo(host: str, port: int, walkthrough: bool, base_url: str | None) -> None:
         pass_fds=claim.fds,
         # a process group of its own: whatever the service started goes when it does (below);
         # Ctrl-C reaches it through this process, once
-        **({"process_group": 0} if posix else {}),
+        process_group=0 if posix else None,
     )
     try:
         _wait_ready(base, server)
@@ -399,7 +423,7 @@ def worker_alive(max_age: float | None) -> None:
         settings = Settings.from_env()
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from exc
-    path = settings.effective_worker_heartbeat_file
+    path = settings.notifications.effective_worker_heartbeat_file
     limit = heartbeat_max_age(settings) if max_age is None else max_age
     age = heartbeat.age(path)
     if age is None:
@@ -431,12 +455,18 @@ def migrate(revision: str, down: bool) -> None:
 def check_config() -> None:
     """Validate the environment's settings and print them (secrets hidden)."""
     settings = _settings()
-    secret_fields = {"identifier_hash_key", "document_encryption_keys", "metrics_token"}
-    for name in settings.__struct_fields__:
-        value = getattr(settings, name)
-        if name in secret_fields and value:
-            value = "***"
-        click.echo(f"{name.upper()}={'' if value is None else value}")
+    secrets = {"IDENTIFIER_HASH_KEY", "DOCUMENT_ENCRYPTION_KEYS", "METRICS_TOKEN"}
+    for name, value in settings.by_variable().items():
+        shown = "***" if name in secrets and value else value
+        click.echo(f"{name}={'' if shown is None else shown}")
+    if settings.production and settings.insurance.accept_unsigned_facilities:
+        click.echo(
+            "WARNING: INSURANCE_ACCEPT_UNSIGNED_FACILITIES is set in production: insurance XML "
+            "from "
+            + ", ".join(settings.insurance.accept_unsigned_facilities)
+            + " is accepted without a valid signature",
+            err=True,
+        )
 
 
 @main.group()
@@ -453,7 +483,7 @@ def keys_rotate() -> None:
 
     settings = _settings()
     directory = settings.effective_signing_keys_dir
-    kid = rotate(directory, dt.timedelta(days=settings.signing_key_verify_keep_days))
+    kid = rotate(directory, dt.timedelta(days=settings.security.signing_key_verify_keep_days))
     click.echo(f"new signing key {kid} in {directory}; running processes pick it up within seconds")
 
 
@@ -465,7 +495,7 @@ def keys_list() -> None:
     settings = _settings()
     store = SigningKeys(
         settings.effective_signing_keys_dir,
-        verify_keep=dt.timedelta(days=settings.signing_key_verify_keep_days),
+        verify_keep=dt.timedelta(days=settings.security.signing_key_verify_keep_days),
         generate_if_missing=False,
     )
     for key in sorted(store.jwks()["keys"], key=lambda k: k["kid"]):
@@ -585,13 +615,16 @@ def clients() -> None:
     "and its private half printed once.",
 )
 def clients_create(
-    kind: str, name: str, facility_id: str | None, client_id: str | None, public_key: str | None
+    kind: ClientKind,  # one of click.Choice's values
+    name: str,
+    facility_id: str | None,
+    client_id: str | None,
+    public_key: str | None,
 ) -> None:
     """Register a client (the first operator is made this way; the rest over the admin API)."""
     import json
 
-    from api.identity.admin import create_client
-    from api.identity.schemas import ClientCreate
+    from api.identity.schemas import ClientCreate, ClientView
 
     settings = _settings()
     private_jwk: dict[str, object] | None = None
@@ -600,30 +633,28 @@ def clients_create(
     else:
         jwks, private_jwk = _generate_client_key()
 
-    async def create() -> object:
+    async def create() -> ClientView:
         if settings.migrate_on_start:
             from api.db.migrate import upgrade
 
             await upgrade(settings.effective_database_url)
-        async with _runtime(settings) as runtime, runtime.uow() as uow:
-            return await create_client(
-                uow.session,
+        async with _runtime(settings) as runtime:
+            return await runtime.identity_registry.create_client(
                 ClientCreate(
-                    kind=kind,  # type: ignore[arg-type]
+                    kind=kind,
                     name=name,
                     jwks=jwks,
                     facility_id=facility_id,
                     id=client_id,
-                ),
-                now=runtime.clock.now(),
+                )
             )
 
     try:
         view = asyncio.run(create())
     except DomainError as exc:
         raise click.ClickException(exc.detail or exc.problem.title) from exc
-    click.echo(f"client_id: {view.id}")  # type: ignore[attr-defined]
-    click.echo(f"kind: {kind}; scopes: {' '.join(view.scopes)}")  # type: ignore[attr-defined]
+    click.echo(f"client_id: {view.id}")
+    click.echo(f"kind: {kind}; scopes: {' '.join(view.scopes)}")
     click.echo(f"token endpoint (assertion aud): {settings.token_endpoint}")
     if private_jwk is not None:
         click.echo("private key (JWK) — shown once, store it as a secret:")
@@ -691,6 +722,146 @@ def sync(facility_id: str, identifier: str | None, all_known: bool) -> None:
     failed = sum(1 for result in results if result.outcome == "failed")
     if failed:
         raise click.ClickException(f"{failed} of {len(results)} patient(s) failed")
+
+
+def _migrated(settings: Settings) -> None:
+    if settings.migrate_on_start:
+        from api.db.migrate import upgrade
+
+        asyncio.run(upgrade(settings.effective_database_url))
+
+
+@main.group("insurance-cert")
+def insurance_cert() -> None:
+    """Certificates facilities sign their insurance XML (QĐ 130 ``CHUKYDONVI``) with."""
+
+
+@insurance_cert.command("add")
+@click.option("--facility", "facility_id", required=True, help="Facility code (MACSKCB).")
+@click.argument("pem_file", type=click.Path(exists=True, dir_okay=False))
+def insurance_cert_add(facility_id: str, pem_file: str) -> None:
+    """Register the facility's signing certificate (a PEM file)."""
+    settings = _settings()
+    _migrated(settings)
+    pem = Path(pem_file).read_text()
+
+    async def run() -> tuple[Any, bool]:
+        async with _runtime(settings) as runtime:
+            return await runtime.insurance.add_certificate(facility_id, pem, added_by="cli")
+
+    try:
+        view, created = asyncio.run(run())
+    except DomainError as exc:
+        raise click.ClickException(exc.detail or exc.problem.title) from exc
+    click.echo(f"{'added' if created else 'already registered'}: {view.sha256} {view.subject}")
+
+
+@insurance_cert.command("list")
+@click.option("--facility", "facility_id", required=True, help="Facility code (MACSKCB).")
+def insurance_cert_list(facility_id: str) -> None:
+    """The facility's registered signing certificates."""
+    settings = _settings()
+    _migrated(settings)
+
+    async def run() -> list[Any]:
+        async with _runtime(settings) as runtime:
+            return await runtime.insurance.certificates(facility_id)
+
+    try:
+        views = asyncio.run(run())
+    except DomainError as exc:
+        raise click.ClickException(exc.detail or exc.problem.title) from exc
+    if not views:
+        click.echo(f"no certificates registered for {facility_id}")
+    for view in views:
+        click.echo(f"{view.sha256} {view.subject} (until {view.not_after:%Y-%m-%d})")
+
+
+@insurance_cert.command("remove")
+@click.option("--facility", "facility_id", required=True, help="Facility code (MACSKCB).")
+@click.argument("sha256")
+def insurance_cert_remove(facility_id: str, sha256: str) -> None:
+    """Stop accepting envelopes signed with a certificate (by its SHA-256)."""
+    settings = _settings()
+    _migrated(settings)
+
+    async def run() -> None:
+        async with _runtime(settings) as runtime:
+            await runtime.insurance.remove_certificate(facility_id, sha256)
+
+    try:
+        asyncio.run(run())
+    except DomainError as exc:
+        raise click.ClickException(exc.detail or exc.problem.title) from exc
+    click.echo(f"removed {sha256.lower()}")
+
+
+def _envelope_files(paths: tuple[str, ...]) -> list[Path]:
+    found: list[Path] = []
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            found.extend(
+                sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() == ".xml")
+            )
+        else:
+            found.append(path)
+    return found
+
+
+@main.command("import-xml")
+@click.option("--facility", "facility_id", required=True, help="Facility code (MACSKCB).")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+def import_xml(facility_id: str, paths: tuple[str, ...]) -> None:
+    """Back-fill signed insurance XML envelopes (files or folders of *.xml) into the book.
+
+    Resumable: episodes already imported answer "unchanged". Exits 1 when any episode or file
+    was rejected."""
+    settings = _settings()
+    _migrated(settings)
+    files = _envelope_files(paths)
+    totals = {"created": 0, "new_version": 0, "unchanged": 0, "rejected": 0, "files_refused": 0}
+
+    async def run() -> None:
+        async with _runtime(settings) as runtime:
+            service = runtime.insurance
+            with click.progressbar(files, label="envelopes", file=sys.stderr) as bar:
+                for path in bar:
+                    try:
+                        result = await service.submit(
+                            path.read_bytes(), facility_id=facility_id, publisher="import-xml"
+                        )
+                    except DomainError as exc:
+                        totals["files_refused"] += 1
+                        click.echo(f"{path}: refused: {exc.detail or exc.problem.title}")
+                        continue
+                    for episode in result.episodes:
+                        if episode.status == "accepted" and episode.outcome is not None:
+                            totals[episode.outcome] += 1
+                            click.echo(
+                                f"{path} #{episode.index} MA_LK {episode.ma_lk}: "
+                                f"{episode.outcome} (document {episode.document_id} "
+                                f"v{episode.version})"
+                            )
+                        else:
+                            totals["rejected"] += 1
+                            rules = "; ".join(
+                                f"{p.table}.{p.field}: {p.rule}" for p in episode.problems
+                            )
+                            click.echo(
+                                f"{path} #{episode.index} MA_LK {episode.ma_lk}: rejected: {rules}"
+                            )
+
+    asyncio.run(run())
+    click.echo(
+        "summary: "
+        + ", ".join(f"{name}={count}" for name, count in totals.items())
+        + f" ({len(files)} file(s))"
+    )
+    if totals["rejected"] or totals["files_refused"]:
+        raise click.ClickException(
+            f"{totals['rejected']} episode(s) rejected, {totals['files_refused']} file(s) refused"
+        )
 
 
 if __name__ == "__main__":

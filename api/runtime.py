@@ -27,22 +27,27 @@ from typing import Any, Self
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from api.appointments.records import Limits as AppointmentLimits
-from api.checkin import live
-from api.checkin import service as checkin_service
-from api.checkin.desk import Desk, Rules
+from api.appointments.service import AppointmentService, SlotService
+from api.appointments.service import Limits as AppointmentLimits
+from api.checkin.board_feeds import MAX_STREAMS, QueueFeeds
+from api.checkin.page_assets import CheckInPages
 from api.checkin.queues import QueueAverages
 from api.checkin.schemas import QueueStatus
+from api.checkin.services import CheckInService, QueueDeskService
+from api.checkin.services.check_in import read_queue_status
+from api.checkin.status_publisher import StatusPublisher
+from api.checkin.ticket_views import QueueRules
 from api.checkin.tokens import CheckInTokens, WalkInCodes
 from api.core.access_tokens import AccessTokens
 from api.core.background import BackgroundTasks
 from api.core.cache import Invalidations
 from api.core.clock import Clock, SystemClock
 from api.core.db import ping
+from api.core.errors import ProblemCatalogue
 from api.core.observability import Metrics
 from api.core.pagination import Cursors
 from api.core.ratelimit import RateLimiter
-from api.core.redis import RedisClient, create_redis
+from api.core.redis import RedisClient, create_redis, create_subscriber_redis
 from api.core.security import SigningKeys, load_or_create_secret
 from api.core.settings import Settings
 from api.core.uow import UnitOfWorkFactory
@@ -53,12 +58,18 @@ from api.health_book.ingest import IngestConfig
 from api.health_book.publishing import BookChanges, SummaryService
 from api.health_book.pull.http import FhirHttp
 from api.health_book.pull.service import PullService, pull_ingest_config
-from api.health_book.reads import BookExport, ReadLog
+from api.health_book.service import BookService, ReadLog
 from api.identity.citizens import CitizenDirectory, guardians_of
 from api.identity.demo_idp import DemoIdentityProvider
+from api.identity.guardianships import GuardianshipService
 from api.identity.jwks import JwksCache
+from api.identity.registry import RegistryService
 from api.identity.service import IdentityService
+from api.insurance.episodes import XmlEpisodeMapper
+from api.insurance.service import InsuranceService
+from api.insurance.service import Limits as InsuranceLimits
 from api.operations.service import OperationsService
+from api.sharing.service import ShareService
 from notifications.outbox import Wakeup, bind_wakeup
 from notifications.relay import Relay, RelayConfig, RelayStats
 from notifications.senders import Sender, build_sender
@@ -174,9 +185,11 @@ class Runtime:
         """Readiness, metrics and the problem types, for operators."""
         return OperationsService(
             probes=self.readiness_probes,
-            probe_limit_seconds=self.settings.database_timeout_seconds,
+            probe_limit_seconds=self.settings.database.timeout_seconds,
             metrics=self.metrics,
-            public_base_url=self.settings.public_base_url,
+            public_base_url=self.settings.http.public_base_url,
+            problems=ProblemCatalogue.loaded(),
+            metrics_token=self.settings.observability.metrics_token,
         )
 
     @cached_property
@@ -188,7 +201,7 @@ class Runtime:
     @cached_property
     def identifier_key(self) -> str:
         settings = self.settings
-        return settings.identifier_hash_key or load_or_create_secret(
+        return settings.security.identifier_hash_key or load_or_create_secret(
             Path(settings.data_dir) / "identifier_hash_key", create=not settings.production
         )
 
@@ -197,7 +210,7 @@ class Runtime:
         settings = self.settings
         return SigningKeys(
             settings.effective_signing_keys_dir,
-            verify_keep=dt.timedelta(days=settings.signing_key_verify_keep_days),
+            verify_keep=dt.timedelta(days=settings.security.signing_key_verify_keep_days),
             generate_if_missing=not settings.production,
         )
 
@@ -205,7 +218,9 @@ class Runtime:
     def access_tokens(self) -> AccessTokens:
         settings = self.settings
         return AccessTokens(
-            self.signing_keys, issuer=settings.issuer, ttl=settings.access_token_ttl_seconds
+            self.signing_keys,
+            issuer=settings.issuer,
+            ttl=settings.identity.access_token_ttl_seconds,
         )
 
     @cached_property
@@ -213,10 +228,10 @@ class Runtime:
         settings = self.settings
         return JwksCache(
             self.http,
-            ttl=settings.jwks_cache_ttl_seconds,
-            cooldown=settings.jwks_refetch_cooldown_seconds,
-            max_staleness=settings.jwks_max_staleness_seconds,
-            fetch_timeout=settings.jwks_fetch_timeout_seconds,
+            ttl=settings.identity.jwks_cache_ttl_seconds,
+            cooldown=settings.identity.jwks_refetch_cooldown_seconds,
+            max_staleness=settings.identity.jwks_max_staleness_seconds,
+            fetch_timeout=settings.identity.jwks_fetch_timeout_seconds,
         )
 
     @cached_property
@@ -225,7 +240,8 @@ class Runtime:
             self.redis,
             self.sessionmaker,
             self.invalidations,
-            child_max_age=self.settings.guardian_child_max_age,
+            child_max_age=self.settings.identity.guardian_child_max_age,
+            clock=self.clock,
         )
 
     @cached_property
@@ -235,6 +251,7 @@ class Runtime:
     @cached_property
     def identity(self) -> IdentityService:
         identity = IdentityService(
+            uow=self.uow,
             settings=self.settings,
             identifier_key=self.identifier_key,
             tokens=self.access_tokens,
@@ -251,6 +268,21 @@ class Runtime:
         identity.on_first_login = pull_at_first_login
         return identity
 
+    @cached_property
+    def identity_registry(self) -> RegistryService:
+        """Trusted identity providers and API clients, for operators (and the CLI)."""
+        return RegistryService(uow=self.uow, clock=self.clock, production=self.settings.production)
+
+    @cached_property
+    def guardianships(self) -> GuardianshipService:
+        return GuardianshipService(
+            uow=self.uow,
+            directory=self.directory,
+            identifier_key=self.identifier_key,
+            child_max_age=self.settings.identity.guardian_child_max_age,
+            clock=self.clock,
+        )
+
     # --- health book ------------------------------------------------------------------------
 
     @cached_property
@@ -264,7 +296,7 @@ class Runtime:
             self.sessionmaker,
             self.cursors,
             self.invalidations,
-            check_version=self.settings.embedded_redis,
+            check_version=self.settings.redis.embedded,
         )
 
     @cached_property
@@ -280,23 +312,57 @@ class Runtime:
             uow=self.uow,
             config=IngestConfig(
                 identifier_key=self.identifier_key,
-                national_id_systems=tuple(settings.national_id_systems),
-                insurance_card_systems=tuple(settings.insurance_card_systems),
-                max_bytes=settings.fhir_max_body_bytes,
-                max_depth=settings.fhir_max_depth,
+                national_id_systems=tuple(settings.fhir.national_id_systems),
+                insurance_card_systems=tuple(settings.fhir.insurance_card_systems),
+                max_bytes=settings.fhir.max_body_bytes,
+                max_depth=settings.fhir.max_depth,
             ),
             changes=self.book_changes,
             clock=self.clock,
         )
 
     @cached_property
-    def read_log(self) -> ReadLog:
-        """Guardians' reads, in the access log before the answer leaves."""
-        return ReadLog(uow=self.uow, clock=self.clock)
+    def insurance(self) -> InsuranceService:
+        """Hospitals' insurance XML (QĐ 130) into the book, through the summaries' pipeline."""
+        settings = self.settings
+        return InsuranceService(
+            uow=self.uow,
+            publisher=self.summaries,
+            mapper=XmlEpisodeMapper(),
+            limits=InsuranceLimits(
+                max_envelope_bytes=settings.insurance.max_envelope_bytes,
+                max_file_bytes=settings.insurance.max_file_bytes,
+                max_episodes=settings.insurance.max_episodes,
+                accept_unsigned=frozenset(settings.insurance.accept_unsigned_facilities),
+            ),
+            clock=self.clock,
+            reads=ReadLog(uow=self.uow, clock=self.clock),
+            child_max_age=settings.identity.guardian_child_max_age,
+        )
 
     @cached_property
-    def book_export(self) -> BookExport:
-        return BookExport(clock=self.clock, service_url=self.settings.issuer)
+    def health_book(self) -> BookService:
+        """Citizens' and guardians' reads of the book (guardians' reads logged first)."""
+        return BookService(
+            uow=self.uow,
+            book=self.book,
+            reads=ReadLog(uow=self.uow, clock=self.clock),
+            clock=self.clock,
+            service_url=self.settings.issuer,
+        )
+
+    @cached_property
+    def sharing(self) -> ShareService:
+        """SMART Health Links of the book: the IPS from the book's export, recipients' reads
+        written to the book's access log."""
+        return ShareService(
+            uow=self.uow,
+            clock=self.clock,
+            book=self.health_book,
+            log=ReadLog(uow=self.uow, clock=self.clock),
+            settings=self.settings.sharing,
+            base_url=self.settings.issuer,
+        )
 
     @cached_property
     def pull(self) -> PullService:
@@ -323,36 +389,94 @@ class Runtime:
         return AppointmentLimits.from_settings(self.settings)
 
     @cached_property
-    def checkin(self) -> Desk:
-        settings, sessionmaker, clock = self.settings, self.sessionmaker, self.clock
+    def appointments(self) -> AppointmentService:
+        """Citizens' bookings and changes, the hospital's day lists and statuses."""
+        return AppointmentService(
+            uow=self.uow,
+            cursors=self.cursors,
+            directory=self.directory,
+            limits=self.appointment_limits,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def appointment_slots(self) -> SlotService:
+        """The hospital's slot publishing and the public slot search."""
+        return SlotService(
+            uow=self.uow, cursors=self.cursors, limits=self.appointment_limits, clock=self.clock
+        )
+
+    @cached_property
+    def queue_rules(self) -> QueueRules:
+        settings = self.settings
+        return QueueRules(
+            walk_in_reuse=dt.timedelta(minutes=settings.checkin.walk_in_reuse_minutes),
+            approaching_threshold=settings.checkin.queue_approaching_threshold,
+            default_service_minutes=settings.checkin.queue_default_service_minutes,
+        )
+
+    @cached_property
+    def queue_status_publisher(self) -> StatusPublisher:
+        """Publishes a queue's status on its channel after each committed change."""
+        uow, clock = self.uow, self.clock
 
         async def read(facility_id: str, department: str) -> QueueStatus:
-            async with sessionmaker() as session:
-                return await checkin_service.queue_status(
-                    session, facility_id, department, clock.now()
-                )
+            async with uow() as unit:
+                return await read_queue_status(unit.session, facility_id, department, clock.now())
 
-        publisher = live.StatusPublisher(
-            self.redis, read, interval=settings.queue_status_publish_seconds
+        publisher = StatusPublisher(
+            self.redis, read, interval=self.settings.checkin.queue_status_publish_seconds
         )
         self._closers.append(publisher.aclose)
-        return Desk(
+        return publisher
+
+    @cached_property
+    def checkin(self) -> CheckInService:
+        """Check-in codes, kiosk check-ins, walk-ins, the queues' public status."""
+        settings = self.settings
+        return CheckInService(
+            uow=self.uow,
+            redis=self.redis,
             tokens=CheckInTokens(
                 self.signing_keys,
                 issuer=settings.issuer,
                 secret=self.identifier_key,
-                lead=dt.timedelta(minutes=settings.checkin_lead_minutes),
-                grace=dt.timedelta(minutes=settings.checkin_grace_minutes),
+                lead=dt.timedelta(minutes=settings.checkin.lead_minutes),
+                grace=dt.timedelta(minutes=settings.checkin.grace_minutes),
             ),
             codes=WalkInCodes(self.identifier_key),
-            publisher=publisher,
-            directory=self.directory,
-            rules=Rules(
-                walk_in_reuse=dt.timedelta(minutes=settings.walk_in_reuse_minutes),
-                approaching_threshold=settings.queue_approaching_threshold,
-                default_service_minutes=settings.queue_default_service_minutes,
-            ),
+            publisher=self.queue_status_publisher,
+            rules=self.queue_rules,
+            limits=self.appointment_limits,
+            clock=self.clock,
         )
+
+    @cached_property
+    def queue_desk(self) -> QueueDeskService:
+        """The hospital's queue desk: arrivals, call-next, skip, recall."""
+        return QueueDeskService(
+            uow=self.uow,
+            publisher=self.queue_status_publisher,
+            directory=self.directory,
+            rules=self.queue_rules,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def checkin_pages(self) -> CheckInPages:
+        """The kiosk and board pages and their assets."""
+        return CheckInPages()
+
+    @cached_property
+    def queue_feeds(self) -> QueueFeeds:
+        """The boards' live streams. Each open board holds a Redis connection: they get a
+        client of their own, one connection per stream allowed (and a few for the ones
+        closing), never the requests' pool."""
+        subscriber = create_subscriber_redis(self.settings, self.redis, MAX_STREAMS + 16)
+        self._closers.append(subscriber.aclose)
+        feeds = QueueFeeds(subscriber, self.checkin.queue_status, max_streams=MAX_STREAMS)
+        self._closers.append(feeds.aclose)
+        return feeds
 
     # --- notifications ----------------------------------------------------------------------
 
@@ -380,7 +504,7 @@ class Runtime:
     def relay(self) -> Relay:
         stats = RelayStats()
         relay = Relay(
-            self.sessionmaker,
+            self.uow,
             self.redis,
             self.push_sender,
             self.clock,
@@ -411,9 +535,11 @@ class Runtime:
         _ = self.relay
         await self.invalidated_caches.start()
         if self.settings.relay_in_process:
-            if self.settings.embedded_redis:
+            if self.settings.redis.embedded:
                 logger.info("the relay runs inside the API process (embedded mode)")
             self.relay.start()
+        if self.demo_idp is not None:  # demo mode: the demo identity provider is trusted
+            await self.demo_idp.register(self.identity_registry)
 
     async def stop(self) -> None:
         """Close what was built, the last built first."""

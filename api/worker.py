@@ -26,25 +26,25 @@ logger = logging.getLogger("healthbook.worker")
 
 def heartbeat_interval(settings: Settings) -> float:
     """How often the worker rewrites its heartbeat file."""
-    return max(0.2, min(5.0, settings.relay_poll_seconds))
+    return max(0.2, min(5.0, settings.notifications.relay_poll_seconds))
 
 
 def heartbeat_max_age(settings: Settings) -> float:
     """How old a heartbeat may be before ``healthbook worker-alive`` calls the worker hung: a
     lane goes round its loop at least every poll, unless a batch holds it, which its lease
     bounds (while sending, a lane renews the lease; a batch that outlives it is stuck)."""
-    return 3 * max(settings.relay_poll_seconds, heartbeat_interval(settings)) + (
-        settings.relay_lease_seconds
+    return 3 * max(settings.notifications.relay_poll_seconds, heartbeat_interval(settings)) + (
+        settings.notifications.relay_lease_seconds
     )
 
 
 async def run_worker(settings: Settings) -> None:
     if settings.migrate_on_start:
         await upgrade(settings.effective_database_url)
-    if settings.embedded_redis:
+    if settings.redis.embedded:
         logger.warning(
             "REDIS_URL is not set: this worker polls every %s s and cannot be woken by the API",
-            settings.relay_poll_seconds,
+            settings.notifications.relay_poll_seconds,
         )
     # One engine, one Redis client, one HTTP client for the relay and the pull alike.
     async with Runtime(settings.replace(relay_embedded=False)) as runtime:
@@ -58,7 +58,7 @@ async def run_worker(settings: Settings) -> None:
         task = relay.start()
         beating = asyncio.create_task(
             heartbeat.beat(
-                settings.effective_worker_heartbeat_file,
+                settings.notifications.effective_worker_heartbeat_file,
                 lambda: relay.last_cycle,
                 heartbeat_interval(settings),
             ),
@@ -74,8 +74,8 @@ async def run_worker(settings: Settings) -> None:
             stop.set()
             stopped.cancel()
             await pulling
-            if task.done() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+            if task.done() and (failure := task.exception()) is not None:
+                raise failure
         finally:
             logger.info("worker stopping")
             await cancel_and_wait(beating)

@@ -42,7 +42,7 @@ async def run(rounds: int, database: str) -> dict[str, float]:
     await admin.close()
     url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{database}"
     await upgrade(url)
-    settings = Settings(database_url=url, redis_url="redis://127.0.0.1:6379/15")
+    settings = Settings.from_flat(database_url=url, redis_url="redis://127.0.0.1:6379/15")
     engine = create_engine(settings)
     sessions = create_sessionmaker(engine)
     now = dt.datetime.now(dt.UTC)

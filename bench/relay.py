@@ -265,7 +265,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for worker in workers:
             _wait_started(worker)
         cpu_before = [w.cpu_seconds() for w in workers]
-        settings = Settings(database_url=database_url, redis_url=args.redis_url)
+        settings = Settings.from_flat(database_url=database_url, redis_url=args.redis_url)
         drained = asyncio.run(
             _enqueue_and_drain(settings, citizens, args.notifications, args.timeout)
         )

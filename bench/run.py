@@ -49,6 +49,8 @@ DEFAULT_PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
 DEFAULT_DB_NAME = "healthbook_bench"
 BASELINE = "baseline"
+# The second, Python-bound baseline: a bare Litestar app (bench/baseline_litestar.py).
+LITESTAR_BASELINE = "baseline_litestar"
 BASELINE_PATH = "/"
 SERVICE_READY_PATH = "/health/ready"
 
@@ -91,6 +93,9 @@ class Config:
     redis_url: str = DEFAULT_REDIS
     pin: bool = True
     ready_timeout: float = 90.0
+    service_tree: Path | None = None
+    """Serve (and set up with the CLI of) another checkout with its own ``.venv``: the same
+    harness, baselines and scenarios load both sides of an A/B (``bench.ab``)."""
 
 
 @dataclass
@@ -158,6 +163,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     parser.add_argument("--redis-url", default=DEFAULT_REDIS, help="Redis DB the bench owns")
     parser.add_argument("--no-pin", action="store_true", help="do not pin with taskset")
     parser.add_argument("--ready-timeout", type=float, default=90.0, help="seconds to get ready")
+    parser.add_argument(
+        "--service-tree",
+        type=Path,
+        default=None,
+        help="run the service from this checkout's .venv (A/B with one harness); default: here",
+    )
     args = parser.parse_args(argv)
 
     if args.scenarios.strip() == "all":
@@ -169,6 +180,11 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         parser.error(f"unknown scenario(s) {unknown or names}; known: {', '.join(SCENARIOS)}")
     if args.threads > args.connections:
         parser.error("--threads must not exceed --connections")
+    if (
+        args.service_tree is not None
+        and not (args.service_tree / ".venv" / "bin" / "healthbook").is_file()
+    ):
+        parser.error("--service-tree must be a checkout with its environment (.venv) installed")
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", args.database):
         parser.error("--database must be a plain lower-case identifier")
     for label, url in (("--pg-admin-dsn", args.pg_admin_dsn), ("--redis-url", args.redis_url)):
@@ -187,6 +203,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         redis_url=args.redis_url,
         pin=not args.no_pin,
         ready_timeout=args.ready_timeout,
+        service_tree=args.service_tree.resolve() if args.service_tree else None,
     )
 
 
@@ -240,6 +257,13 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
+
+
+def service_healthbook(config: Config) -> list[str]:
+    """The ``healthbook`` command of the service under test: ``--service-tree``'s, else ours."""
+    if config.service_tree is not None:
+        return [str(config.service_tree / ".venv" / "bin" / "healthbook")]
+    return venv_command("healthbook")
 
 
 def venv_command(name: str) -> list[str]:
@@ -316,7 +340,14 @@ def measure(target: Target, config: Config, wrk: str, load_prefix: list[str], rn
         # The scenario's Lua counted every answer: wins and rejections are both expected (a
         # contended booking), anything else is an error.
         record["outcomes"] = outcomes
-        record["errors"] = sum(result.socket_errors.values()) + int(outcomes["other"])
+        # wrk gives up on an answer after --timeout (2 s): on one contended slot, 64 requests
+        # queue behind one row lock and the last ones wait that long. They are reported per
+        # round as `timeouts`, not as errors: the server still answers them, wrk stopped
+        # waiting (the slot's capacity is held by a database constraint whatever the order).
+        record["timeouts"] = result.socket_errors.get("timeout", 0)
+        record["errors"] = (
+            sum(result.socket_errors.values()) - record["timeouts"] + int(outcomes["other"])
+        )
     elif target.spec.expect_status >= 400:
         # wrk only counts "non-2xx or 3xx": here those are the expected answers, the rest are not.
         socket_errors = sum(result.socket_errors.values())
@@ -336,6 +367,7 @@ def measure(target: Target, config: Config, wrk: str, load_prefix: list[str], rn
         f"wrk cpu {record['wrk_cpu_share']}  errors {record['errors']}"
         + (
             f"  wins {outcomes['wins']}  rejections {outcomes['rejections']}"
+            f"  timeouts {record['timeouts']}"
             if outcomes is not None
             else ""
         )
@@ -385,12 +417,15 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "cpu_us_per_request": _median([r["cpu_us_per_request"] for r in runs]),
         "requests_total": sum(r["requests"] for r in runs),
         "errors_total": sum(r["errors"] for r in runs),
+        "timeouts_total": sum(int(r.get("timeouts", 0)) for r in runs),
         "server_cpu_share": _median([r["server_cpu_share"] for r in runs]),
         "wrk_cpu_share": _median([r["wrk_cpu_share"] for r in runs]),
     }
 
 
-def entry(target: Target, baseline: dict[str, Any] | None) -> dict[str, Any]:
+def entry(
+    target: Target, baseline: dict[str, Any] | None, litestar: dict[str, Any] | None = None
+) -> dict[str, Any]:
     spec = target.spec
     median = summarize(target.runs)
     data: dict[str, Any] = {
@@ -427,6 +462,13 @@ def entry(target: Target, baseline: dict[str, Any] | None) -> dict[str, Any]:
         data["paired_ratios"] = paired
         data["target_ratio"] = goal
         data["meets_target"] = None if goal is None or ratio is None else ratio >= goal
+    if litestar is not None:
+        # The same two ratios against the Litestar baseline (Python-bound like the service).
+        lit_rps = litestar["median"]["requests_per_s"]
+        lit_cpu = litestar["median"]["cpu_us_per_request"]
+        rps, cpu = median["requests_per_s"], median["cpu_us_per_request"]
+        data["ratio_to_litestar"] = round(rps / lit_rps, 3) if rps and lit_rps else None
+        data["cpu_ratio_to_litestar"] = round(lit_cpu / cpu, 3) if lit_cpu and cpu else None
     wanted = target.scenario.target_rps if target.scenario else None
     if wanted is not None:
         rps = median["requests_per_s"]
@@ -442,14 +484,16 @@ def _fmt(value: float | None, digits: int) -> str:
 def format_table(results: dict[str, dict[str, Any]]) -> str:
     header = (
         f"{'scenario':<22}{'req/s':>11}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'CPU µs/req':>12}{'ratio':>8}{'cpu ratio':>11}  target"
+        f"{'CPU µs/req':>12}{'ratio':>8}{'cpu ratio':>11}{'lit ratio':>11}{'lit cpu':>9}  target"
     )
     lines = [header, "-" * len(header)]
     for name, data in results.items():
         med = data["median"]
-        is_base = data["kind"] == "baseline"
+        is_base = name == BASELINE
         ratio = 1.0 if is_base else data.get("ratio_to_baseline")
         cpu_ratio = 1.0 if is_base else data.get("cpu_ratio_to_baseline")
+        lit_ratio = 1.0 if name == LITESTAR_BASELINE else data.get("ratio_to_litestar")
+        lit_cpu = 1.0 if name == LITESTAR_BASELINE else data.get("cpu_ratio_to_litestar")
         goal = data.get("target_ratio")
         verdict = ""
         if goal is not None:
@@ -466,7 +510,8 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
         lines.append(
             f"{name:<22}{_fmt(med['requests_per_s'], 1):>11}{_fmt(med['p50_ms'], 2):>9}"
             f"{_fmt(med['p99_ms'], 2):>9}{_fmt(med['cpu_us_per_request'], 1):>12}"
-            f"{_fmt(ratio, 3):>8}{_fmt(cpu_ratio, 3):>11}  {verdict.strip()}"
+            f"{_fmt(ratio, 3):>8}{_fmt(cpu_ratio, 3):>11}{_fmt(lit_ratio, 3):>11}"
+            f"{_fmt(lit_cpu, 3):>9}  {verdict.strip()}"
         )
     return "\n".join(lines)
 
@@ -537,9 +582,9 @@ def run_benchmark(config: Config) -> dict[str, Any]:
         data_dir = tmp_dir / "data"
         data_dir.mkdir()
 
-        base_port, svc_port = free_port(), free_port()
-        while svc_port == base_port:
-            svc_port = free_port()
+        base_port, lit_port, svc_port = free_port(), free_port(), free_port()
+        while len({base_port, lit_port, svc_port}) < 3:
+            lit_port, svc_port = free_port(), free_port()
         baseline_cmd = [
             *server_prefix,
             *venv_command("granian"),
@@ -549,6 +594,16 @@ def run_benchmark(config: Config) -> dict[str, Any]:
             str(base_port),
             *BASELINE_GRANIAN_FLAGS,
             "bench.baseline_app:app",
+        ]
+        litestar_cmd = [
+            *server_prefix,
+            *venv_command("granian"),
+            "--host",
+            HOST,
+            "--port",
+            str(lit_port),
+            *BASELINE_GRANIAN_FLAGS,
+            "bench.baseline_litestar:app",
         ]
         service_url = f"http://{HOST}:{svc_port}"
         service_env = {
@@ -563,6 +618,8 @@ def run_benchmark(config: Config) -> dict[str, Any]:
             # a few identities drive hundreds of requests per second: budgets would refuse them
             "RATE_LIMIT_ENABLED": "false",
             "PUBLIC_BASE_URL": service_url,
+            # the insurance XML scenarios post unsigned envelopes (wrk cannot sign per request)
+            "INSURANCE_ACCEPT_UNSIGNED_FACILITIES": "01009",
             # the identifier systems of the public FHIR samples the publish scenarios send
             "NATIONAL_ID_SYSTEMS": (
                 "https://fhir.moh.gov.vn/sid/cccd,urn:oid:2.16.840.1.113883.2.4.6.3,"
@@ -571,7 +628,7 @@ def run_benchmark(config: Config) -> dict[str, Any]:
         }
         service_cmd = [
             *server_prefix,
-            *venv_command("healthbook"),
+            *service_healthbook(config),
             "serve",
             "--host",
             HOST,
@@ -589,20 +646,30 @@ def run_benchmark(config: Config) -> dict[str, Any]:
             base_url=f"http://{HOST}:{base_port}",
             ready_path=BASELINE_PATH,
         )
+        litestar_server = ServerProcess(
+            LITESTAR_BASELINE,
+            litestar_cmd,
+            env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+            cwd=PROJECT_ROOT,
+            log_path=log_dir / "baseline_litestar.log",
+            base_url=f"http://{HOST}:{lit_port}",
+            ready_path=BASELINE_PATH,
+        )
         service = ServerProcess(
             "healthbook",
             service_cmd,
             env=service_env,
-            cwd=PROJECT_ROOT,
+            cwd=config.service_tree or PROJECT_ROOT,
             log_path=log_dir / "healthbook.log",
             base_url=service_url,
             ready_path=SERVICE_READY_PATH,
         )
-        for server in (baseline_server, service):
+        for server in (baseline_server, litestar_server, service):
             stack.callback(server.stop)
             log(f"starting {server.name}: {' '.join(server.cmd)}")
             server.start()
         baseline_server.wait_ready(config.ready_timeout)
+        litestar_server.wait_ready(config.ready_timeout)
         service.wait_ready(config.ready_timeout)
         log(f"both servers ready (baseline pid {baseline_server.pid}, service pid {service.pid})")
 
@@ -613,6 +680,7 @@ def run_benchmark(config: Config) -> dict[str, Any]:
             data_dir=data_dir,
             env=service_env,
             load_seconds=config.warmup + config.duration * config.rounds,
+            healthbook=service_healthbook(config)[0] if config.service_tree else None,
         )
         targets = [
             Target(
@@ -621,7 +689,14 @@ def run_benchmark(config: Config) -> dict[str, Any]:
                 baseline_server,
                 RequestSpec("GET", BASELINE_PATH, {}, None, 200),
                 script=None,
-            )
+            ),
+            Target(
+                LITESTAR_BASELINE,
+                "baseline",
+                litestar_server,
+                RequestSpec("GET", BASELINE_PATH, {}, None, 200),
+                script=None,
+            ),
         ]
         for name in config.scenarios:
             scenario = SCENARIOS[name]
@@ -641,14 +716,16 @@ def run_benchmark(config: Config) -> dict[str, Any]:
 
         results: dict[str, dict[str, Any]] = {}
         results[BASELINE] = entry(targets[0], None)
-        for target in targets[1:]:
-            results[target.name] = entry(target, results[BASELINE])
+        results[LITESTAR_BASELINE] = entry(targets[1], results[BASELINE])
+        for target in targets[2:]:
+            results[target.name] = entry(target, results[BASELINE], results[LITESTAR_BASELINE])
 
         facts = machine_facts(
             pg_version=pg_version, redis_version=redis_version, wrk=wrk, cores=cores
         )
         servers = {
             "baseline": {"command": baseline_server.cmd, "url": baseline_server.base_url},
+            LITESTAR_BASELINE: {"command": litestar_server.cmd, "url": litestar_server.base_url},
             "healthbook": {"command": service.cmd, "url": service.base_url},
         }
 
@@ -656,7 +733,7 @@ def run_benchmark(config: Config) -> dict[str, Any]:
         "schema": 1,
         "started_at": started_at,
         "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "config": {**asdict(config), "json_path": str(json_path)},
+        "config": config_facts(config, json_path),
         "machine": facts,
         "servers": servers,
         "method": (
@@ -666,6 +743,14 @@ def run_benchmark(config: Config) -> dict[str, Any]:
         ),
         "results": results,
     }
+
+
+def config_facts(config: Config, json_path: Path) -> dict[str, Any]:
+    """The run's configuration as JSON values (paths as strings)."""
+    facts = asdict(config)
+    facts["json_path"] = str(json_path)
+    facts["service_tree"] = str(config.service_tree) if config.service_tree else None
+    return facts
 
 
 def write_json(report: dict[str, Any], path: Path) -> None:

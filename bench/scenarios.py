@@ -47,6 +47,8 @@ class SetupContext:
     load_seconds: float = 0.0
     """How long the runner will load each scenario in all (warm-up and every round): setups
     whose requests are used up (a code checks in once, a slot books once) size their data by it."""
+    healthbook: str | None = None
+    """The service's ``healthbook`` command (the CLI setups run), when not this environment's."""
 
     def fresh_requests(self, at_least: int) -> int:
         """How many single-use requests a setup prepares: ``at_least``, or more when the planned
@@ -454,6 +456,104 @@ register(
             "setup): code signature, Redis SET NX, the conditional update of the appointment, "
             "the department's counter, the ticket and the 'checked in' push in one "
             "transaction. Target: 300 check-ins/s."
+        ),
+    )
+)
+
+
+# --- insurance XML ----------------------------------------------------------------------------
+
+INSURANCE_FACILITY = "01009"
+"""The bench's insurance XML facility: the service is started accepting its envelopes unsigned
+(``INSURANCE_ACCEPT_UNSIGNED_FACILITIES``), since wrk cannot sign a new envelope per request."""
+
+
+# wrk: every request a new episode (MA_LK) for a new patient (SO_CCCD). The body wrk is given is a
+# valid envelope (the runner's check sends it); the template read from the file the setup names
+# in the environment keeps the table files as plain XML between markers: SEQ replaced, then
+# base64-encoded here.
+def insurance_lua(episodes: int) -> str:
+    return f"""
+local bit = require("bit")
+local alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+local chars = {{}}
+for i = 1, 64 do chars[i - 1] = alphabet:sub(i, i) end
+local function b64(s)
+  local out, n = {{}}, #s
+  for i = 1, n - 2, 3 do
+    local a, b, c = s:byte(i, i + 2)
+    local v = a * 65536 + b * 256 + c
+    out[#out + 1] = chars[bit.rshift(v, 18)] .. chars[bit.band(bit.rshift(v, 12), 63)]
+      .. chars[bit.band(bit.rshift(v, 6), 63)] .. chars[bit.band(v, 63)]
+  end
+  local rem = n % 3
+  if rem == 1 then
+    local v = s:byte(n) * 65536
+    out[#out + 1] = chars[bit.rshift(v, 18)] .. chars[bit.band(bit.rshift(v, 12), 63)] .. "=="
+  elseif rem == 2 then
+    local a, b = s:byte(n - 1, n)
+    local v = a * 65536 + b * 256
+    out[#out + 1] = chars[bit.rshift(v, 18)] .. chars[bit.band(bit.rshift(v, 12), 63)]
+      .. chars[bit.band(bit.rshift(v, 6), 63)] .. "="
+  end
+  return table.concat(out)
+end
+math.randomseed(os.time() + math.floor(os.clock() * 1000000))
+local prefix = math.random(100, 999)
+local counter = 0
+local file = io.open(os.getenv("BENCH_INSURANCE_TEMPLATE_{episodes}"), "rb")
+local template = file:read("*a")
+file:close()
+request = function()
+  counter = counter + 1
+  local body = template:gsub("{SEQ}", string.format("%03d%09d", prefix, counter))
+  body = body:gsub("@@B64@@(.-)@@END@@", b64)
+  return wrk.format(nil, nil, nil, body)
+end
+"""
+
+
+def _insurance_setup(episodes: int) -> SetupFn:
+    def setup(ctx: SetupContext) -> Prepared:
+        from bench.setups import insurance_envelope
+
+        return insurance_envelope(ctx, episodes)
+
+    return setup
+
+
+register(
+    Scenario(
+        name="insurance_xml_outpatient",
+        path="/hospital/insurance-xml/",
+        method="POST",
+        expect_status=200,
+        setup=_insurance_setup(1),
+        lua=insurance_lua(1),
+        connections=16,
+        target_rps=150,
+        description=(
+            "A hospital posts a GIAMDINHHS envelope of one outpatient episode (XML1-4, ~40 rows; "
+            "unsigned: its facility is configured to accept that, wrk cannot sign), each request "
+            "a new episode of a new patient: safe parse, read and check every table, map to FHIR, "
+            "publish through the book's pipeline, keep the envelope. Target: 150 episodes/s."
+        ),
+    )
+)
+
+register(
+    Scenario(
+        name="insurance_xml_envelope20",
+        path="/hospital/insurance-xml/",
+        method="POST",
+        expect_status=200,
+        setup=_insurance_setup(20),
+        lua=insurance_lua(20),
+        connections=4,
+        target_rps=10,
+        description=(
+            "The same with 20 outpatient episodes per envelope (one patient, 20 MA_LK), each "
+            "episode published in a transaction of its own. Target: 10 envelopes/s."
         ),
     )
 )

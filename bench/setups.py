@@ -31,7 +31,9 @@ _JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 def _healthbook(ctx: SetupContext) -> str:
     """The ``healthbook`` of the environment running this (any uv project environment), else
-    the project's ``.venv``, else whatever ``PATH`` finds."""
+    the project's ``.venv``, else whatever ``PATH`` finds; the service tree's under ``bench.ab``."""
+    if ctx.healthbook is not None:
+        return ctx.healthbook
     for local in (
         Path(sys.executable).parent / "healthbook",
         PROJECT_ROOT / ".venv" / "bin" / "healthbook",
@@ -547,4 +549,49 @@ def kiosk_checkin(
             "X-Bench-Data": str(data),
         },
         body=json.dumps({"code": check_code}).encode(),
+    )
+
+
+# --- insurance XML ----------------------------------------------------------------------------
+
+
+def insurance_envelope(ctx: SetupContext, episodes: int) -> Prepared:
+    """A hospital client of the insurance facility; a valid envelope of ``episodes`` outpatient
+    episodes (the runner's check), and the template ``insurance_lua`` makes each request from
+    (MA_LK and SO_CCCD carrying SEQ, files as plain XML between markers), in a file named by
+    ``BENCH_INSURANCE_TEMPLATE_<episodes>`` in the environment wrk inherits."""
+    import base64
+    import os
+
+    from bench.scenarios import INSURANCE_FACILITY
+    from tests.support.qd130 import build_episode_files
+
+    token = hospital_token(ctx, facility_id=INSURANCE_FACILITY)
+
+    def envelope(seq: str, encode: bool) -> str:
+        hosos = []
+        for index in range(episodes):
+            files = build_episode_files(
+                "outpatient", ma_lk=f"B{index:02d}-{seq}", cccd=seq, facility=INSURANCE_FACILITY
+            )
+            parts = "".join(
+                f"<FILEHOSO><LOAIHOSO>{name}</LOAIHOSO><NOIDUNGFILE>"
+                + (base64.b64encode(data).decode() if encode else f"@@B64@@{data.decode()}@@END@@")
+                + "</NOIDUNGFILE></FILEHOSO>"
+                for name, data in files.items()
+            )
+            hosos.append(f"<HOSO>{parts}</HOSO>")
+        return (
+            '<?xml version="1.0" encoding="utf-8"?><GIAMDINHHS><THONGTINDONVI><MACSKCB>'
+            f"{INSURANCE_FACILITY}</MACSKCB></THONGTINDONVI><THONGTINHOSO>"
+            f"<NGAYLAP>20261120</NGAYLAP><SOLUONGHOSO>{episodes}</SOLUONGHOSO><DANHSACHHOSO>"
+            f"{''.join(hosos)}</DANHSACHHOSO></THONGTINHOSO><CHUKYDONVI/></GIAMDINHHS>"
+        )
+
+    template = Path(ctx.data_dir) / f"insurance-{episodes}.template.xml"
+    template.write_text(envelope(SEQ, encode=False))
+    os.environ[f"BENCH_INSURANCE_TEMPLATE_{episodes}"] = str(template)
+    return Prepared(
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/xml"},
+        body=envelope(f"{episodes:012d}", encode=True).encode(),
     )

@@ -15,18 +15,15 @@ import re
 import uuid
 
 from sqlalchemy import delete, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.core.errors import Conflict, InvalidInput, NotFound
-from api.core.uow import UnitOfWork
-from notifications.models import Device
+from api.core.errors import InvalidInput, NotFound
+from notifications.models import Device, rowcount
 from notifications.schemas import DeviceRegistration, DeviceView
 
 logger = logging.getLogger("healthbook.notifications.devices")
 
 INSTALLATION_ID = re.compile(r"^[A-Za-z0-9._:\-]{8,128}$")
-_REGISTER_TRIES = 3
 
 
 def _view(device: Device) -> DeviceView:
@@ -57,28 +54,23 @@ def _check_installation_id(installation_id: str) -> None:
         )
 
 
+REGISTER_TRIES = 3
+"""How often a registration is tried when a concurrent one took the same token or installation
+first (each try in a transaction of its own)."""
+
+
 async def register(
-    uow: UnitOfWork,
+    session: AsyncSession,
     citizen_id: uuid.UUID,
     installation_id: str,
     data: DeviceRegistration,
     now: dt.datetime,
 ) -> tuple[DeviceView, bool]:
-    """Create or refresh the device (committed); returns its view and whether it was created."""
+    """Create or refresh the device in the caller's transaction; returns its view and whether it
+    was created. A concurrent registration of the same token or installation makes the commit
+    (or this flush) fail with ``IntegrityError``: the caller tries again in a new transaction."""
     _check_installation_id(installation_id)
-    for attempt in range(_REGISTER_TRIES):
-        try:
-            view, created = await _register_once(
-                uow.session, citizen_id, installation_id, data, now
-            )
-            await uow.commit()
-            return view, created
-        except IntegrityError:
-            # Another request registered the same token or installation at the same moment.
-            await uow.rollback()
-            if attempt == _REGISTER_TRIES - 1:
-                raise Conflict("the device was registered concurrently; retry") from None
-    raise AssertionError("unreachable")
+    return await _register_once(session, citizen_id, installation_id, data, now)
 
 
 async def _register_once(
@@ -97,7 +89,7 @@ async def _register_once(
         )
         .execution_options(synchronize_session=False)
     )
-    if moved.rowcount:  # type: ignore[attr-defined]
+    if rowcount(moved):
         logger.info("push token moved to another device registration")
     device = await session.scalar(
         select(Device).where(
@@ -131,7 +123,7 @@ async def remove(session: AsyncSession, citizen_id: uuid.UUID, installation_id: 
         .where(Device.citizen_id == citizen_id, Device.installation_id == installation_id)
         .execution_options(synchronize_session=False)
     )
-    if not result.rowcount:  # type: ignore[attr-defined]
+    if not rowcount(result):
         raise NotFound("no such device")
 
 
@@ -149,4 +141,4 @@ async def prune_stale(session: AsyncSession, seen_before: dt.datetime) -> int:
         .where(Device.last_seen_at < seen_before)
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return rowcount(result)

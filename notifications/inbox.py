@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.core.errors import InvalidInput, NotFound
 from notifications import preferences
 from notifications.messages import DEFAULT_LOCALE, KINDS, LOCALES, Locale, from_payload, zone
-from notifications.models import InboxEntry
+from notifications.models import InboxEntry, rowcount
 from notifications.outbox import push_data
 from notifications.schemas import InboxItem, InboxPage, ReadAllResult
 
@@ -47,7 +47,7 @@ def pick_locale(accept_language: str | None) -> Locale:
             continue
         candidate = (-quality, position, primary)
         if best is None or candidate < best:
-            best = candidate  # type: ignore[assignment]
+            best = candidate  # type: ignore[assignment]  # a tuple of the same shape as best's
     return best[2] if best else DEFAULT_LOCALE
 
 
@@ -176,6 +176,6 @@ async def mark_all_read(
         .execution_options(synchronize_session=False)
     )
     return ReadAllResult(
-        marked=int(result.rowcount or 0),  # type: ignore[attr-defined]
+        marked=rowcount(result),
         unread_count=await _unread(session, citizen_id),
     )

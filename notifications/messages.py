@@ -92,7 +92,7 @@ class NotificationKind(
         return Texts(template.inbox_title.format(**values), template.inbox_body.format(**values))
 
 
-class _AboutAppointment(NotificationKind, kw_only=True):
+class _AboutAppointment(NotificationKind, frozen=True, kw_only=True):
     """Fields, texts and refs the appointment kinds share (not a kind itself)."""
 
     appointment_id: Ref
@@ -110,24 +110,26 @@ class _AboutAppointment(NotificationKind, kw_only=True):
         return {"appointment_id": self.appointment_id}
 
 
-class AppointmentBooked(_AboutAppointment, tag="appointment_booked", kw_only=True):
+class AppointmentBooked(_AboutAppointment, tag="appointment_booked", frozen=True, kw_only=True):
     """The citizen (or their guardian) booked."""
 
 
-class AppointmentCancelled(_AboutAppointment, tag="appointment_cancelled", kw_only=True):
+class AppointmentCancelled(
+    _AboutAppointment, tag="appointment_cancelled", frozen=True, kw_only=True
+):
     """The hospital cancelled the appointment (operational: ignores quiet hours)."""
 
     category: ClassVar[Category] = "operational"
     priority: ClassVar[Priority] = "high"
 
 
-class AppointmentReminder(_AboutAppointment, tag="appointment_reminder", kw_only=True):
+class AppointmentReminder(_AboutAppointment, tag="appointment_reminder", frozen=True, kw_only=True):
     """Scheduled before the appointment (a reminder: can be muted)."""
 
     category: ClassVar[Category] = "reminder"
 
 
-class _AboutTicket(NotificationKind, kw_only=True):
+class _AboutTicket(NotificationKind, frozen=True, kw_only=True):
     """Fields, texts, refs and collapsing the queue-ticket kinds share (not a kind itself):
     a newer push about one ticket replaces the older on the phone."""
 
@@ -149,7 +151,7 @@ class _AboutTicket(NotificationKind, kw_only=True):
         return f"ticket-{self.ticket_id}"
 
 
-class CheckedIn(_AboutTicket, tag="checked_in", kw_only=True):
+class CheckedIn(_AboutTicket, tag="checked_in", frozen=True, kw_only=True):
     """A ticket was issued (at the kiosk for an appointment, or for a walk-in)."""
 
     priority: ClassVar[Priority] = "high"
@@ -163,7 +165,7 @@ class CheckedIn(_AboutTicket, tag="checked_in", kw_only=True):
         return refs
 
 
-class QueueApproaching(_AboutTicket, tag="queue_approaching", kw_only=True):
+class QueueApproaching(_AboutTicket, tag="queue_approaching", frozen=True, kw_only=True):
     """A few people ahead (a reminder: can be muted)."""
 
     category: ClassVar[Category] = "reminder"
@@ -176,7 +178,7 @@ class QueueApproaching(_AboutTicket, tag="queue_approaching", kw_only=True):
         return {**super().values(locale, tz), "ahead": str(self.ahead)}
 
 
-class YourTurn(_AboutTicket, tag="your_turn", kw_only=True):
+class YourTurn(_AboutTicket, tag="your_turn", frozen=True, kw_only=True):
     """Called now (operational: ignores quiet hours)."""
 
     category: ClassVar[Category] = "operational"
@@ -189,7 +191,9 @@ class YourTurn(_AboutTicket, tag="your_turn", kw_only=True):
         return {**super().values(locale, tz), "room": self.room or DEFAULT_ROOM[locale]}
 
 
-class HealthRecordAvailable(NotificationKind, tag="health_record_available", kw_only=True):
+class HealthRecordAvailable(
+    NotificationKind, tag="health_record_available", frozen=True, kw_only=True
+):
     """A hospital published a visit summary. The push never says what it contains."""
 
     record_id: Ref
@@ -206,7 +210,31 @@ class HealthRecordAvailable(NotificationKind, tag="health_record_available", kw_
         return {"record_id": self.record_id}
 
 
-class HealthBookShared(NotificationKind, tag="health_book_shared", kw_only=True):
+class FollowUpDue(NotificationKind, tag="follow_up_due", kw_only=True, frozen=True):
+    """The day before a re-examination the facility asked for (insurance XML ``NGAY_TAI_KHAM``
+    or the XML14 slip). ``refs`` carry what the app pre-fills the slots search with."""
+
+    follow_up_id: Ref
+    facility_id: Ref
+    facility_name: Name
+    department: Ref | None = None
+    due_date: dt.date
+
+    def values(self, locale: Locale, tz: ZoneInfo) -> dict[str, str]:
+        return {"facility": self.facility_name, "date": format_date(self.due_date, locale)}
+
+    def refs(self) -> dict[str, str]:
+        refs = {
+            "follow_up_id": self.follow_up_id,
+            "facility_id": self.facility_id,
+            "date": self.due_date.isoformat(),
+        }
+        if self.department:
+            refs["department"] = self.department
+        return refs
+
+
+class HealthBookShared(NotificationKind, tag="health_book_shared", frozen=True, kw_only=True):
     share_id: Ref
     shared_with: Name
     expires_at: Moment
@@ -218,7 +246,7 @@ class HealthBookShared(NotificationKind, tag="health_book_shared", kw_only=True)
         return {"share_id": self.share_id}
 
 
-class HealthBookViewed(NotificationKind, tag="health_book_viewed", kw_only=True):
+class HealthBookViewed(NotificationKind, tag="health_book_viewed", frozen=True, kw_only=True):
     share_id: Ref
     viewer: Name
     viewed_at: Moment
@@ -230,7 +258,9 @@ class HealthBookViewed(NotificationKind, tag="health_book_viewed", kw_only=True)
         return {"share_id": self.share_id}
 
 
-class AppointmentRescheduled(_AboutAppointment, tag="appointment_rescheduled", kw_only=True):
+class AppointmentRescheduled(
+    _AboutAppointment, tag="appointment_rescheduled", frozen=True, kw_only=True
+):
     """The citizen (or their guardian) moved the appointment to another slot."""
 
     previous_starts_at: Moment
@@ -253,6 +283,7 @@ Notification = (
     | HealthBookShared
     | HealthBookViewed
     | AppointmentRescheduled
+    | FollowUpDue
 )
 """Every notification kind; ``kind`` is the tag."""
 
@@ -271,6 +302,7 @@ def to_payload(message: NotificationKind) -> dict[str, Any]:
 
 def from_payload(payload: Any) -> NotificationKind:
     """Decode a stored payload (raises ``msgspec.ValidationError`` when it does not fit)."""
+    # Notification is a union of Struct types, which msgspec decodes; its stub wants one type
     return msgspec.convert(payload, Notification)  # type: ignore[arg-type]
 
 

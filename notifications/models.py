@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstraint, Uuid
+from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.core.db import Base, UtcDateTime
@@ -35,6 +36,12 @@ FAILED = "failed"
 RETRY = "retry"
 SKIPPED = "skipped"
 FINAL_DELIVERY_STATES = frozenset({DELIVERED, FAILED, SKIPPED})
+
+
+def rowcount(result: Result[Any]) -> int:
+    """How many rows an ``UPDATE`` or ``DELETE`` of these tables touched (the session answers a
+    ``CursorResult`` for them; its static type is the general ``Result``)."""
+    return int(cast("CursorResult[Any]", result).rowcount or 0)
 
 
 class OutboxEntry(Base):

@@ -10,7 +10,7 @@ Call :func:`enqueue` with your use case's session, inside its transaction::
         messages.AppointmentBooked(appointment_id=..., facility_name=..., starts_at=...),
         dedupe_key=f"appointment:{appointment.id}:booked",
     )
-    await session.commit()
+    # the use case's unit of work commits; the relays are woken once it has
 
 The row is written in *your* transaction: if it rolls back, nothing is ever sent; once it commits,
 the relay delivers it (inbox once, each device once). ``due_at`` schedules it (reminders);
@@ -33,6 +33,7 @@ from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 from sqlalchemy import event, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -49,7 +50,7 @@ from notifications.messages import (
     to_payload,
     zone,
 )
-from notifications.models import CANCELLED, PENDING, OutboxEntry
+from notifications.models import CANCELLED, PENDING, OutboxEntry, rowcount
 from notifications.senders.base import MAX_PAYLOAD_BYTES, payload_bytes
 
 logger = logging.getLogger("healthbook.notifications.outbox")
@@ -190,7 +191,7 @@ async def cancel(session: AsyncSession, dedupe_key: str, *, now: dt.datetime | N
         .values(status=CANCELLED, finished_at=moment, updated_at=moment, lease_until=None)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return rowcount(result) > 0
 
 
 # --- waking relays after the commit -------------------------------------------------------------
@@ -234,7 +235,9 @@ class Wakeup:
     """Publishes a wake-up on Redis (coalesced: at most one publish per
     :data:`WAKE_COALESCE_SECONDS`) and wakes the relay of this process directly, if there is one."""
 
-    def __init__(self, redis: Redis, local: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, redis: Redis | RedisCluster, local: Callable[[], None] | None = None
+    ) -> None:
         self.redis = redis
         self.local = local
         self._scheduled = False

@@ -37,14 +37,16 @@ import uuid
 from collections import Counter
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.core.background import cancel_and_wait
 from api.core.clock import Clock
 from api.core.outages import unavailable_service
-from notifications.models import PENDING, OutboxEntry
+from api.core.uow import UnitOfWorkFactory
+from notifications import devices
+from notifications.models import PENDING, OutboxEntry, rowcount
 from notifications.outbox import WAKE_CHANNEL
 from notifications.relay_batch import Batch
 from notifications.relay_config import Guardians, RelayConfig, RelayStats
@@ -60,8 +62,8 @@ class Relay:
 
     def __init__(
         self,
-        sessionmaker: async_sessionmaker[AsyncSession],
-        redis: Redis,
+        uow: UnitOfWorkFactory,
+        redis: Redis | RedisCluster,
         sender: Sender,
         clock: Clock,
         config: RelayConfig,
@@ -70,7 +72,7 @@ class Relay:
         stats: RelayStats | None = None,
         worker_id: str | None = None,
     ) -> None:
-        self.sessionmaker = sessionmaker
+        self._uow = uow
         self.redis = redis
         self.sender = sender
         self.clock = clock
@@ -99,9 +101,9 @@ class Relay:
     async def run_once(self) -> int:
         """Claim, send and record one batch; returns the number of rows claimed."""
         token = uuid.uuid4()
-        async with self.sessionmaker() as session:
+        async with self._uow() as uow:
             batch = await Batch.claim(
-                session,
+                uow.session,
                 token=token,
                 now=self.clock.now(),
                 config=self.config,
@@ -110,9 +112,8 @@ class Relay:
                 worker_id=self.worker_id,
             )
             if batch is None:
-                await session.rollback()
+                await uow.rollback()
                 return 0
-            await session.commit()
         pushes = [target.push for target in batch.to_send]
         heartbeat = asyncio.create_task(self._keep_lease(token))
         try:
@@ -144,9 +145,8 @@ class Relay:
             # each attempt counts into its own counters, merged once it commits
             batch.stats, batch.summary = RelayStats(), Counter()
             try:
-                async with self.sessionmaker() as session:
-                    await batch.record(session, results, self.clock.now())
-                    await session.commit()
+                async with self._uow() as uow:
+                    await batch.record(uow.session, results, self.clock.now())
             except Exception as exc:
                 if unavailable_service(exc) is None or time.monotonic() + delay > deadline:
                     batch.stats = stats
@@ -169,8 +169,8 @@ class Relay:
         did not count as an attempt). Bounded: when the database does not answer, the lease
         runs out instead."""
         try:
-            async with asyncio.timeout(5.0), self.sessionmaker() as session:
-                released = await session.execute(
+            async with asyncio.timeout(5.0), self._uow() as uow:
+                released = await uow.session.execute(
                     update(OutboxEntry)
                     .where(OutboxEntry.claim_token == token, OutboxEntry.status == PENDING)
                     .values(
@@ -181,8 +181,7 @@ class Relay:
                     )
                     .execution_options(synchronize_session=False)
                 )
-                await session.commit()
-            self.stats.rows["released"] += int(released.rowcount or 0)  # type: ignore[attr-defined]
+            self.stats.rows["released"] += rowcount(released)
             logger.info(
                 "relay released claimed rows",
                 extra={"relay": {"worker": self.worker_id, "rows": count}},
@@ -209,14 +208,13 @@ class Relay:
         while True:
             await asyncio.sleep(interval)
             try:
-                async with self.sessionmaker() as session:
-                    await session.execute(
+                async with self._uow() as uow:
+                    await uow.session.execute(
                         update(OutboxEntry)
                         .where(OutboxEntry.claim_token == token, OutboxEntry.status == PENDING)
                         .values(lease_until=self.clock.now() + self.config.lease)
                         .execution_options(synchronize_session=False)
                     )
-                    await session.commit()
             except Exception as exc:  # the record phase still fences on the token
                 logger.warning("could not renew a lease: %s", type(exc).__name__)
 
@@ -224,12 +222,10 @@ class Relay:
 
     async def maintenance(self) -> dict[str, int]:
         """Prune stale devices and finished outbox rows past retention."""
-        from notifications import devices
-
         now = self.clock.now()
-        async with self.sessionmaker() as session:
-            pruned = await devices.prune_stale(session, now - self.config.device_stale)
-            old = await session.execute(
+        async with self._uow() as uow:
+            pruned = await devices.prune_stale(uow.session, now - self.config.device_stale)
+            old = await uow.session.execute(
                 delete(OutboxEntry)
                 .where(
                     OutboxEntry.status != PENDING,
@@ -237,16 +233,15 @@ class Relay:
                 )
                 .execution_options(synchronize_session=False)
             )
-            await session.commit()
-        result = {"devices_pruned": pruned, "outbox_pruned": int(old.rowcount or 0)}  # type: ignore[attr-defined]
+        result = {"devices_pruned": pruned, "outbox_pruned": rowcount(old)}
         if any(result.values()):
             logger.info("relay maintenance", extra={"relay": result})
         return result
 
     async def counts(self) -> dict[str, int]:
         """Outbox rows by status (for operators and the benchmark)."""
-        async with self.sessionmaker() as session:
-            rows = await session.execute(
+        async with self._uow() as uow:
+            rows = await uow.session.execute(
                 select(OutboxEntry.status, func.count()).group_by(OutboxEntry.status)
             )
             return {status: int(count) for status, count in rows}

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import random
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import Select, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.backoff import retry_delay
@@ -34,6 +35,7 @@ from notifications.models import (
     Device,
     InboxEntry,
     OutboxEntry,
+    rowcount,
 )
 from notifications.outbox import push_data
 from notifications.policy import suppression
@@ -62,8 +64,51 @@ class Target:
     recipient_id: uuid.UUID
     token: str
     attempts: int
-    push: Push = field(default=None)  # type: ignore[assignment]
+    push: Push = field(default=None)  # type: ignore[assignment]  # set for every target sent
     skip: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What becomes of a claimed row once its pushes were sent: ``sent`` (finished), ``retry``
+    (due again in ``delay`` seconds; only its failed devices are sent to then) or ``dead``
+    (dead-lettered). ``error``: what is stored as its last error."""
+
+    action: Literal["sent", "retry", "dead"]
+    error: str | None = None
+    delay: float = 0.0
+
+
+def decide(
+    row: ClaimedRow,
+    failures: Sequence[SendResult],
+    config: RelayConfig,
+    *,
+    rng: random.Random | None = None,
+) -> Decision:
+    """The row's fate from the sender's answers for its devices that asked for a retry
+    (``failures``). A payload that does not decode is dead at once; a row whose devices all
+    answered finally is sent; otherwise it is retried with backoff (never sooner than the
+    longest ``Retry-After``), until its ``max_attempts``-th claim, after which it is dead."""
+    if row.message is None:
+        return Decision("dead", row.error)
+    if not failures:
+        return Decision("sent")
+    error = f"{failures[-1].error} on {len(failures)} device(s)"
+    if row.attempts >= config.max_attempts:
+        return Decision("dead", f"{error} after {row.attempts} attempts")
+    retry_after = max(
+        (f.retry_after for f in failures if f.retry_after is not None),
+        default=None,
+    )
+    delay = retry_delay(
+        row.attempts,
+        base=config.retry_base_seconds,
+        cap=config.retry_max_seconds,
+        retry_after=retry_after,
+        rng=rng,
+    )
+    return Decision("retry", error, delay)
 
 
 _INSERT_INBOX = PerDialect(lambda dialect: dialect.insert_ignoring(InboxEntry))
@@ -110,7 +155,7 @@ class Batch:
         worker_id: str,
     ) -> Batch | None:
         """Claim due rows and prepare them (the caller commits). ``None``: nothing due."""
-        candidates = dialect_of(session).skip_locked(
+        due: Select[Any] = (
             select(OutboxEntry.id)
             .where(
                 OutboxEntry.status == PENDING,
@@ -120,6 +165,7 @@ class Batch:
             .order_by(OutboxEntry.created_at)
             .limit(config.batch_size)
         )
+        candidates = dialect_of(session).skip_locked(due)
         claimed = await session.execute(
             update(OutboxEntry)
             .where(OutboxEntry.id.in_(candidates))
@@ -232,7 +278,7 @@ class Batch:
                         continue
                     locale = device.locale if device.locale in LOCALES else DEFAULT_LOCALE
                     title, body = message.push_texts(
-                        locale,  # type: ignore[arg-type]
+                        locale,  # type: ignore[arg-type]  # checked in LOCALES just above
                         zone(timezone),
                         for_dependent=recipient != row.citizen_id,
                     )
@@ -266,7 +312,7 @@ class Batch:
                     .where(Device.id == target.device_id, Device.token == target.token)
                     .execution_options(synchronize_session=False)
                 )
-                if removed.rowcount:  # type: ignore[attr-defined]
+                if rowcount(removed):
                     self.stats.pushes["token_removed"] += 1
                     logging.getLogger("healthbook.notifications.relay").info(
                         "device token removed",
@@ -281,33 +327,18 @@ class Batch:
         fenced = (OutboxEntry.claim_token == self.token, OutboxEntry.status == PENDING)
         done: list[uuid.UUID] = []
         for row in self.rows:
-            if row.message is None:
-                await self._dead_letter(session, row, row.error, now)
-            elif row.id in failures:
-                row_failures = failures[row.id]
-                error = f"{row_failures[-1].error} on {len(row_failures)} device(s)"
-                if row.attempts >= self.config.max_attempts:
-                    error = f"{error} after {row.attempts} attempts"
-                    await self._dead_letter(session, row, error, now)
-                    continue
-                retry_after = max(
-                    (f.retry_after for f in row_failures if f.retry_after is not None),
-                    default=None,
-                )
-                delay = retry_delay(
-                    row.attempts,
-                    base=self.config.retry_base_seconds,
-                    cap=self.config.retry_max_seconds,
-                    retry_after=retry_after,
-                )
+            decision = decide(row, failures.get(row.id, []), self.config)
+            if decision.action == "dead":
+                await self._dead_letter(session, row, decision.error, now)
+            elif decision.action == "retry":
                 await session.execute(
                     update(OutboxEntry)
                     .where(OutboxEntry.id == row.id, *fenced)
                     .values(
-                        due_at=now + dt.timedelta(seconds=delay),
+                        due_at=now + dt.timedelta(seconds=decision.delay),
                         lease_until=None,
                         claim_token=None,
-                        last_error=error,
+                        last_error=decision.error,
                         updated_at=now,
                     )
                     .execution_options(synchronize_session=False)

@@ -41,19 +41,19 @@ class RelayConfig:
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> RelayConfig:
         values: dict[str, Any] = {
-            "batch_size": settings.relay_batch_size,
-            "poll_seconds": settings.relay_poll_seconds,
-            "lease_seconds": settings.relay_lease_seconds,
-            "max_attempts": settings.notification_max_attempts,
-            "retry_base_seconds": settings.notification_retry_base_seconds,
-            "retry_max_seconds": settings.notification_retry_max_seconds,
-            "retention_days": settings.notification_retention_days,
-            "device_stale_days": settings.device_stale_days,
-            "child_max_age": settings.guardian_child_max_age,
-            "stop_grace_seconds": settings.relay_stop_grace_seconds,
+            "batch_size": settings.notifications.relay_batch_size,
+            "poll_seconds": settings.notifications.relay_poll_seconds,
+            "lease_seconds": settings.notifications.relay_lease_seconds,
+            "max_attempts": settings.notifications.max_attempts,
+            "retry_base_seconds": settings.notifications.retry_base_seconds,
+            "retry_max_seconds": settings.notifications.retry_max_seconds,
+            "retention_days": settings.notifications.retention_days,
+            "device_stale_days": settings.notifications.device_stale_days,
+            "child_max_age": settings.identity.guardian_child_max_age,
+            "stop_grace_seconds": settings.notifications.relay_stop_grace_seconds,
             "concurrency": 1
             if is_sqlite(settings.effective_database_url)
-            else settings.relay_concurrency,
+            else settings.notifications.relay_concurrency,
         }
         values.update(overrides)
         return cls(**values)

@@ -27,8 +27,9 @@ from api.core.guards import (
     requires_citizen,
     requires_citizen_access,
 )
-from api.core.openapi import answers, examples, problem_responses
+from api.core.openapi import answers, problem_responses
 from notifications import inbox
+from notifications.docs import DEVICE_EXAMPLES, PREFERENCE_EXAMPLES
 from notifications.schemas import (
     DeviceRegistration,
     DeviceView,
@@ -38,22 +39,6 @@ from notifications.schemas import (
     ReadAllResult,
 )
 from notifications.service import NotificationService
-
-_DEVICE_EXAMPLES = examples(
-    android={
-        "token": "dQw4w9WgXcQ:APA91bHun4MxP5egoKMwt2KZFBaFUH",
-        "platform": "android",
-        "locale": "vi",
-        "app_version": "2.4.1",
-    }
-)
-_PREFERENCE_EXAMPLES = examples(
-    quiet_nights={
-        "muted_kinds": ["queue_approaching"],
-        "quiet_hours": {"start": "22:00", "end": "06:30"},
-        "timezone": "Asia/Ho_Chi_Minh",
-    }
-)
 
 _ERRORS = problem_responses(INVALID_TOKEN, INSUFFICIENT_SCOPE, NotFound.problem)
 
@@ -75,8 +60,8 @@ async def requires_own_citizen_path(
 
 class DeviceController(Controller):
     path = "/citizens/{citizen_id:str}/devices"
-    tags = ["notifications"]  # noqa: RUF012
-    security = [{"BearerToken": []}]  # noqa: RUF012
+    tags = ("notifications",)
+    security = ({"BearerToken": []},)
 
     @get(
         "/",
@@ -114,7 +99,7 @@ class DeviceController(Controller):
         self,
         request: Request[Any, Any, Any],
         installation_id: FromPath[str],
-        data: Annotated[DeviceRegistration, Body(examples=_DEVICE_EXAMPLES)],
+        data: Annotated[DeviceRegistration, Body(examples=DEVICE_EXAMPLES)],
         principal: NamedDependency[Principal],
         notifications: NamedDependency[NotificationService],
     ) -> Response[DeviceView]:
@@ -146,9 +131,9 @@ class DeviceController(Controller):
 
 class InboxController(Controller):
     path = "/citizens/{citizen_id:str}/notifications"
-    tags = ["notifications"]  # noqa: RUF012
-    guards = [requires_citizen_access]  # noqa: RUF012
-    security = [{"BearerToken": []}]  # noqa: RUF012
+    tags = ("notifications",)
+    guards = (requires_citizen_access,)
+    security = ({"BearerToken": []},)
 
     @get(
         "/",
@@ -214,9 +199,9 @@ class InboxController(Controller):
 
 class NotificationPreferencesController(Controller):
     path = "/citizens/{citizen_id:str}/notification-preferences"
-    tags = ["notifications"]  # noqa: RUF012
-    guards = [requires_citizen_access]  # noqa: RUF012
-    security = [{"BearerToken": []}]  # noqa: RUF012
+    tags = ("notifications",)
+    guards = (requires_citizen_access,)
+    security = ({"BearerToken": []},)
 
     @get(
         "/",
@@ -247,7 +232,7 @@ class NotificationPreferencesController(Controller):
     )
     async def put_preferences(
         self,
-        data: Annotated[NotificationPreferences, Body(examples=_PREFERENCE_EXAMPLES)],
+        data: Annotated[NotificationPreferences, Body(examples=PREFERENCE_EXAMPLES)],
         target_citizen_id: NamedDependency[uuid.UUID],
         notifications: NamedDependency[NotificationService],
     ) -> NotificationPreferences:

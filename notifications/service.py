@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy.exc import IntegrityError
+
 from api.core.clock import Clock
+from api.core.errors import Conflict
 from api.core.uow import UnitOfWorkFactory
 from notifications import devices, inbox, preferences
 from notifications.schemas import (
@@ -30,8 +33,18 @@ class NotificationService:
     async def register_device(
         self, citizen_id: uuid.UUID, installation_id: str, data: DeviceRegistration
     ) -> tuple[DeviceView, bool]:
-        async with self._uow() as uow:
-            return await devices.register(uow, citizen_id, installation_id, data, self._clock.now())
+        """Create or refresh the device; whether it was created. Another request registering
+        the same token or installation at the same moment makes this one try again."""
+        for attempt in range(1, devices.REGISTER_TRIES + 1):
+            try:
+                async with self._uow() as uow:
+                    return await devices.register(
+                        uow.session, citizen_id, installation_id, data, self._clock.now()
+                    )
+            except IntegrityError:
+                if attempt == devices.REGISTER_TRIES:
+                    raise Conflict("the device was registered concurrently; retry") from None
+        raise AssertionError("unreachable")
 
     async def remove_device(self, citizen_id: uuid.UUID, installation_id: str) -> None:
         async with self._uow() as uow:
@@ -79,5 +92,14 @@ class NotificationService:
     async def put_preferences(
         self, citizen_id: uuid.UUID, data: NotificationPreferences
     ) -> NotificationPreferences:
-        async with self._uow() as uow:
-            return await preferences.put(uow, citizen_id, data, self._clock.now())
+        """Replace the preferences. When two first ``PUT``s race, the one that loses tries again
+        and updates the row the other created."""
+        preferences.check(data)
+        for attempt in (1, 2):
+            try:
+                async with self._uow() as uow:
+                    return await preferences.put(uow.session, citizen_id, data, self._clock.now())
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")

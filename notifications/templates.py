@@ -156,6 +156,22 @@ TEMPLATES: dict[str, dict[Locale, Template]] = {
             "{facility} added the record of a visit{visit} to your health book.",
         ),
     },
+    "follow_up_due": {
+        "vi": Template(
+            "Lịch khám lại",
+            "Ngày mai ({date}) bạn có lịch khám lại. Mở ứng dụng để xem.",
+            "Lịch khám lại ngày mai",
+            "{facility} hẹn bạn khám lại ngày {date}. Bạn có thể đặt lịch khám gần ngày này "
+            "trong ứng dụng.",
+        ),
+        "en": Template(
+            "Follow-up visit",
+            "You have a follow-up visit tomorrow ({date}). Open the app to view it.",
+            "Follow-up visit tomorrow",
+            "{facility} asked you to come back on {date}. You can book a slot near that day in "
+            "the app.",
+        ),
+    },
     "health_book_shared": {
         "vi": Template(
             "Đã chia sẻ sổ sức khỏe",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 from litestar import Litestar
 
 from api.app import create_app
+from api.core.clock import FrozenClock
 from api.core.settings import Settings
 from tests.support.auth import (
     ClientCredentials,
@@ -71,6 +73,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.redis_cluster)
 
 
+@pytest.fixture
+def clock() -> FrozenClock:
+    """The tests' one clock: frozen at the test's start (whole seconds); ``advance`` moves it.
+    An app built with it (``create_app(settings, clock=clock)``) sees only this time."""
+    return FrozenClock(dt.datetime.now(dt.UTC).replace(microsecond=0))
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> SqliteTemplate:
     return SqliteTemplate(tmp_path_factory.mktemp("sqlite-template"))
@@ -112,7 +121,7 @@ def base_settings(tmp_path: Path, **overrides: object) -> Settings:
         "national_id_systems": ["https://fhir.moh.gov.vn/sid/cccd", *NATIONAL_ID_SYSTEMS],
     }
     values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
+    return Settings.from_flat(**values)
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 The place is taken by :func:`api.appointments.capacity.take_place` (one conditional update, never
 a read-then-write); the appointment, its confirmation and reminders (outbox) and the stored answer
-of the key commit together.
+of the key commit together, in the caller's unit of work (:func:`book` commits nothing itself).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import msgspec
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.appointments import idempotency, notify, records, schemas
+from api.appointments import idempotency, notifications, schemas, views
 from api.appointments.capacity import (
     ACTIVE_AND_HERE,
     INSERT_APPOINTMENT,
@@ -32,14 +32,15 @@ from api.appointments.errors import (
 from api.appointments.idempotency import Answer, RenderError
 from api.appointments.locking import lock_booking
 from api.appointments.models import BOOKED, Appointment
-from api.appointments.records import Limits
+from api.appointments.rules import Limits
 from api.core.errors import DomainError
+from api.core.uow import UnitOfWork
 
 CREATED = 201
 
 
 async def book(
-    session: AsyncSession,
+    uow: UnitOfWork,
     *,
     citizen_id: uuid.UUID,
     actor_id: uuid.UUID,
@@ -48,20 +49,24 @@ async def book(
     limits: Limits,
     now: dt.datetime,
     render_error: RenderError,
-) -> Answer:
+) -> Answer | DomainError:
     """Book ``data.slot_id`` for ``citizen_id`` (by ``actor_id``: themselves or a guardian).
 
     Answers the JSON of the appointment (201), or the stored answer of the first request with
     the same ``Idempotency-Key`` (see :mod:`api.appointments.idempotency`). A refusal is raised;
     when it is stored for replay, ``render_error`` made its document and the error carries those
-    bytes (``recorded``)."""
+    bytes (``recorded``).
+
+    Runs in ``uow``, whose commit stores what this did (the booking and its answer, or a
+    refusal's answer): a refusal whose answer is stored is returned, for the caller to raise once
+    the unit of work has committed; any other refusal is raised at once (nothing to keep)."""
     request = Request(
         actor_id,
         idempotency_key,
         idempotency.request_hash(f"POST /citizens/{citizen_id}/appointments", data),
         render_error,
     )
-    return await _book_once(session, request, citizen_id, data, limits, now)
+    return await _book_once(uow, request, citizen_id, data, limits, now)
 
 
 class Request(NamedTuple):
@@ -85,16 +90,18 @@ _IDEMPOTENCY_ERRORS = (IdempotencyInProgress, IdempotencyMismatch, idempotency.R
 
 
 async def _book_once(
-    session: AsyncSession,
+    uow: UnitOfWork,
     request: Request,
     citizen_id: uuid.UUID,
     data: schemas.AppointmentCreate,
     limits: Limits,
     now: dt.datetime,
-) -> Answer:
+) -> Answer | DomainError:
     """One transaction: the request's lock, the stored answer or the booking, and the answer
-    stored with it. The locks end with the transaction: whatever fails rolls back before it
-    answers, which frees the key for a retry."""
+    stored with it; or a refusal (returned, to raise once its stored answer is committed). The
+    locks end with the transaction: whatever fails rolls back before it answers, which frees the
+    key for a retry."""
+    session = uow.session
     actor, key, fingerprint, render = request
     try:
         if not await lock_booking(session, idempotency.lock_key(actor, key), citizen_id):
@@ -106,44 +113,40 @@ async def _book_once(
             session, actor, key, fingerprint, now=now, ttl=limits.idempotency_ttl
         )
         if stored is not None:
-            await session.rollback()
+            await uow.rollback()
             return stored
         answer = await _book(session, citizen_id, actor, data, limits, now)
     except _IDEMPOTENCY_ERRORS:
-        await session.rollback()
-        raise
+        raise  # the unit of work rolls back
     except Refused as refused:  # nothing written: the refusal is stored in this transaction
         if not idempotency.storable(refused.error):
-            await session.rollback()
             raise refused.error from None
         answer = idempotency.error_answer(refused.error, render)
         expired = now - limits.idempotency_ttl
         await idempotency.save(session, actor, key, fingerprint, answer, now=now, only_over=expired)
-        await session.commit()
-        raise refused.error from None
+        return refused.error
     except DomainError as error:
-        await session.rollback()
-        if idempotency.storable(error):
-            await idempotency.save_error(
-                session,
-                actor,
-                key,
-                fingerprint,
-                idempotency.error_answer(error, render),
-                now=now,
-                ttl=limits.idempotency_ttl,
-            )
-        raise
+        if not idempotency.storable(error):
+            raise
+        await idempotency.save_error(
+            uow,
+            actor,
+            key,
+            fingerprint,
+            idempotency.error_answer(error, render),
+            now=now,
+            ttl=limits.idempotency_ttl,
+        )
+        return error
     except Exception:
         # unexpected (database away...): end the transaction now, which frees the key's lock
         # before the answer leaves, so the retry runs the request anew (a connection that is
         # gone has nothing to roll back: the original error is the one to answer)
         with contextlib.suppress(Exception):
-            await session.rollback()
+            await uow.rollback()
         raise
     await idempotency.save(session, actor, key, fingerprint, answer, now=now)
     await idempotency.maybe_purge(session, now - limits.idempotency_ttl)
-    await session.commit()
     return answer
 
 
@@ -197,8 +200,8 @@ async def _book(
     except IntegrityError as exc:  # a concurrent request of the same citizen, same slot
         raise AlreadyBooked("you already hold an appointment on this slot") from exc
     appointment = Appointment(**values)  # what was stored (not attached to the session)
-    await notify.booked(
-        session, await records.notice(session, appointment), limits.reminder_minutes, now
+    await notifications.booked(
+        session, await views.notice(session, appointment), limits.reminder_minutes, now
     )
-    view = await records.citizen_view(session, appointment, slot.service, limits)
+    view = await views.citizen_view(session, appointment, slot.service, limits)
     return Answer(CREATED, msgspec.json.encode(view))

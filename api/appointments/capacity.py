@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import NamedTuple, NoReturn
+from typing import NamedTuple, NoReturn, cast
 
-from sqlalchemy import bindparam, case, func, insert, select, update
+from sqlalchemy import Table, bindparam, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.appointments.errors import SlotFull, SlotUnavailable
 from api.appointments.models import BLOCKED, OPEN, Appointment, Slot
-from api.appointments.records import ACTIVE, Limits
+from api.appointments.rules import ACTIVE, Limits
 from api.core.errors import NotFound, Unprocessable
 from api.facilities import service as facilities
 
@@ -40,8 +40,8 @@ async def lock_slots(session: AsyncSession, slot_ids: list[uuid.UUID]) -> None:
     )
 
 
-_slot = Slot.__table__
-_appointment = Appointment.__table__
+_slot = cast("Table", Slot.__table__)  # a mapped class's table (typed as any FROM clause)
+_appointment = cast("Table", Appointment.__table__)
 _TAKE = (
     update(_slot)
     .where(

@@ -1,5 +1,7 @@
 """A citizen cancels or moves a booked appointment; the hospital's cancellation shares the core.
 
+Each runs in the caller's transaction (the service's unit of work commits it).
+
 Lock order (see :mod:`api.appointments.locking`): the slot(s) first, by id, then the appointment,
 with a conditional update (``WHERE status = 'booked'``) so that a change racing another loses
 cleanly (409).
@@ -14,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.appointments import notify, records, schemas
+from api.appointments import notifications, schemas, views
 from api.appointments.capacity import (
     lock_slots,
     release_place,
@@ -23,7 +25,7 @@ from api.appointments.capacity import (
 )
 from api.appointments.errors import AlreadyBooked, CutoffPassed
 from api.appointments.models import BOOKED, CANCELLED, Appointment
-from api.appointments.records import Limits
+from api.appointments.rules import Limits, illegal
 from api.core.dialect import begin_write
 
 
@@ -31,7 +33,7 @@ def _check_citizen_may_change(
     appointment: Appointment, target: str, limits: Limits, now: dt.datetime
 ) -> None:
     if appointment.status != BOOKED:
-        raise records.illegal(appointment.status, target)
+        raise illegal(appointment.status, target)
     if now > appointment.start_at - limits.cutoff:
         minutes = int(limits.cutoff.total_seconds() // 60)
         raise CutoffPassed(
@@ -73,11 +75,11 @@ async def cancel_appointment(
             select(Appointment.status).where(Appointment.id == appointment.id)
         )
         moved = "the appointment changed meanwhile; try again" if current == BOOKED else None
-        raise records.illegal(str(current), CANCELLED, moved)
+        raise illegal(str(current), CANCELLED, moved)
     await release_place(session, appointment.slot_id)
-    await notify.cancelled(
+    await notifications.cancelled(
         session,
-        await records.notice(session, appointment),
+        await views.notice(session, appointment),
         by_hospital=by == "hospital",
         reminder_minutes=limits.reminder_minutes,
         now=now,
@@ -93,15 +95,14 @@ async def cancel(
     now: dt.datetime,
 ) -> schemas.Appointment:
     await begin_write(session)
-    appointment, _ = await records.load(session, appointment_id, citizen_id=citizen_id)
+    appointment, _ = await views.load(session, appointment_id, citizen_id=citizen_id)
     _check_citizen_may_change(appointment, CANCELLED, limits, now)
     await lock_slots(session, [appointment.slot_id])
     await cancel_appointment(
         session, appointment, by="citizen", reason=None, limits=limits, now=now
     )
-    await session.commit()
-    appointment, slot = await records.load(session, appointment_id)
-    return await records.citizen_view(session, appointment, slot.service, limits)
+    appointment, slot = await views.load(session, appointment_id)
+    return await views.citizen_view(session, appointment, slot.service, limits)
 
 
 async def reschedule(
@@ -116,9 +117,9 @@ async def reschedule(
     """Move a booked appointment to another slot of the same facility, atomically: the new
     place is taken before the old one is given back; when it cannot be, nothing changes."""
     await begin_write(session)
-    appointment, slot = await records.load(session, appointment_id, citizen_id=citizen_id)
+    appointment, slot = await views.load(session, appointment_id, citizen_id=citizen_id)
     if appointment.slot_id == data.slot_id and appointment.status == BOOKED:
-        return await records.citizen_view(session, appointment, slot.service, limits)  # a retry
+        return await views.citizen_view(session, appointment, slot.service, limits)  # a retry
     _check_citizen_may_change(appointment, "rescheduled", limits, now)
     old_slot_id, previous_start = appointment.slot_id, appointment.start_at
     await lock_slots(session, [old_slot_id, data.slot_id])
@@ -149,15 +150,14 @@ async def reschedule(
         current = await session.scalar(
             select(Appointment.status).where(Appointment.id == appointment_id)
         )
-        raise records.illegal(str(current), BOOKED, "the appointment changed meanwhile")
+        raise illegal(str(current), BOOKED, "the appointment changed meanwhile")
     await release_place(session, old_slot_id)
-    appointment, slot = await records.load(session, appointment_id)
-    await notify.rescheduled(
+    appointment, slot = await views.load(session, appointment_id)
+    await notifications.rescheduled(
         session,
-        await records.notice(session, appointment),
+        await views.notice(session, appointment),
         previous_start,
         limits.reminder_minutes,
         now,
     )
-    await session.commit()
-    return await records.citizen_view(session, appointment, slot.service, limits)
+    return await views.citizen_view(session, appointment, slot.service, limits)

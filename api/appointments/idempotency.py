@@ -36,16 +36,17 @@ import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import msgspec
-from sqlalchemy import bindparam, delete, or_, select
+from sqlalchemy import CursorResult, bindparam, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.appointments.errors import IdempotencyInProgress, IdempotencyMismatch
 from api.appointments.models import DONE, IN_PROGRESS, IdempotencyKey
 from api.core.dialect import Dialect, PerDialect, begin_write
-from api.core.errors import PROBLEM_TYPES, DomainError
+from api.core.errors import DomainError, ProblemCatalogue
+from api.core.uow import UnitOfWork
 
 STALE_AFTER = dt.timedelta(seconds=60)
 """An ``in_progress`` claim this old belongs to a request that will never finish."""
@@ -71,7 +72,8 @@ class ReplayedProblem(DomainError):
 
     def __init__(self, stored: _Legacy) -> None:
         super().__init__(stored.detail, extra=stored.extra, headers={"Idempotent-Replayed": "true"})
-        self.problem = PROBLEM_TYPES[stored.slug]  # type: ignore[misc]
+        # the problem type is the stored one, not the class's: set on this instance
+        self.problem = ProblemCatalogue.loaded()[stored.slug]  # type: ignore[misc]
 
 
 @dataclass(frozen=True)
@@ -210,7 +212,7 @@ async def save(
 
 
 async def save_error(
-    session: AsyncSession,
+    uow: UnitOfWork,
     citizen_id: uuid.UUID,
     key: str,
     fingerprint: str,
@@ -219,11 +221,12 @@ async def save_error(
     now: dt.datetime,
     ttl: dt.timedelta,
 ) -> None:
-    """Store a refusal as the answer, in a transaction of its own (the work's rolled back);
-    never over the answer of a duplicate that ran meanwhile."""
-    await begin_write(session)
-    await save(session, citizen_id, key, fingerprint, answer, now=now, only_over=now - ttl)
-    await session.commit()
+    """Store a refusal as the answer in a transaction of its own: the unit of work's work so far
+    is rolled back, and its commit stores only this answer — never over the answer of a
+    duplicate that ran meanwhile."""
+    await uow.rollback()
+    await begin_write(uow.session)
+    await save(uow.session, citizen_id, key, fingerprint, answer, now=now, only_over=now - ttl)
 
 
 def error_answer(error: DomainError, render: RenderError) -> Answer:
@@ -240,5 +243,6 @@ async def maybe_purge(session: AsyncSession, before: dt.datetime) -> None:
 
 async def purge(session: AsyncSession, before: dt.datetime) -> int:
     """Delete the keys created before ``before`` (in the caller's transaction)."""
-    result = await session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < before))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    statement = delete(IdempotencyKey).where(IdempotencyKey.created_at < before)
+    result = cast("CursorResult[Any]", await session.execute(statement))  # a DELETE's result
+    return int(result.rowcount or 0)

@@ -19,6 +19,8 @@ Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 SlotStatus = Literal["open", "blocked"]
 AppointmentStatus = Literal["booked", "checked_in", "completed", "no_show", "cancelled"]
+CancelledBy = Literal["citizen", "hospital"]
+SlotResult = Literal["created", "updated", "unchanged"]
 HospitalStatus = Literal["checked_in", "completed", "no_show", "cancelled"]
 MAX_SLOTS_PER_REQUEST = 1000
 
@@ -47,7 +49,7 @@ class SlotOutcome(msgspec.Struct, kw_only=True):
     """The hospital's id of the slot."""
     slot_id: str
     """Ours: what citizens book."""
-    result: Literal["created", "updated", "unchanged"]
+    result: SlotResult
     booked: int
     cancelled_appointments: int
 
@@ -108,7 +110,7 @@ class Appointment(msgspec.Struct, kw_only=True):
     updated_at: dt.datetime
     cancellable_until: dt.datetime
     """Cancelling or moving it is possible until then (and while it is ``booked``)."""
-    cancelled_by: Literal["citizen", "hospital"] | None = None
+    cancelled_by: CancelledBy | None = None
     cancel_reason: str | None = None
     checked_in_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
@@ -143,7 +145,7 @@ class HospitalAppointment(msgspec.Struct, kw_only=True):
     end: dt.datetime
     booked_at: dt.datetime
     patient: Patient
-    cancelled_by: Literal["citizen", "hospital"] | None = None
+    cancelled_by: CancelledBy | None = None
     checked_in_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
 

@@ -1,8 +1,10 @@
-"""Appointment use cases besides booking (see :mod:`api.appointments.booking`): reading them,
-the hospital's day list and status changes, and :func:`check_in` for the check-in domain.
+"""The appointments domain's use cases, and what it publishes to other domains.
 
-Citizen use cases are re-exported here (``book``, ``cancel``, ``reschedule``) so that routes and
-other domains have one module to call.
+:class:`AppointmentService` (citizens' bookings, changes and lists; the hospital's day list and
+status changes) and :class:`SlotService` (the hospital's slots, the public slot search) run each
+use case in a unit of work of its own: the unit of work owns the commit, and nothing here
+commits. Other domains call :func:`check_in` and :func:`get_for_citizen` in their own
+transaction, with :class:`Limits` (the configured booking rules).
 """
 
 from __future__ import annotations
@@ -10,47 +12,37 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, not_, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
 
-from api.appointments import places, records, schemas
-from api.appointments.booking import book
+from api.appointments import booking, changes, queries, schemas, slots, views
 from api.appointments.capacity import lock_slots
-from api.appointments.changes import cancel, cancel_appointment, reschedule
+from api.appointments.changes import cancel_appointment
 from api.appointments.errors import IllegalTransition
-from api.appointments.models import (
-    BOOKED,
-    CANCELLED,
-    CHECKED_IN,
-    NO_SHOW,
-    Appointment,
-    Slot,
-)
-from api.appointments.records import ACTIVE, Limits, illegal
+from api.appointments.idempotency import Answer, RenderError
+from api.appointments.models import BOOKED, CANCELLED, CHECKED_IN, NO_SHOW, Appointment
+from api.appointments.rules import TRANSITIONS, Limits, illegal
+from api.core.clock import Clock
 from api.core.dialect import begin_write
-from api.core.errors import InvalidInput
+from api.core.errors import DomainError
 from api.core.pagination import Cursors
-from api.facilities import service as facilities
+from api.core.uow import UnitOfWorkFactory
 from api.identity.citizens import CitizenDirectory
 
 __all__ = [
+    "AppointmentService",
     "CheckedIn",
     "Limits",
-    "book",
-    "cancel",
+    "SlotService",
     "check_in",
+    "departments_with_slots",
     "get_for_citizen",
-    "hospital_view",
-    "list_for_citizen",
-    "list_for_facility",
-    "reschedule",
     "set_status",
 ]
 
-MAX_PAGE = 200
+MAX_PAGE = queries.MAX_PAGE
+departments_with_slots = slots.departments_with_slots
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +86,7 @@ async def check_in(
     )
     row = done.one_or_none()
     if row is None:
-        appointment, _ = await records.load(session, appointment_id, facility_id=facility_id)
+        appointment, _ = await views.load(session, appointment_id, facility_id=facility_id)
         raise illegal(appointment.status, CHECKED_IN)
     return CheckedIn(*row)
 
@@ -106,7 +98,7 @@ async def _finish(
     now: dt.datetime,
 ) -> None:
     """completed (from checked_in) or no_show (from booked or checked_in, after the start)."""
-    allowed = [s for s, targets in records.TRANSITIONS.items() if target in targets]
+    allowed = [s for s, targets in TRANSITIONS.items() if target in targets]
     if appointment.status not in allowed:
         raise illegal(appointment.status, target)
     if target == NO_SHOW and now < appointment.start_at:
@@ -134,17 +126,16 @@ async def set_status(
     facility_id: str,
     appointment_id: uuid.UUID,
     data: schemas.HospitalAppointmentStatus,
-    directory: CitizenDirectory,
     limits: Limits,
     now: dt.datetime,
-) -> schemas.HospitalAppointment:
+) -> None:
     """The hospital records what happened: checked in, completed, no-show, or cancels it (the
-    citizen is told)."""
+    citizen is told); in the caller's transaction."""
     await begin_write(session)
     if data.status == CHECKED_IN:
         await check_in(session, appointment_id, facility_id, now)
     else:
-        appointment, _ = await records.load(session, appointment_id, facility_id=facility_id)
+        appointment, _ = await views.load(session, appointment_id, facility_id=facility_id)
         if data.status == CANCELLED:
             if appointment.status != BOOKED:
                 raise illegal(appointment.status, CANCELLED)
@@ -154,188 +145,209 @@ async def set_status(
             )
         else:
             await _finish(session, appointment, data.status, now)
-    await session.commit()
-    appointment, slot = await records.load(session, appointment_id)
-    return await hospital_view(session, appointment, slot, directory, now)
 
 
 async def get_for_citizen(
     session: AsyncSession, citizen_id: uuid.UUID, appointment_id: uuid.UUID, limits: Limits
 ) -> schemas.Appointment:
-    appointment, slot = await records.load(session, appointment_id, citizen_id=citizen_id)
-    return await records.citizen_view(session, appointment, slot.service, limits)
+    """The citizen's view of one of their appointments (in the caller's transaction)."""
+    appointment, slot = await views.load(session, appointment_id, citizen_id=citizen_id)
+    return await views.citizen_view(session, appointment, slot.service, limits)
 
 
-def _upcoming(now: dt.datetime) -> ColumnElement[bool]:
-    return and_(Appointment.status.in_(ACTIVE), Appointment.end_at > now)
+class AppointmentService:
+    """Citizens' bookings, cancellations, moves and lists; the hospital's day list and the
+    statuses it records. Each method is one use case in a unit of work of its own."""
 
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        cursors: Cursors,
+        directory: CitizenDirectory,
+        limits: Limits,
+        clock: Clock,
+    ) -> None:
+        self._uow = uow
+        self._cursors = cursors
+        self._directory = directory
+        self.limits = limits
+        self._clock = clock
 
-async def list_for_citizen(
-    session: AsyncSession,
-    cursors: Cursors,
-    citizen_id: uuid.UUID,
-    *,
-    when: str,
-    limit: int,
-    cursor: str | None,
-    limits: Limits,
-    now: dt.datetime,
-) -> schemas.AppointmentPage:
-    """``upcoming``: booked or checked in, not over yet, soonest first. ``past``: everything
-    else (over, cancelled, completed, no-show), latest first."""
-    limit = max(1, min(limit, MAX_PAGE))
-    scope = f"appointments|{citizen_id}|{when}"
-    after = _decode_after(cursors, scope, cursor)
-    query = (
-        select(Appointment, Slot.service)
-        .join(Slot, Slot.id == Appointment.slot_id)
-        .where(Appointment.citizen_id == citizen_id)
-    )
-    upcoming = when == "upcoming"
-    query = query.where(_upcoming(now) if upcoming else not_(_upcoming(now)))
-    if after is not None:
-        start, last_id = after
-        if upcoming:
-            query = query.where(
-                or_(
-                    Appointment.start_at > start,
-                    and_(Appointment.start_at == start, Appointment.id > last_id),
-                )
+    async def book(
+        self,
+        *,
+        citizen_id: uuid.UUID,
+        actor_id: uuid.UUID,
+        data: schemas.AppointmentCreate,
+        idempotency_key: str,
+        render_error: RenderError,
+    ) -> Answer:
+        """Book ``data.slot_id`` for ``citizen_id`` once per ``Idempotency-Key`` (see
+        :func:`api.appointments.booking.book`). A refusal whose answer is kept for replay is
+        raised once that answer is committed."""
+        async with self._uow() as uow:
+            outcome = await booking.book(
+                uow,
+                citizen_id=citizen_id,
+                actor_id=actor_id,
+                data=data,
+                idempotency_key=idempotency_key,
+                limits=self.limits,
+                now=self._clock.now(),
+                render_error=render_error,
             )
-        else:
-            query = query.where(
-                or_(
-                    Appointment.start_at < start,
-                    and_(Appointment.start_at == start, Appointment.id < last_id),
-                )
+        if isinstance(outcome, DomainError):
+            raise outcome
+        return outcome
+
+    async def cancel(
+        self, *, citizen_id: uuid.UUID, appointment_id: uuid.UUID
+    ) -> schemas.Appointment:
+        async with self._uow() as uow:
+            return await changes.cancel(
+                uow.session,
+                citizen_id=citizen_id,
+                appointment_id=appointment_id,
+                limits=self.limits,
+                now=self._clock.now(),
             )
-    order = (
-        (Appointment.start_at, Appointment.id)
-        if upcoming
-        else (Appointment.start_at.desc(), Appointment.id.desc())
-    )
-    rows = list((await session.execute(query.order_by(*order).limit(limit + 1))).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    items = [await records.citizen_view(session, a, service, limits) for a, service in rows]
-    next_cursor = None
-    if more and rows:
-        last = rows[-1][0]
-        next_cursor = cursors.encode(scope, [last.start_at.isoformat(), str(last.id)])
-    return schemas.AppointmentPage(items=items, next_cursor=next_cursor)
 
-
-def _decode_after(
-    cursors: Cursors, scope: str, cursor: str | None
-) -> tuple[dt.datetime, uuid.UUID] | None:
-    after = cursors.decode(scope, cursor)
-    if after is None:
-        return None
-    try:
-        start, last_id = after
-        return dt.datetime.fromisoformat(start), uuid.UUID(last_id)
-    except (ValueError, TypeError) as exc:
-        raise InvalidInput("invalid cursor", field="cursor", source="query") from exc
-
-
-def local_day(day: dt.date, time_zone: str) -> tuple[dt.datetime, dt.datetime]:
-    """The UTC bounds of a calendar day in the facility's time zone."""
-    tz = ZoneInfo(time_zone)
-    start = dt.datetime.combine(day, dt.time(), tz)
-    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tz)
-    return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
-
-
-async def list_for_facility(
-    session: AsyncSession,
-    cursors: Cursors,
-    directory: CitizenDirectory,
-    *,
-    facility_id: str | None,
-    day: dt.date | None,
-    department: str | None,
-    status: str | None,
-    limit: int,
-    cursor: str | None,
-    now: dt.datetime,
-) -> schemas.HospitalAppointmentPage:
-    """The facility's appointments of one local day (today by default), by start time."""
-    facility = await facilities.require_active(session, facility_id)
-    facility_id = facility.id
-    day = day or now.astimezone(ZoneInfo(facility.time_zone)).date()
-    start, end = local_day(day, facility.time_zone)
-    limit = max(1, min(limit, MAX_PAGE))
-    scope = f"hospital-appointments|{facility_id}|{day}|{department or ''}|{status or ''}"
-    after = _decode_after(cursors, scope, cursor)
-    query = (
-        select(Appointment, Slot)
-        .join(Slot, Slot.id == Appointment.slot_id)
-        .where(
-            Appointment.facility_id == facility_id,
-            Appointment.start_at >= start,
-            Appointment.start_at < end,
-        )
-    )
-    if department is not None:
-        found = await places.department_by_code(session, facility_id, department, active_only=False)
-        query = query.where(Appointment.department_id == uuid.UUID(found.id))
-    if status is not None:
-        query = query.where(Appointment.status == status)
-    if after is not None:
-        at, last_id = after
-        query = query.where(
-            or_(
-                Appointment.start_at > at,
-                and_(Appointment.start_at == at, Appointment.id > last_id),
+    async def reschedule(
+        self,
+        *,
+        citizen_id: uuid.UUID,
+        appointment_id: uuid.UUID,
+        data: schemas.AppointmentReschedule,
+    ) -> schemas.Appointment:
+        async with self._uow() as uow:
+            return await changes.reschedule(
+                uow.session,
+                citizen_id=citizen_id,
+                appointment_id=appointment_id,
+                data=data,
+                limits=self.limits,
+                now=self._clock.now(),
             )
-        )
-    rows = list(
-        (
-            await session.execute(
-                query.order_by(Appointment.start_at, Appointment.id).limit(limit + 1)
+
+    async def get_for_citizen(
+        self, citizen_id: uuid.UUID, appointment_id: uuid.UUID
+    ) -> schemas.Appointment:
+        async with self._uow() as uow:
+            return await get_for_citizen(uow.session, citizen_id, appointment_id, self.limits)
+
+    async def list_for_citizen(
+        self, citizen_id: uuid.UUID, *, when: str, limit: int, cursor: str | None
+    ) -> schemas.AppointmentPage:
+        async with self._uow() as uow:
+            return await queries.list_for_citizen(
+                uow.session,
+                self._cursors,
+                citizen_id,
+                when=when,
+                limit=limit,
+                cursor=cursor,
+                limits=self.limits,
+                now=self._clock.now(),
             )
-        ).all()
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    items = [await hospital_view(session, a, s, directory, now) for a, s in rows]
-    next_cursor = None
-    if more and rows:
-        last = rows[-1][0]
-        next_cursor = cursors.encode(scope, [last.start_at.isoformat(), str(last.id)])
-    return schemas.HospitalAppointmentPage(day=day, items=items, next_cursor=next_cursor)
+
+    async def list_for_facility(
+        self,
+        *,
+        facility_id: str | None,
+        day: dt.date | None,
+        department: str | None,
+        status: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> schemas.HospitalAppointmentPage:
+        async with self._uow() as uow:
+            return await queries.list_for_facility(
+                uow.session,
+                self._cursors,
+                self._directory,
+                facility_id=facility_id,
+                day=day,
+                department=department,
+                status=status,
+                limit=limit,
+                cursor=cursor,
+                now=self._clock.now(),
+            )
+
+    async def set_status(
+        self,
+        *,
+        facility_id: str,
+        appointment_id: uuid.UUID,
+        data: schemas.HospitalAppointmentStatus,
+    ) -> schemas.HospitalAppointment:
+        """The hospital's change, committed; then the appointment as it now stands."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            await set_status(
+                uow.session,
+                facility_id=facility_id,
+                appointment_id=appointment_id,
+                data=data,
+                limits=self.limits,
+                now=now,
+            )
+        async with self._uow() as uow:
+            appointment, slot = await views.load(uow.session, appointment_id)
+            return await views.hospital_view(uow.session, appointment, slot, self._directory, now)
 
 
-async def hospital_view(
-    session: AsyncSession,
-    appointment: Appointment,
-    slot: Slot,
-    directory: CitizenDirectory,
-    now: dt.datetime,
-) -> schemas.HospitalAppointment:
-    profile = await directory.profile(appointment.citizen_id, now)
-    return schemas.HospitalAppointment(
-        id=str(appointment.id),
-        status=appointment.status,  # type: ignore[arg-type]
-        slot_id=str(slot.id),
-        slot_ref=slot.external_id,
-        department=await places.department(
-            session, appointment.facility_id, appointment.department_id
-        ),
-        service=slot.service,
-        start=appointment.start_at,
-        end=appointment.end_at,
-        booked_at=appointment.created_at,
-        patient=schemas.Patient(
-            citizen_id=str(appointment.citizen_id),
-            full_name=profile.full_name,
-            birth_date=profile.birth_date,
-            sex=profile.sex,
-            phone=profile.phone,
-            insurance_card=profile.insurance_card,
-            national_id_masked=profile.national_id_masked,
-        ),
-        cancelled_by=appointment.cancelled_by,  # type: ignore[arg-type]
-        checked_in_at=appointment.checked_in_at,
-        finished_at=appointment.finished_at,
-    )
+class SlotService:
+    """The hospital's slots (publish, block) and the public search of bookable ones. Each method
+    is one use case in a unit of work of its own."""
+
+    def __init__(
+        self, *, uow: UnitOfWorkFactory, cursors: Cursors, limits: Limits, clock: Clock
+    ) -> None:
+        self._uow = uow
+        self._cursors = cursors
+        self._limits = limits
+        self._clock = clock
+
+    async def publish(
+        self, facility_id: str, body: bytes, content_type: str | None
+    ) -> schemas.SlotPublishResult:
+        """Upsert the slots of a ``PUT /hospital/slots`` body (our JSON or FHIR), all or none."""
+        items = slots.parse_batch(body, content_type)
+        async with self._uow() as uow:
+            return await slots.publish(
+                uow.session, facility_id, items, limits=self._limits, now=self._clock.now()
+            )
+
+    async def block(self, facility_id: str, slot_ref: str) -> schemas.SlotOutcome:
+        async with self._uow() as uow:
+            return await slots.block(
+                uow.session, facility_id, slot_ref, limits=self._limits, now=self._clock.now()
+            )
+
+    async def search(
+        self,
+        facility_id: str,
+        *,
+        department: str | None,
+        day: dt.date | None,
+        start_from: dt.datetime | None,
+        start_to: dt.datetime | None,
+        limit: int,
+        cursor: str | None,
+    ) -> schemas.SlotPage:
+        async with self._uow() as uow:
+            return await slots.search(
+                uow.session,
+                self._cursors,
+                facility_id,
+                department=department,
+                day=day,
+                start_from=start_from,
+                start_to=start_to,
+                limit=limit,
+                cursor=cursor,
+                limits=self._limits,
+                now=self._clock.now(),
+            )

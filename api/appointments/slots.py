@@ -1,5 +1,6 @@
 """Slots: the hospital publishes (upserts) and blocks them; citizens search the bookable ones.
 
+Each use case runs in the caller's transaction (:class:`SlotService` gives it a unit of work).
 Publishing a batch is one transaction: every slot of the request is applied, or (on any error)
 none. A slot that is blocked, or whose capacity shrinks below its appointments, cancels the
 overflow — the latest booked first — and each of those citizens is told. A slot's time or
@@ -16,15 +17,15 @@ import msgspec
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.appointments import changes, fhir, places, schemas
+from api.appointments import changes, departments, fhir, schemas
 from api.appointments.errors import SlotHasBookings
 from api.appointments.models import BLOCKED, BOOKED, OPEN, Appointment, Slot
-from api.appointments.records import Limits
-from api.appointments.service import local_day
+from api.appointments.rules import Limits, local_day
 from api.core.dialect import begin_write
 from api.core.errors import InvalidInput, NotFound, Unprocessable
 from api.core.pagination import Cursors
 from api.facilities import service as facilities
+from api.facilities.schemas import Department
 
 MAX_PAGE = 200
 FHIR_MEDIA_TYPE = "application/fhir+json"
@@ -63,10 +64,10 @@ async def publish(
     _validate(items)
     await facilities.require_active(session, facility_id)
     codes = {item.department for item in items}
-    departments = {}
+    found: dict[str, Department] = {}
     for code in sorted(codes):
         try:
-            departments[code] = await places.department_by_code(session, facility_id, code)
+            found[code] = await departments.department_by_code(session, facility_id, code)
         except NotFound as exc:
             raise Unprocessable(
                 f"department {code!r} is not registered (active) at facility {facility_id}",
@@ -85,7 +86,7 @@ async def publish(
     }
     outcomes: list[schemas.SlotOutcome] = []
     for item in items:
-        department_id = uuid.UUID(departments[item.department].id)
+        department_id = uuid.UUID(found[item.department].id)
         slot = existing.get(item.id)
         if slot is None:
             slot = Slot(
@@ -114,7 +115,6 @@ async def publish(
             "status": item.status,
         }
         outcomes.append(await _apply(session, slot, wanted, limits, now))
-    await session.commit()
     return schemas.SlotPublishResult(
         created=sum(1 for o in outcomes if o.result == "created"),
         updated=sum(1 for o in outcomes if o.result == "updated"),
@@ -124,11 +124,11 @@ async def publish(
     )
 
 
-def _outcome(slot: Slot, result: str, cancelled: int) -> schemas.SlotOutcome:
+def _outcome(slot: Slot, result: schemas.SlotResult, cancelled: int) -> schemas.SlotOutcome:
     return schemas.SlotOutcome(
         id=slot.external_id,
         slot_id=str(slot.id),
-        result=result,  # type: ignore[arg-type]
+        result=result,
         booked=slot.booked,
         cancelled_appointments=cancelled,
     )
@@ -216,9 +216,7 @@ async def block(
         name: getattr(slot, name)
         for name in ("department_id", "service", "start_at", "end_at", "capacity")
     }
-    outcome = await _apply(session, slot, {**wanted, "status": BLOCKED}, limits, now)
-    await session.commit()
-    return outcome
+    return await _apply(session, slot, {**wanted, "status": BLOCKED}, limits, now)
 
 
 async def search(
@@ -250,7 +248,7 @@ async def search(
         Slot.start_at <= now + limits.window,
     )
     if department is not None:
-        found = await places.department_by_code(session, facility_id, department)
+        found = await departments.department_by_code(session, facility_id, department)
         query = query.where(Slot.department_id == uuid.UUID(found.id))
     if day is not None:
         first, last = local_day(day, facility.time_zone)
@@ -270,12 +268,12 @@ async def search(
     rows = list(await session.scalars(query.order_by(Slot.start_at, Slot.id).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
-    names = await places.departments(session, facility_id)
+    names = await departments.departments(session, facility_id)
     items = [
         schemas.Slot(
             id=str(slot.id),
             facility_id=slot.facility_id,
-            department=places.view(names[str(slot.department_id)]),
+            department=departments.view(names[str(slot.department_id)]),
             service=slot.service,
             start=slot.start_at,
             end=slot.end_at,
@@ -288,3 +286,29 @@ async def search(
     if more and rows:
         next_cursor = cursors.encode(scope, [rows[-1].start_at.isoformat(), str(rows[-1].id)])
     return schemas.SlotPage(items=items, next_cursor=next_cursor)
+
+
+async def departments_with_slots(
+    session: AsyncSession, facility_id: str, codes: list[str], *, now: dt.datetime
+) -> set[str]:
+    """Which of ``codes`` (department codes of ``facility_id``) have open slots ahead: where a
+    "book near this date" link can lead somewhere."""
+    found: set[str] = set()
+    for code in sorted(set(codes)):
+        try:
+            department = await departments.department_by_code(session, facility_id, code)
+        except NotFound:
+            continue
+        open_slot = await session.scalar(
+            select(Slot.id)
+            .where(
+                Slot.facility_id == facility_id,
+                Slot.department_id == uuid.UUID(department.id),
+                Slot.status == OPEN,
+                Slot.start_at > now,
+            )
+            .limit(1)
+        )
+        if open_slot is not None:
+            found.add(code)
+    return found

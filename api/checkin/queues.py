@@ -1,5 +1,6 @@
 """Reading and moving queues: tickets, calls, the average pace, the board's status. No
-transaction control here; the use cases own it. Numbers are taken in :mod:`api.checkin.numbers`."""
+transaction control here; the use cases own it. Numbers are taken in
+:mod:`api.checkin.queue_numbers`."""
 
 from __future__ import annotations
 
@@ -250,6 +251,8 @@ async def read_status(
             )
         ).all()
         for number, room, announced_at, status in rows:
+            if announced_at is None:  # excluded by the query; tells the type checker
+                continue
             call = RecentCall(
                 number=number,
                 label=label(department.code, number),

@@ -30,6 +30,7 @@ from typing import Annotated, Any
 import jwt
 import msgspec
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from api.checkin.errors import CheckInCodeInvalid, WalkInCodeInvalid
 from api.checkin.schemas import CheckInToken
@@ -160,7 +161,10 @@ class CheckInTokens:
             key = self.keys.key_for(header.kid)
             if key is None or key.alg != _ALGORITHM:  # the facility-assertion keys sign no token
                 raise ValueError("unknown key id")
-            key.public_key.verify(_unb64(signature), f"{head}.{payload}".encode("ascii"))
+            public_key = key.public_key
+            if not isinstance(public_key, Ed25519PublicKey):  # EdDSA keys here are Ed25519
+                raise ValueError("not an Ed25519 key")
+            public_key.verify(_unb64(signature), f"{head}.{payload}".encode("ascii"))
             claims = _claims_decoder.decode(_unb64(payload))
             if claims.iss != self.issuer or claims.aud != self.audience:
                 raise ValueError("another issuer or audience")

@@ -99,20 +99,20 @@ def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
         prepare_sqlite_path(url)
         engine = create_async_engine(
             url,
-            connect_args={"timeout": settings.database_timeout_seconds * 2},
+            connect_args={"timeout": settings.database.timeout_seconds * 2},
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         # health documents are encrypted at rest with these keys (api/core/encryption.py)
         attach_document_keys(engine, document_keys(settings))
         return engine
-    timeout = settings.database_timeout_seconds
+    timeout = settings.database.timeout_seconds
     engine = create_async_engine(
         url,
         # A fixed pool: overflow connections would be opened and closed under every burst, and
         # opening one costs milliseconds of CPU (TLS negotiation, authentication, type
         # introspection). No pre-ping round trip per checkout either: a connection found dead
         # fails its request fast (503) and is replaced; pool_recycle bounds connection age.
-        pool_size=settings.database_pool_size,
+        pool_size=settings.database.pool_size,
         max_overflow=0,
         pool_timeout=timeout,
         pool_recycle=1800,

@@ -64,6 +64,9 @@ class Dialect(ABC):
     """Whether timestamps are stored without a zone (the value is UTC)."""
     has_roles: bool
     """Whether the database has roles and grants (``healthbook db grant``)."""
+    batch_alter: bool
+    """Whether a migration changes a table by copying it (Alembic's batch mode): SQLite's
+    ``ALTER TABLE`` cannot drop or change a column or a constraint."""
 
     def __repr__(self) -> str:
         return f"<Dialect {self.name}>"
@@ -128,6 +131,7 @@ class PostgreSQL(Dialect):
     writable_ctes = True
     naive_datetimes = False
     has_roles = True
+    batch_alter = False
 
     _LOCK_REQUEST = text(
         "SELECT CASE WHEN pg_try_advisory_xact_lock(:request) "
@@ -154,6 +158,7 @@ class SQLite(Dialect):
     writable_ctes = False
     naive_datetimes = True
     has_roles = False
+    batch_alter = True
 
     def insert(self, table: Any) -> DialectInsert:
         return sqlite.insert(table)
@@ -167,7 +172,9 @@ class SQLite(Dialect):
         no-op when the connection already is in a transaction."""
         connection = await session.connection()
         raw = await connection.get_raw_connection()
-        if not raw.driver_connection.in_transaction:  # type: ignore[union-attr]
+        driver = raw.driver_connection  # the aiosqlite connection; None only once closed
+        assert driver is not None, "a live connection has its driver connection"
+        if not driver.in_transaction:
             await connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     async def lock_request(self, session: AsyncSession, request: int, then: int) -> bool:

@@ -196,12 +196,12 @@ def _embedded_key_file(directory: Path) -> list[str]:
 def document_keys(settings: Settings) -> DocumentKeys:
     """The configured keys; outside production, the generated one in DATA_DIR when none are set
     (keys listed in that file after the first also unwrap)."""
-    lines = settings.document_encryption_keys
+    lines = settings.security.document_encryption_keys
     if not lines:
         if settings.production:
             raise DocumentKeyError("PRODUCTION needs DOCUMENT_ENCRYPTION_KEYS")
         lines = _embedded_key_file(Path(settings.data_dir))
-    return DocumentKeys(parse_document_keys(lines), deflate=settings.document_deflate)
+    return DocumentKeys(parse_document_keys(lines), deflate=settings.security.document_deflate)
 
 
 def attach_document_keys(engine: Any, keys: DocumentKeys) -> None:

@@ -11,6 +11,9 @@ its description; ``instance`` is the path of the request that failed.
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
 import msgspec
@@ -37,19 +40,11 @@ class ProblemType(msgspec.Struct, frozen=True):
         return base_url.rstrip("/") + self.uri
 
 
-PROBLEM_TYPES: dict[str, ProblemType] = {}
-
-
 def problem_type(slug: str, title: str, status: int, description: str) -> ProblemType:
-    """Register a problem type once; the registry is what ``/problems`` documents."""
-    existing = PROBLEM_TYPES.get(slug)
-    if existing is not None:
-        if existing.status != status or existing.title != title:
-            raise ValueError(f"problem type {slug!r} registered twice with different meaning")
-        return existing
-    registered = ProblemType(slug=slug, title=title, status=status, description=description)
-    PROBLEM_TYPES[slug] = registered
-    return registered
+    """Declare a problem type. A domain names its types in its ``errors`` module and attaches
+    each to a :class:`DomainError` subclass; :class:`ProblemCatalogue` gathers them from there
+    for ``/problems``, so nothing is registered anywhere."""
+    return ProblemType(slug=slug, title=title, status=status, description=description)
 
 
 BAD_REQUEST = problem_type(
@@ -128,32 +123,61 @@ NOT_READY = problem_type(
     "The instance cannot serve traffic: `failing` names the backing services that do not answer.",
 )
 
-_BY_STATUS: dict[int, ProblemType] = {
-    400: BAD_REQUEST,
-    401: UNAUTHORIZED,
-    403: FORBIDDEN,
-    404: NOT_FOUND,
-    405: METHOD_NOT_ALLOWED,
-    406: NOT_ACCEPTABLE,
-    409: CONFLICT,
-    413: PAYLOAD_TOO_LARGE,
-    415: UNSUPPORTED_MEDIA_TYPE,
-    422: UNPROCESSABLE,
-    429: TOO_MANY_REQUESTS,
-    500: INTERNAL,
-    503: UNAVAILABLE,
-}
+CORE_PROBLEMS: tuple[ProblemType, ...] = (
+    BAD_REQUEST,
+    MALFORMED_BODY,
+    VALIDATION,
+    UNAUTHORIZED,
+    FORBIDDEN,
+    NOT_FOUND,
+    METHOD_NOT_ALLOWED,
+    NOT_ACCEPTABLE,
+    CONFLICT,
+    PAYLOAD_TOO_LARGE,
+    UNSUPPORTED_MEDIA_TYPE,
+    UNPROCESSABLE,
+    TOO_MANY_REQUESTS,
+    INTERNAL,
+    UNAVAILABLE,
+    NOT_READY,
+)
+"""The types of errors the framework and the app's plumbing answer with, whatever the domain."""
+
+_BY_STATUS: Mapping[int, ProblemType] = MappingProxyType(
+    {
+        400: BAD_REQUEST,
+        401: UNAUTHORIZED,
+        403: FORBIDDEN,
+        404: NOT_FOUND,
+        405: METHOD_NOT_ALLOWED,
+        406: NOT_ACCEPTABLE,
+        409: CONFLICT,
+        413: PAYLOAD_TOO_LARGE,
+        415: UNSUPPORTED_MEDIA_TYPE,
+        422: UNPROCESSABLE,
+        429: TOO_MANY_REQUESTS,
+        500: INTERNAL,
+        503: UNAVAILABLE,
+    }
+)
+
+_GENERIC_SLUG = re.compile(r"http-([1-5][0-9][0-9])")
+
+
+def _generic(status: int) -> ProblemType:
+    return ProblemType(
+        slug=f"http-{status}",
+        title=f"HTTP {status}",
+        status=status,
+        description=f"The server answered HTTP {status}.",
+    )
 
 
 def problem_for_status(status: int) -> ProblemType:
+    """The type of a framework error with this HTTP status (``http-{status}`` when no named
+    type covers it)."""
     found = _BY_STATUS.get(status)
-    if found is not None:
-        return found
-    generic = problem_type(
-        f"http-{status}", f"HTTP {status}", status, f"The server answered HTTP {status}."
-    )
-    _BY_STATUS[status] = generic
-    return generic
+    return found if found is not None else _generic(status)
 
 
 class DomainError(Exception):
@@ -296,3 +320,56 @@ def problem_body(
         for key, value in extra.items():
             body.setdefault(key, value)
     return body
+
+
+class ProblemCatalogue(Mapping[str, ProblemType]):
+    """Every problem type the app answers with, by slug: what ``/problems`` documents. Immutable;
+    built from the types of the plumbing (:data:`CORE_PROBLEMS`) and those attached to the
+    :class:`DomainError` subclasses of the domains loaded (:meth:`loaded`). A generic
+    ``http-{status}`` slug resolves too (it is not listed)."""
+
+    __slots__ = ("_by_slug",)
+
+    def __init__(self, problems: Iterable[ProblemType]) -> None:
+        by_slug: dict[str, ProblemType] = {}
+        for problem in problems:
+            existing = by_slug.get(problem.slug)
+            if existing is not None and (
+                existing.status != problem.status or existing.title != problem.title
+            ):
+                raise ValueError(
+                    f"problem type {problem.slug!r} declared twice with different meaning"
+                )
+            by_slug.setdefault(problem.slug, problem)
+        self._by_slug: Mapping[str, ProblemType] = MappingProxyType(dict(sorted(by_slug.items())))
+
+    @classmethod
+    def loaded(cls) -> ProblemCatalogue:
+        """The core types and those of every :class:`DomainError` subclass defined so far (the
+        composition root builds it once every domain is imported)."""
+        return cls((*CORE_PROBLEMS, *_attached(DomainError)))
+
+    def __getitem__(self, slug: str) -> ProblemType:
+        found = self._by_slug.get(slug)
+        if found is not None:
+            return found
+        generic = _GENERIC_SLUG.fullmatch(slug)
+        if generic is None:
+            raise KeyError(slug)
+        return _generic(int(generic.group(1)))
+
+    def __iter__(self) -> Iterator[str]:
+        """The listed slugs, in order."""
+        return iter(self._by_slug)
+
+    def __len__(self) -> int:
+        return len(self._by_slug)
+
+
+def _attached(root: type[DomainError]) -> Iterator[ProblemType]:
+    """The problem types the subclasses of ``root`` declare, depth first."""
+    for subclass in root.__subclasses__():
+        problem = subclass.__dict__.get("problem")
+        if isinstance(problem, ProblemType):
+            yield problem
+        yield from _attached(subclass)

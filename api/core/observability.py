@@ -16,7 +16,7 @@ import secrets
 import sys
 import time
 from bisect import bisect_left
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
 import msgspec
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -99,7 +99,7 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.http = _HttpCollector()
-        self.registry.register(self.http)  # type: ignore[arg-type]
+        self.registry.register(self.http)
 
     def exposition(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST.replace("; charset=utf-8", "")
@@ -201,6 +201,12 @@ def _record_with_request_id(*args: Any, **kwargs: Any) -> logging.LogRecord:
     return record
 
 
+class _JsonStderrHandler(logging.StreamHandler[TextIO]):
+    """The handler :func:`configure_logging` installs; its marker lets a second call replace it."""
+
+    _healthbook: ClassVar[bool] = True
+
+
 def configure_logging(level: str) -> None:
     """Route every logger through one JSON handler on stderr (idempotent)."""
     logging.setLogRecordFactory(_record_with_request_id)
@@ -208,9 +214,8 @@ def configure_logging(level: str) -> None:
     for handler in list(root.handlers):
         if getattr(handler, "_healthbook", False):
             root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _JsonStderrHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
-    handler._healthbook = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
     # Frameworks log their own request lines and tracebacks; ours carry the request id.

@@ -46,6 +46,8 @@ TAGS = {
     "queues": "Queue status of a department, live for boards and phones",
     "notifications": "Devices for push, the in-app inbox, notification preferences",
     "facilities": "Facilities and their departments (public)",
+    "sharing": "SMART Health Links of the book: the citizen shares and revokes; recipients "
+    "open the manifest and its encrypted files without an account",
     "hospital: health records": "Hospitals publish FHIR R4 summaries (errors are FHIR "
     "OperationOutcome resources)",
     "hospital: appointments": "Hospitals publish slots and manage the day's appointments",

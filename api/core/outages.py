@@ -41,7 +41,7 @@ def _chain(exc: BaseException, depth: int = 8) -> list[BaseException]:
     return seen
 
 
-def _sqlstate(exc: BaseException) -> str | None:
+def _sqlstate(exc: BaseException | None) -> str | None:
     code = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
     return code if isinstance(code, str) else None
 

@@ -65,7 +65,7 @@ def base_url_of(request: Request[Any, Any, Any]) -> str:
     """``PUBLIC_BASE_URL`` of the app serving ``request`` (its own URL for bare test apps)."""
     settings = getattr(request.app.state, "settings", None)
     if settings is not None:
-        return str(settings.public_base_url)
+        return str(settings.http.public_base_url)
     return str(request.base_url)
 
 

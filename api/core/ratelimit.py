@@ -44,7 +44,6 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from api.core.clock import Clock
@@ -52,7 +51,9 @@ from api.core.errors import DomainError, ServiceUnavailable, problem_type
 from api.core.settings import RATE_CLASSES, Settings
 
 if TYPE_CHECKING:
-    from litestar.types import ASGIApp, Message, Receive, Scope, Send
+    from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
+
+    from api.core.redis import RedisClient
 
 logger = logging.getLogger("healthbook.ratelimit")
 
@@ -120,7 +121,7 @@ class RateLimiter:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         clock: Clock,
         budgets: dict[str, tuple[int, int] | None],
         *,
@@ -142,12 +143,12 @@ class RateLimiter:
         }
 
     @classmethod
-    def from_settings(cls, settings: Settings, redis: Redis, clock: Clock) -> RateLimiter:
+    def from_settings(cls, settings: Settings, redis: RedisClient, clock: Clock) -> RateLimiter:
         return cls(
             redis,
             clock,
-            settings.rate_limit_budgets,
-            fail_closed=frozenset(settings.rate_limit_fail_closed),
+            settings.rate_limits.budgets,
+            fail_closed=frozenset(settings.rate_limits.fail_closed),
         )
 
     @staticmethod
@@ -248,7 +249,7 @@ class RateLimitMiddleware:
         self.trusted_proxy_hops = trusted_proxy_hops
         self._classes: dict[tuple[Any, str], str | None] = {}
 
-    def _class_of(self, scope: Scope) -> str | None:
+    def _class_of(self, scope: HTTPScope) -> str | None:
         handler = scope.get("route_handler")
         method = scope["method"]
         cache_key = (handler, method)

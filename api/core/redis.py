@@ -61,7 +61,7 @@ class ClusterClient(RedisCluster):
 
 def create_redis(settings: Settings) -> RedisClient:
     """Build the client (no I/O here; the first command connects)."""
-    if settings.redis_url is None:
+    if settings.redis.url is None:
         import fakeredis
 
         logger.warning(
@@ -69,11 +69,11 @@ def create_redis(settings: Settings) -> RedisClient:
             "markers, rate limits and pub/sub live inside this one process only; run a real "
             "Redis for more than one worker or replica."
         )
-        return _embedded(fakeredis.FakeServer(), settings.redis_max_connections, settings)
-    timeout = settings.redis_timeout_seconds
-    if settings.redis_cluster:
+        return _embedded(fakeredis.FakeServer(), settings.redis.max_connections, settings)
+    timeout = settings.redis.timeout_seconds
+    if settings.redis.cluster:
         return ClusterClient.from_url(
-            settings.redis_url,
+            settings.redis.url,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
             health_check_interval=30,
@@ -82,8 +82,8 @@ def create_redis(settings: Settings) -> RedisClient:
     # A blocking pool: a burst of more commands than connections queues for a connection (up
     # to the same timeout) instead of failing with "too many connections" as the default does.
     pool = redis_asyncio.BlockingConnectionPool.from_url(
-        settings.redis_url,
-        max_connections=settings.redis_max_connections,
+        settings.redis.url,
+        max_connections=settings.redis.max_connections,
         timeout=timeout,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
@@ -98,7 +98,7 @@ def create_subscriber_redis(settings: Settings, main: Any, max_connections: int)
     open), with a pool of its own: however many boards are open, the commands of requests never
     wait for a connection behind them. Embedded: another client of ``main``'s in-process server
     (so that what one publishes, the other hears)."""
-    if settings.redis_url is None:
+    if settings.redis.url is None:
         server = main.connection_pool.connection_kwargs["server"]
         return _embedded(server, max_connections, settings)
     return create_redis(settings.replace(redis_max_connections=max_connections))
@@ -113,5 +113,7 @@ def _embedded(server: Any, max_connections: int, settings: Settings) -> RedisCli
         connection_pool_class=redis_asyncio.BlockingConnectionPool,
         max_connections=max_connections,
     )
-    client.connection_pool.timeout = settings.redis_timeout_seconds  # type: ignore[attr-defined]
+    pool = client.connection_pool
+    assert isinstance(pool, redis_asyncio.BlockingConnectionPool)  # connection_pool_class above
+    pool.timeout = settings.redis.timeout_seconds
     return client

@@ -27,12 +27,12 @@ import secrets
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 logger = logging.getLogger("healthbook.keys")
@@ -58,7 +58,7 @@ def _new_private_key(alg: str) -> PrivateKey:
     raise SigningKeyError(f"no key type for algorithm {alg!r}")
 
 
-def _check_key_type(alg: str, key: object) -> bool:
+def _check_key_type(key: object, alg: str) -> TypeGuard[PrivateKey]:
     if alg == "EdDSA":
         return isinstance(key, Ed25519PrivateKey)
     if alg == "ES384":
@@ -68,11 +68,12 @@ def _check_key_type(alg: str, key: object) -> bool:
     return False
 
 
-def _public_jwk(alg: str, private_key: PrivateKey) -> dict[str, Any]:
+def _public_jwk(private_key: PrivateKey) -> dict[str, Any]:
+    """The public half as a JWK; the key's type names its algorithm (see ``_check_key_type``)."""
     public = private_key.public_key()
-    if alg == "EdDSA":
+    if isinstance(public, Ed25519PublicKey):
         return json.loads(OKPAlgorithm.to_jwk(public))
-    if alg == "ES384":
+    if isinstance(public, ec.EllipticCurvePublicKey):
         return json.loads(ECAlgorithm.to_jwk(public))
     return json.loads(RSAAlgorithm.to_jwk(public))
 
@@ -106,7 +107,7 @@ class SigningKey:
         self.public_key = private_key.public_key()
         self.created_at = created_at
         self.retired_at = retired_at
-        jwk = _public_jwk(alg, private_key)
+        jwk = _public_jwk(private_key)
         jwk.update({"kid": kid, "use": "sig", "alg": alg})
         self.public_jwk: dict[str, Any] = jwk
 
@@ -226,14 +227,14 @@ class SigningKeys:
                 private_key = serialization.load_pem_private_key(
                     record["private_key_pem"].encode(), password=None
                 )
-                if alg not in ALGORITHMS or not _check_key_type(alg, private_key):
+                if alg not in ALGORITHMS or not _check_key_type(private_key, alg):
                     raise SigningKeyError(f"{path.name} is not a usable {alg} key")
                 retired = _parse_time(record.get("retired_at"))
                 if retired is not None and retired + self.verify_keep < now:
                     continue
                 key = SigningKey(
                     record["kid"],
-                    private_key,  # type: ignore[arg-type]
+                    private_key,
                     _parse_time(record["created_at"]) or now,
                     retired,
                     alg,
@@ -305,7 +306,7 @@ class SigningKeys:
         signer = self.signer if alg == _ALGORITHM else self.signer_for(alg)
         return jwt.encode(
             claims,
-            signer.private_key,  # type: ignore[arg-type]
+            signer.private_key,
             algorithm=alg,
             headers={"kid": signer.kid, "typ": typ},
         )

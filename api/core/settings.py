@@ -1,9 +1,14 @@
-"""Service settings: one frozen msgspec Struct, loaded from environment variables.
+"""Service settings: frozen msgspec Structs, one section per concern, read from the environment.
 
-Every field maps to the environment variable of the same name in upper case (``database_url`` ->
-``DATABASE_URL``). With nothing set the service runs in embedded mode: SQLite in ``DATA_DIR``,
-in-process fakeredis, signing keys generated into ``DATA_DIR/keys``. ``PRODUCTION=true`` refuses to
-start on embedded backends or with missing secrets.
+Each field names its environment variable (the section's ``rename``): ``settings.database.url`` is
+``DATABASE_URL``, ``settings.http.port`` is ``PORT``; the variable names and defaults are those of
+the one flat Struct this replaced. Ranges are ``msgspec.Meta`` constraints checked when the
+settings are read (``from_env``) and by ``check()``; rules across fields are the few explicit
+checks in ``check()``. A bad value's error names its variable.
+
+With nothing set the service runs in embedded mode: SQLite in ``DATA_DIR``, in-process fakeredis,
+signing keys generated into ``DATA_DIR/keys``. ``PRODUCTION=true`` refuses to start on embedded
+backends or with missing secrets.
 """
 
 from __future__ import annotations
@@ -13,20 +18,28 @@ import binascii
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import Annotated, Any, Final, Literal, NamedTuple, get_args
 from urllib.parse import urlsplit
 
 import msgspec
+from msgspec import Meta
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
-
-RATE_CLASSES = ("token", "booking", "checkin", "publishing", "reads", "writes")
+RateClass = Literal["token", "booking", "checkin", "publishing", "reads", "writes"]
+RATE_CLASSES: Final[tuple[RateClass, ...]] = get_args(RateClass)
 """The classes of request that rate limits tell apart (api/core/ratelimit.py)."""
 
 _KEY_ID = re.compile(r"^[A-Za-z0-9._-]{1,32}$")
+
+PositiveInt = Annotated[int, Meta(ge=1)]
+SHL_MAX_BASE_URL = 128 - len("/shl/") - 43
+"""The longest public base URL under which a SMART Health Link's ``url`` stays within 128."""
+NonNegativeInt = Annotated[int, Meta(ge=0)]
+PositiveFloat = Annotated[float, Meta(gt=0)]
 
 
 def parse_budget(value: str) -> tuple[int, int] | None:
@@ -66,59 +79,109 @@ class SettingsError(ValueError):
     """The environment does not describe a service that may start."""
 
 
-class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    production: bool = False
-    """Production mode: no embedded backends, every secret required."""
+def _env(prefix: str = "", **explicit: str) -> Callable[[str], str]:
+    """A section's ``rename``: a field's environment variable is ``prefix + NAME``, or as given."""
 
-    data_dir: str = ".healthbook"
-    """Where embedded mode keeps its SQLite file and generated keys."""
+    def rename(name: str) -> str:
+        return explicit.get(name, f"{prefix}{name}".upper())
 
-    database_url: str | None = None
+    return rename
+
+
+class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A group of settings about one concern; each field is one environment variable."""
+
+
+class DatabaseSettings(
+    _Section, frozen=True, rename=_env("DATABASE_", auto_migrate="AUTO_MIGRATE")
+):
+    url: str | None = None
     """SQLAlchemy URL, ``postgresql+asyncpg://user@host:5432/db``. Unset: SQLite in DATA_DIR."""
 
-    database_pool_size: int = 20
+    pool_size: int = 20
     """Database connections per process (a fixed pool; requests beyond it wait their turn)."""
 
-    database_timeout_seconds: float = 5.0
+    timeout_seconds: float = 5.0
     """How long a request waits for a connection or a statement before failing fast."""
-
-    redis_url: str | None = None
-    """``redis://host:6379/0``. Unset: in-process fakeredis (single process only)."""
-
-    redis_timeout_seconds: float = 2.0
-    """Socket timeouts towards Redis, and how long a command waits for a free pooled connection."""
-
-    redis_max_connections: int = 100
-    """Connections per process to Redis. Past them a command waits (up to
-    ``REDIS_TIMEOUT_SECONDS``) for one to come back instead of failing at once."""
-
-    redis_cluster: bool = False
-    """``REDIS_URL`` names one node of a Redis Cluster (database 0): the client finds the other
-    nodes from it and sends each key to the node owning its slot (README, "Redis Cluster")."""
 
     auto_migrate: bool | None = None
     """Apply migrations at start. Unset: on in embedded mode, off when DATABASE_URL is set."""
 
+    @property
+    def embedded(self) -> bool:
+        return self.url is None
+
+
+class RedisSettings(_Section, frozen=True, rename=_env("REDIS_")):
+    url: str | None = None
+    """``redis://host:6379/0``. Unset: in-process fakeredis (single process only)."""
+
+    timeout_seconds: float = 2.0
+    """Socket timeouts towards Redis, and how long a command waits for a free pooled connection."""
+
+    max_connections: Annotated[int, Meta(ge=1, le=10_000)] = 100
+    """Connections per process to Redis. Past them a command waits (up to
+    ``REDIS_TIMEOUT_SECONDS``) for one to come back instead of failing at once."""
+
+    cluster: bool = False
+    """``REDIS_URL`` names one node of a Redis Cluster (database 0): the client finds the other
+    nodes from it and sends each key to the node owning its slot (README, "Redis Cluster")."""
+
+    @property
+    def embedded(self) -> bool:
+        return self.url is None
+
+
+class HttpSettings(_Section, frozen=True, rename=_env()):
     host: str = "127.0.0.1"
-    port: int = 8000
-    workers: int = 1
+    port: Annotated[int, Meta(ge=0, le=65_535)] = 8000
+    workers: PositiveInt = 1
 
-    log_level: LogLevel = "INFO"
-    access_log: bool = True
-    """One JSON line per request (method, route template, status, duration, request id)."""
-
-    max_request_body_bytes: int = 1_048_576
+    max_request_body_bytes: Annotated[int, Meta(ge=1024)] = 1_048_576
     """Request body limit for every route that does not set its own (413 past it)."""
 
     public_base_url: str = "http://127.0.0.1:8000"
     """The URL callers use to reach this service (token audience, links)."""
 
+    trusted_proxy_hops: Annotated[int, Meta(ge=0, le=10)] = 0
+    """Reverse proxies in front of the service that append to ``X-Forwarded-For``: the caller's
+    address is the entry this many places from the right. 0: the connection's peer address."""
+
+
+class ObservabilitySettings(_Section, frozen=True, rename=_env()):
+    log_level: LogLevel = "INFO"
+
+    access_log: bool = True
+    """One JSON line per request (method, route template, status, duration, request id)."""
+
+    metrics_token: Annotated[str, Meta(min_length=32)] | None = None
+    """When set, ``/metrics`` answers only requests with ``Authorization: Bearer <token>`` (the
+    Prometheus scraper's credential); at least 32 characters."""
+
+
+class SecuritySettings(_Section, frozen=True, rename=_env()):
     identifier_hash_key: str | None = None
     """Secret for the keyed hash (HMAC-SHA-256) of national ID numbers. Required in production."""
 
     signing_keys_dir: str | None = None
     """Directory of our Ed25519 signing keys. Unset: DATA_DIR/keys, generated on first start."""
 
+    signing_key_verify_keep_days: int = 30
+    """After a rotation, the previous signing key still verifies this long."""
+
+    document_deflate: bool = False
+    """Deflate documents before encrypting them (stored with the ``HBE2`` marker). Every release
+    from this one reads such values; one before it does not, so turn this on once no older pod
+    or image can read the database (a rolling update done, no rollback past this release)."""
+
+    document_encryption_keys: list[str] = msgspec.field(default_factory=list)
+    """Key-encryption keys of health documents at rest, ``ID:BASE64`` (32 random bytes each),
+    comma-separated: the first wraps new data keys, every one unwraps (rotation). Unset outside
+    production: one generated into DATA_DIR/document-keys. ``healthbook keys new-document-key``
+    makes one. A secret."""
+
+
+class IdentitySettings(_Section, frozen=True, rename=_env()):
     access_token_ttl_seconds: int = 900
     """Lifetime of our access tokens (15 minutes)."""
 
@@ -137,20 +200,33 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     jwks_max_staleness_seconds: int = 86_400
     """Through a JWKS outage, the last good keys keep working this long."""
 
-    jwks_fetch_timeout_seconds: float = 5.0
+    jwks_fetch_timeout_seconds: Annotated[float, Meta(gt=0, le=60)] = 5.0
     """How long one fetch of an identity provider's keys may take; logins that arrive while it
     is in flight wait for it (at most this long) rather than being refused."""
 
     client_assertion_max_lifetime_seconds: int = 300
     """A client assertion must expire within this many seconds of being issued."""
 
-    signing_key_verify_keep_days: int = 30
-    """After a rotation, the previous signing key still verifies this long."""
-
     guardian_child_max_age: int = 18
     """A parent acts for a child until the child turns this old."""
 
-    national_id_systems: list[str] = msgspec.field(
+
+class FhirSettings(
+    _Section,
+    frozen=True,
+    rename=_env(
+        "FHIR_",
+        national_id_systems="NATIONAL_ID_SYSTEMS",
+        insurance_card_systems="INSURANCE_CARD_SYSTEMS",
+    ),
+):
+    max_body_bytes: int = 10_000_000
+    """Largest FHIR Bundle accepted on the FHIR endpoints (413 OperationOutcome past it)."""
+
+    max_depth: int = 64
+    """Deepest JSON nesting accepted in a FHIR Bundle."""
+
+    national_id_systems: Annotated[list[str], Meta(min_length=1)] = msgspec.field(
         default_factory=lambda: ["https://fhir.moh.gov.vn/sid/cccd"]
     )
     """Patient identifier systems that carry the national ID number (comma-separated). Published
@@ -161,188 +237,110 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     )
     """Patient identifier systems of health-insurance card numbers (comma-separated)."""
 
-    fhir_max_body_bytes: int = 10_000_000
-    """Largest FHIR Bundle accepted on the FHIR endpoints (413 OperationOutcome past it)."""
 
-    fhir_max_depth: int = 64
-    """Deepest JSON nesting accepted in a FHIR Bundle."""
+class PullSettings(_Section, frozen=True, rename=_env("PULL_")):
+    max_bytes: Annotated[int, Meta(ge=1024)] = 20_000_000
+    """Most bytes one patient's pull from a facility's FHIR API may download, all pages together
+    (checked while each response streams; past it the pull is refused)."""
 
-    demo: bool = False
-    """Demo mode (``healthbook demo``): mounts the demo identity provider. Never in production."""
+    max_pages: PositiveInt = 100
+    """Most ``$everything`` pages (``Bundle.link[next]``) followed for one patient."""
 
+    connect_timeout_seconds: PositiveFloat = 5.0
+    """Timeout of connecting to a facility's FHIR API (or its token endpoint)."""
+
+    read_timeout_seconds: PositiveFloat = 30.0
+    """Longest wait for the next bytes of a response from a facility's FHIR API."""
+
+    response_deadline_seconds: PositiveFloat = 120.0
+    """The most one response from a facility's FHIR API may take in all, first byte to last."""
+
+    max_attempts: PositiveInt = 4
+    """Attempts of one request to a facility's FHIR API that fails with 429, 502, 503, 504, a
+    connection error or a timeout, before the pull gives up."""
+
+    retry_base_seconds: PositiveFloat = 1.0
+    """First retry delay of a pull request; doubles per attempt, with jitter; a longer
+    ``Retry-After`` wins."""
+
+    retry_max_seconds: float = 30.0
+    """Longest retry delay; a server asking to wait longer (``Retry-After``) fails the pull. At
+    least PULL_RETRY_BASE_SECONDS."""
+
+    token_scope: str = "system/*.read"
+    """Scope asked of a facility's token endpoint (SMART Backend Services)."""
+
+    interval_seconds: PositiveFloat = 3600.0
+    """How often the periodic pull job re-syncs the patients it knows at each facility."""
+
+
+_FCM_TEST_ORIGIN = r"^http://(127\.0\.0\.1|localhost):"
+
+
+class NotificationSettings(
+    _Section,
+    frozen=True,
+    rename=_env(
+        max_attempts="NOTIFICATION_MAX_ATTEMPTS",
+        retry_base_seconds="NOTIFICATION_RETRY_BASE_SECONDS",
+        retry_max_seconds="NOTIFICATION_RETRY_MAX_SECONDS",
+        retention_days="NOTIFICATION_RETENTION_DAYS",
+    ),
+):
     fcm_credentials: str | None = None
     """Path to a Firebase service-account JSON file. Unset: notifications go to the console."""
 
-    fcm_endpoint: str | None = None
+    fcm_endpoint: Annotated[str, Meta(pattern=_FCM_TEST_ORIGIN)] | None = None
     """Origin of the FCM HTTP v1 API instead of https://fcm.googleapis.com. Tests only: a fake FCM
     server on loopback (``http://127.0.0.1:PORT``); refused in production and for other hosts."""
 
     fcm_timeout_seconds: float = 10.0
     """Timeout of one request to FCM."""
 
-    fcm_max_concurrency: int = 64
+    fcm_max_concurrency: Annotated[int, Meta(ge=1, le=1000)] = 64
     """Requests in flight to FCM per relay process (HTTP/2 streams on one connection)."""
 
     relay_embedded: bool | None = None
     """Run the notification relay inside the API process. Unset: on in embedded mode (no
     DATABASE_URL), off otherwise (run ``healthbook worker`` replicas)."""
 
-    relay_batch_size: int = 100
+    relay_batch_size: Annotated[int, Meta(ge=1, le=1000)] = 100
     """Outbox rows a relay claims at a time."""
 
-    relay_poll_seconds: float = 5.0
+    relay_poll_seconds: PositiveFloat = 5.0
     """How often an idle relay looks for due rows when no Redis wake-up arrives."""
 
-    relay_concurrency: int = 2
+    relay_concurrency: Annotated[int, Meta(ge=1, le=16)] = 2
     """Batches a relay process works on at once (one's database work overlaps another's sending);
     always one on SQLite."""
 
-    relay_lease_seconds: float = 60.0
+    relay_lease_seconds: Annotated[float, Meta(ge=1)] = 60.0
     """A claimed row is the relay's for this long (renewed while it works); a relay that dies
     loses its rows to another after it."""
 
-    metrics_token: str | None = None
-    """When set, ``/metrics`` answers only requests with ``Authorization: Bearer <token>`` (the
-    Prometheus scraper's credential); at least 32 characters."""
+    relay_stop_grace_seconds: Annotated[float, Meta(ge=0)] = 30.0
+    """A stopping relay (SIGTERM) lets the batch in hand finish for this long; past it, it stops
+    sending and gives its claimed rows back, so another relay sends them at once."""
 
     worker_heartbeat_file: str | None = None
     """Where ``healthbook worker`` writes when its relay last went round its loop, for
     ``healthbook worker-alive`` (the liveness check). Unset: ``healthbook-worker.heartbeat`` in
     the system's temporary directory."""
 
-    relay_stop_grace_seconds: float = 30.0
-    """A stopping relay (SIGTERM) lets the batch in hand finish for this long; past it, it stops
-    sending and gives its claimed rows back, so another relay sends them at once."""
-
-    notification_max_attempts: int = 8
+    max_attempts: PositiveInt = 8
     """Attempts before a notification that keeps failing on some device is dead-lettered."""
 
-    notification_retry_base_seconds: float = 10.0
+    retry_base_seconds: PositiveFloat = 10.0
     """First retry delay; doubles per attempt, with jitter; FCM's Retry-After wins when longer."""
 
-    notification_retry_max_seconds: float = 3600.0
+    retry_max_seconds: float = 3600.0
     """Longest retry delay (before Retry-After)."""
 
-    notification_retention_days: int = 30
+    retention_days: PositiveInt = 30
     """Finished outbox rows (and their per-device outcomes) are deleted after this many days."""
 
-    device_stale_days: int = 60
+    device_stale_days: PositiveInt = 60
     """A device not seen (no registration refresh) for this many days is pruned."""
-
-    pull_max_bytes: int = 20_000_000
-    """Most bytes one patient's pull from a facility's FHIR API may download, all pages together
-    (checked while each response streams; past it the pull is refused)."""
-
-    pull_max_pages: int = 100
-    """Most ``$everything`` pages (``Bundle.link[next]``) followed for one patient."""
-
-    pull_connect_timeout_seconds: float = 5.0
-    """Timeout of connecting to a facility's FHIR API (or its token endpoint)."""
-
-    pull_read_timeout_seconds: float = 30.0
-    """Longest wait for the next bytes of a response from a facility's FHIR API."""
-
-    pull_response_deadline_seconds: float = 120.0
-    """The most one response from a facility's FHIR API may take in all, first byte to last."""
-
-    pull_max_attempts: int = 4
-    """Attempts of one request to a facility's FHIR API that fails with 429, 502, 503, 504, a
-    connection error or a timeout, before the pull gives up."""
-
-    pull_retry_base_seconds: float = 1.0
-    """First retry delay of a pull request; doubles per attempt, with jitter; a longer
-    ``Retry-After`` wins."""
-
-    pull_retry_max_seconds: float = 30.0
-    """Longest retry delay; a server asking to wait longer (``Retry-After``) fails the pull."""
-
-    pull_token_scope: str = "system/*.read"
-    """Scope asked of a facility's token endpoint (SMART Backend Services)."""
-
-    pull_interval_seconds: float = 3600.0
-    """How often the periodic pull job re-syncs the patients it knows at each facility."""
-
-    appointment_booking_window_days: int = 60
-    """Slots starting further ahead than this many days are neither listed nor bookable."""
-
-    appointment_max_active_per_citizen: int = 10
-    """Most upcoming appointments (booked or checked in) one citizen may hold at a time."""
-
-    appointment_cancel_cutoff_minutes: int = 120
-    """A citizen may cancel or reschedule until this many minutes before the start."""
-
-    appointment_reminder_minutes: list[int] = msgspec.field(default_factory=lambda: [1440, 120])
-    """Reminders before an appointment's start, in minutes (comma-separated)."""
-
-    idempotency_key_ttl_hours: int = 24
-    """How long an ``Idempotency-Key`` and its stored answer are kept (per citizen)."""
-
-    checkin_lead_minutes: int = 60
-    """A check-in code is valid from this many minutes before the appointment's start."""
-
-    checkin_grace_minutes: int = 30
-    """... until this many minutes after the start."""
-
-    walk_in_reuse_minutes: int = 30
-    """Scanning a facility QR again within this time answers the ticket already issued."""
-
-    queue_approaching_threshold: int = 3
-    """A waiting citizen is told when this many people (or fewer) are ahead of them."""
-
-    queue_default_service_minutes: float = 10.0
-    """Estimated minutes per person when the queue has no calls in the last hour to average."""
-
-    queue_status_publish_seconds: float = 0.2
-    """Live queue updates (Redis pub/sub) of one queue are coalesced to one per this interval."""
-
-    rate_limit_enabled: bool = True
-    """Rate limits per caller and class of request (see README, "Rate limits"). Off: no limit and
-    no Redis round trip per request (benchmarks run with it off)."""
-
-    rate_limit_token: str = "1200/60"
-    """Budget of the token endpoint (``POST /auth/token``), per IP address: ``N/S`` is N requests
-    in any S seconds, ``off`` is no limit. Generous: a carrier's NAT puts many phones behind one
-    address."""
-
-    rate_limit_booking: str = "30/60"
-    """Budget of booking, cancelling and rescheduling appointments, per citizen (``N/S``)."""
-
-    rate_limit_checkin: str = "300/60"
-    """Budget of kiosk check-ins (per kiosk client) and walk-ins (per citizen) (``N/S``)."""
-
-    rate_limit_publishing: str = "600/60"
-    """Budget of publishing summaries and slots, per hospital client (``N/S``)."""
-
-    rate_limit_reads: str = "1200/60"
-    """Budget of every other ``GET``, per caller (citizen, client, or IP address) (``N/S``)."""
-
-    rate_limit_writes: str = "300/60"
-    """Budget of every other write (``POST``/``PUT``/``PATCH``/``DELETE``), per caller (``N/S``)."""
-
-    rate_limit_fail_closed: list[str] = msgspec.field(
-        default_factory=lambda: ["booking", "checkin"]
-    )
-    """Classes answered 503 when Redis cannot be asked (comma-separated); the other classes pass
-    unlimited while it is away."""
-
-    trusted_proxy_hops: int = 0
-    """Reverse proxies in front of the service that append to ``X-Forwarded-For``: the caller's
-    address is the entry this many places from the right. 0: the connection's peer address."""
-
-    document_deflate: bool = False
-    """Deflate documents before encrypting them (stored with the ``HBE2`` marker). Every release
-    from this one reads such values; one before it does not, so turn this on once no older pod
-    or image can read the database (a rolling update done, no rollback past this release)."""
-
-    document_encryption_keys: list[str] = msgspec.field(default_factory=list)
-    """Key-encryption keys of health documents at rest, ``ID:BASE64`` (32 random bytes each),
-    comma-separated: the first wraps new data keys, every one unwraps (rotation). Unset outside
-    production: one generated into DATA_DIR/document-keys. ``healthbook keys new-document-key``
-    makes one. A secret."""
-
-    @property
-    def embedded_database(self) -> bool:
-        return self.database_url is None
 
     @property
     def effective_worker_heartbeat_file(self) -> Path:
@@ -350,235 +348,401 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             return Path(self.worker_heartbeat_file)
         return Path(tempfile.gettempdir()) / "healthbook-worker.heartbeat"
 
+
+class AppointmentSettings(
+    _Section,
+    frozen=True,
+    rename=_env("APPOINTMENT_", idempotency_key_ttl_hours="IDEMPOTENCY_KEY_TTL_HOURS"),
+):
+    booking_window_days: PositiveInt = 60
+    """Slots starting further ahead than this many days are neither listed nor bookable."""
+
+    max_active_per_citizen: PositiveInt = 10
+    """Most upcoming appointments (booked or checked in) one citizen may hold at a time."""
+
+    cancel_cutoff_minutes: NonNegativeInt = 120
+    """A citizen may cancel or reschedule until this many minutes before the start."""
+
+    reminder_minutes: list[Annotated[int, Meta(ge=1, le=43_200)]] = msgspec.field(
+        default_factory=lambda: [1440, 120]
+    )
+    """Reminders before an appointment's start, in minutes (comma-separated)."""
+
+    idempotency_key_ttl_hours: PositiveInt = 24
+    """How long an ``Idempotency-Key`` and its stored answer are kept (per citizen)."""
+
+
+class CheckinSettings(
+    _Section,
+    frozen=True,
+    rename=_env(lead_minutes="CHECKIN_LEAD_MINUTES", grace_minutes="CHECKIN_GRACE_MINUTES"),
+):
+    lead_minutes: NonNegativeInt = 60
+    """A check-in code is valid from this many minutes before the appointment's start."""
+
+    grace_minutes: NonNegativeInt = 30
+    """... until this many minutes after the start."""
+
+    walk_in_reuse_minutes: NonNegativeInt = 30
+    """Scanning a facility QR again within this time answers the ticket already issued."""
+
+    queue_approaching_threshold: NonNegativeInt = 3
+    """A waiting citizen is told when this many people (or fewer) are ahead of them."""
+
+    queue_default_service_minutes: PositiveFloat = 10.0
+    """Estimated minutes per person when the queue has no calls in the last hour to average."""
+
+    queue_status_publish_seconds: Annotated[float, Meta(gt=0, le=60)] = 0.2
+    """Live queue updates (Redis pub/sub) of one queue are coalesced to one per this interval."""
+
+
+class RateLimitSettings(_Section, frozen=True, rename=_env("RATE_LIMIT_")):
+    enabled: bool = True
+    """Rate limits per caller and class of request (see README, "Rate limits"). Off: no limit and
+    no Redis round trip per request (benchmarks run with it off)."""
+
+    token: str = "1200/60"
+    """Budget of the token endpoint (``POST /auth/token``), per IP address: ``N/S`` is N requests
+    in any S seconds, ``off`` is no limit. Generous: a carrier's NAT puts many phones behind one
+    address."""
+
+    booking: str = "30/60"
+    """Budget of booking, cancelling and rescheduling appointments, per citizen (``N/S``)."""
+
+    checkin: str = "300/60"
+    """Budget of kiosk check-ins (per kiosk client) and walk-ins (per citizen) (``N/S``)."""
+
+    publishing: str = "600/60"
+    """Budget of publishing summaries and slots, per hospital client (``N/S``)."""
+
+    reads: str = "1200/60"
+    """Budget of every other ``GET``, per caller (citizen, client, or IP address) (``N/S``)."""
+
+    writes: str = "300/60"
+    """Budget of every other write (``POST``/``PUT``/``PATCH``/``DELETE``), per caller (``N/S``)."""
+
+    fail_closed: list[RateClass] = msgspec.field(default_factory=lambda: ["booking", "checkin"])
+    """Classes answered 503 when Redis cannot be asked (comma-separated); the other classes pass
+    unlimited while it is away."""
+
     @property
-    def embedded_redis(self) -> bool:
-        return self.redis_url is None
+    def budgets(self) -> dict[str, tuple[int, int] | None]:
+        """Each rate-limit class's budget as (requests, window seconds); None: unlimited."""
+        return {name: parse_budget(self.budget_text(name)) for name in RATE_CLASSES}
+
+    def budget_text(self, name: RateClass) -> str:
+        return {
+            "token": self.token,
+            "booking": self.booking,
+            "checkin": self.checkin,
+            "publishing": self.publishing,
+            "reads": self.reads,
+            "writes": self.writes,
+        }[name]
+
+
+class InsuranceSettings(_Section, frozen=True, rename=_env("INSURANCE_")):
+    """Hospitals' insurance XML (QĐ 130/4750/3176)."""
+
+    max_envelope_bytes: Annotated[int, Meta(ge=1024)] = 32_000_000
+    """Largest ``GIAMDINHHS`` envelope accepted on ``POST /hospital/insurance-xml`` and by
+    ``healthbook import-xml`` (413 past it)."""
+
+    max_file_bytes: Annotated[int, Meta(ge=1024, le=7_500_000)] = 7_000_000
+    """Largest decoded table file (one ``FILEHOSO``'s ``NOIDUNGFILE``); a larger one rejects
+    its episode. At most 7,500,000: its base64 must stay under the 10 MB the hardened parser
+    allows one text node."""
+
+    max_episodes: PositiveInt = 2_000
+    """Most episodes (``HOSO``) in one envelope."""
+
+    accept_unsigned_facilities: list[str] = msgspec.field(default_factory=list)
+    """Facility codes whose envelopes are accepted without a valid ``CHUKYDONVI`` signature
+    (comma-separated; empty by default). For test systems only: ``check-config`` warns when set
+    in production."""
+
+
+class SharingSettings(_Section, frozen=True, rename=_env("SHARING_")):
+    """SMART Health Links a citizen makes to share the book (README, "Sharing")."""
+
+    max_days: Annotated[int, Meta(ge=1, le=365)] = 90
+    """Longest a share may live: its ``expires_at`` is at most this many days ahead."""
+
+    passcode_attempts: Annotated[int, Meta(ge=1, le=100)] = 10
+    """Wrong passcodes a link accepts over its whole life; at zero it is disabled (404)."""
+
+    file_url_seconds: Annotated[int, Meta(ge=10, le=3600)] = 300
+    """How long a manifest's file ``location`` URL stays valid (the spec allows at most one
+    hour)."""
+
+    viewer_url: Annotated[str, Meta(max_length=200, pattern=r"^(https?://[^\s#]+)?$")] = ""
+    """The SHL viewer (a web app that reads the payload after ``#``) the link and QR open; empty:
+    the QR holds the bare ``shlink:/`` payload, which SHL-capable apps read."""
+
+
+class Settings(
+    msgspec.Struct,
+    frozen=True,
+    kw_only=True,
+    forbid_unknown_fields=True,
+    rename={"production": "PRODUCTION", "data_dir": "DATA_DIR", "demo": "DEMO"},
+):
+    production: bool = False
+    """Production mode: no embedded backends, every secret required."""
+
+    data_dir: str = ".healthbook"
+    """Where embedded mode keeps its SQLite file and generated keys."""
+
+    demo: bool = False
+    """Demo mode (``healthbook demo``): mounts the demo identity provider. Never in production."""
+
+    database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
+    redis: RedisSettings = msgspec.field(default_factory=RedisSettings)
+    http: HttpSettings = msgspec.field(default_factory=HttpSettings)
+    observability: ObservabilitySettings = msgspec.field(default_factory=ObservabilitySettings)
+    security: SecuritySettings = msgspec.field(default_factory=SecuritySettings)
+    identity: IdentitySettings = msgspec.field(default_factory=IdentitySettings)
+    fhir: FhirSettings = msgspec.field(default_factory=FhirSettings)
+    pull: PullSettings = msgspec.field(default_factory=PullSettings)
+    notifications: NotificationSettings = msgspec.field(default_factory=NotificationSettings)
+    appointments: AppointmentSettings = msgspec.field(default_factory=AppointmentSettings)
+    checkin: CheckinSettings = msgspec.field(default_factory=CheckinSettings)
+    rate_limits: RateLimitSettings = msgspec.field(default_factory=RateLimitSettings)
+    insurance: InsuranceSettings = msgspec.field(default_factory=InsuranceSettings)
+    sharing: SharingSettings = msgspec.field(default_factory=SharingSettings)
 
     @property
     def effective_database_url(self) -> str:
-        if self.database_url is not None:
-            return self.database_url
+        if self.database.url is not None:
+            return self.database.url
         return f"sqlite+aiosqlite:///{Path(self.data_dir).resolve() / 'healthbook.db'}"
 
     @property
     def relay_in_process(self) -> bool:
         """Whether the API process runs the notification relay itself."""
-        if self.relay_embedded is not None:
-            return self.relay_embedded
-        return self.embedded_database
+        if self.notifications.relay_embedded is not None:
+            return self.notifications.relay_embedded
+        return self.database.embedded
 
     @property
     def migrate_on_start(self) -> bool:
-        if self.auto_migrate is not None:
-            return self.auto_migrate
-        return self.embedded_database
+        if self.database.auto_migrate is not None:
+            return self.database.auto_migrate
+        return self.database.embedded
 
     @property
     def effective_signing_keys_dir(self) -> Path:
-        return Path(self.signing_keys_dir or Path(self.data_dir) / "keys")
+        return Path(self.security.signing_keys_dir or Path(self.data_dir) / "keys")
 
     @property
     def issuer(self) -> str:
         """Our ``iss`` and ``aud``: the public base URL without a trailing slash."""
-        return self.public_base_url.rstrip("/")
+        return self.http.public_base_url.rstrip("/")
 
     @property
     def token_endpoint(self) -> str:
         return f"{self.issuer}/auth/token"
 
     def check(self) -> None:
-        """Refuse settings that must not start; raise SettingsError naming every problem."""
+        """Refuse settings that must not start; raise SettingsError naming every problem.
+
+        The ranges (``Meta`` constraints) are checked again here, for settings built in code
+        rather than read by ``from_env``; then the rules across fields."""
         problems: list[str] = []
-        if self.workers < 1:
-            problems.append("WORKERS must be at least 1")
-        if not 1 <= self.redis_max_connections <= 10_000:
-            problems.append("REDIS_MAX_CONNECTIONS must be between 1 and 10000")
-        if self.workers > 1 and self.embedded_redis:
+        try:
+            msgspec.convert(msgspec.to_builtins(self), Settings)
+        except msgspec.ValidationError as exc:
+            problems.append(_naming_the_variable(exc))
+        problems.extend(self._cross_field_problems())
+        if problems:
+            raise SettingsError("; ".join(problems))
+
+    def _cross_field_problems(self) -> list[str]:
+        problems: list[str] = []
+        if self.http.workers > 1 and self.redis.embedded:
             problems.append(
                 "the embedded Redis lives inside one process: set REDIS_URL to run more than one "
                 "worker"
             )
         problems.extend(self._redis_cluster_problems())
-        if not self.national_id_systems:
-            problems.append("NATIONAL_ID_SYSTEMS must name at least one identifier system")
-        if self.max_request_body_bytes < 1024:
-            problems.append("MAX_REQUEST_BODY_BYTES must be at least 1024")
-        if not 1 <= self.fcm_max_concurrency <= 1000:
-            problems.append("FCM_MAX_CONCURRENCY must be between 1 and 1000")
-        if not 1 <= self.relay_concurrency <= 16:
-            problems.append("RELAY_CONCURRENCY must be between 1 and 16")
-        if self.relay_batch_size < 1 or self.relay_batch_size > 1000:
-            problems.append("RELAY_BATCH_SIZE must be between 1 and 1000")
-        if self.relay_poll_seconds <= 0 or self.relay_lease_seconds < 1:
-            problems.append("RELAY_POLL_SECONDS must be > 0 and RELAY_LEASE_SECONDS at least 1")
-        if self.relay_stop_grace_seconds < 0:
-            problems.append("RELAY_STOP_GRACE_SECONDS must be >= 0")
-        if self.notification_max_attempts < 1 or self.notification_retry_base_seconds <= 0:
+        if self.pull.retry_max_seconds < self.pull.retry_base_seconds:
+            problems.append("PULL_RETRY_MAX_SECONDS must be at least PULL_RETRY_BASE_SECONDS")
+        if len(self.issuer) > SHL_MAX_BASE_URL:
             problems.append(
-                "NOTIFICATION_MAX_ATTEMPTS and NOTIFICATION_RETRY_BASE_SECONDS must be > 0"
+                f"PUBLIC_BASE_URL must be at most {SHL_MAX_BASE_URL} characters: a SMART Health "
+                "Link's manifest URL (PUBLIC_BASE_URL/shl/ and 43 characters) may not pass 128"
             )
-        if not 0 < self.jwks_fetch_timeout_seconds <= 60:
-            problems.append("JWKS_FETCH_TIMEOUT_SECONDS must be > 0 and at most 60")
-        if self.device_stale_days < 1 or self.notification_retention_days < 1:
-            problems.append("DEVICE_STALE_DAYS and NOTIFICATION_RETENTION_DAYS must be at least 1")
-        if self.pull_max_bytes < 1024 or self.pull_max_pages < 1 or self.pull_max_attempts < 1:
+        if self.insurance.max_envelope_bytes < self.insurance.max_file_bytes:
             problems.append(
-                "PULL_MAX_BYTES must be at least 1024, PULL_MAX_PAGES and PULL_MAX_ATTEMPTS at "
-                "least 1"
+                "INSURANCE_MAX_ENVELOPE_BYTES must be at least INSURANCE_MAX_FILE_BYTES"
             )
-        if (
-            min(
-                self.pull_connect_timeout_seconds,
-                self.pull_read_timeout_seconds,
-                self.pull_response_deadline_seconds,
-                self.pull_retry_base_seconds,
-                self.pull_interval_seconds,
-            )
-            <= 0
-            or self.pull_retry_max_seconds < self.pull_retry_base_seconds
-        ):
-            problems.append(
-                "PULL_*_SECONDS must be > 0, and PULL_RETRY_MAX_SECONDS at least "
-                "PULL_RETRY_BASE_SECONDS"
-            )
-        if (
-            self.appointment_booking_window_days < 1
-            or self.appointment_max_active_per_citizen < 1
-            or self.appointment_cancel_cutoff_minutes < 0
-            or self.idempotency_key_ttl_hours < 1
-            or any(not 1 <= m <= 43_200 for m in self.appointment_reminder_minutes)
-        ):
-            problems.append(
-                "APPOINTMENT_BOOKING_WINDOW_DAYS, APPOINTMENT_MAX_ACTIVE_PER_CITIZEN and "
-                "IDEMPOTENCY_KEY_TTL_HOURS must be at least 1, APPOINTMENT_CANCEL_CUTOFF_MINUTES "
-                "at least 0, APPOINTMENT_REMINDER_MINUTES between 1 and 43200 each"
-            )
-        if (
-            min(
-                self.checkin_lead_minutes,
-                self.checkin_grace_minutes,
-                self.walk_in_reuse_minutes,
-                self.queue_approaching_threshold,
-            )
-            < 0
-            or self.queue_default_service_minutes <= 0
-            or not 0 < self.queue_status_publish_seconds <= 60
-        ):
-            problems.append(
-                "CHECKIN_LEAD_MINUTES, CHECKIN_GRACE_MINUTES, WALK_IN_REUSE_MINUTES and "
-                "QUEUE_APPROACHING_THRESHOLD must be at least 0, QUEUE_DEFAULT_SERVICE_MINUTES "
-                "> 0, QUEUE_STATUS_PUBLISH_SECONDS between 0 and 60"
-            )
-        problems.extend(self._rate_limit_problems())
-        problems.extend(self._document_key_problems())
-        if self.fcm_endpoint is not None and (
-            self.production
-            or not self.fcm_endpoint.startswith(("http://127.0.0.1:", "http://localhost:"))
-        ):
-            problems.append("FCM_ENDPOINT is for tests against a fake FCM server on loopback only")
-        if self.metrics_token is not None and len(self.metrics_token) < 32:
-            problems.append("METRICS_TOKEN must have at least 32 characters")
-        if self.production:
-            placeholders = sorted(
-                name.upper()
-                for name in (
-                    "database_url",
-                    "redis_url",
-                    "identifier_hash_key",
-                    "metrics_token",
-                    "document_encryption_keys",
-                )
-                if "REPLACE-ME" in str(getattr(self, name) or "")
-            )
-            if placeholders:
-                problems.append(
-                    "PRODUCTION refuses the deploy templates' placeholders (REPLACE-ME) in "
-                    + ", ".join(placeholders)
-                )
-            if self.embedded_database:
-                problems.append("PRODUCTION needs DATABASE_URL (no embedded SQLite)")
-            if self.embedded_redis:
-                problems.append("PRODUCTION needs REDIS_URL (no embedded fakeredis)")
-            if not self.identifier_hash_key or len(self.identifier_hash_key) < 32:
-                problems.append("PRODUCTION needs IDENTIFIER_HASH_KEY (at least 32 characters)")
-            if not self.signing_keys_dir:
-                problems.append("PRODUCTION needs SIGNING_KEYS_DIR (keys are never generated)")
-            if self.demo:
-                problems.append("PRODUCTION cannot run the demo identity provider (DEMO)")
-            if not self.fcm_credentials:
-                problems.append("PRODUCTION needs FCM_CREDENTIALS (no console sender)")
-            if not self.document_encryption_keys:
-                problems.append(
-                    "PRODUCTION needs DOCUMENT_ENCRYPTION_KEYS (document keys are never generated)"
-                )
-        if problems:
-            raise SettingsError("; ".join(problems))
-
-    @property
-    def rate_limit_budgets(self) -> dict[str, tuple[int, int] | None]:
-        """Each rate-limit class's budget as (requests, window seconds); None: unlimited."""
-        return {name: parse_budget(getattr(self, f"rate_limit_{name}")) for name in RATE_CLASSES}
-
-    def _rate_limit_problems(self) -> list[str]:
-        problems: list[str] = []
         for name in RATE_CLASSES:
             try:
-                parse_budget(getattr(self, f"rate_limit_{name}"))
+                parse_budget(self.rate_limits.budget_text(name))
             except ValueError as exc:
                 problems.append(f"RATE_LIMIT_{name.upper()}: {exc}")
-        unknown = sorted(set(self.rate_limit_fail_closed) - set(RATE_CLASSES))
-        if unknown:
+        try:
+            parse_document_keys(self.security.document_encryption_keys)
+        except ValueError as exc:
+            problems.append(f"DOCUMENT_ENCRYPTION_KEYS: {exc}")
+        if self.production:
+            problems.extend(self._production_problems())
+        return problems
+
+    def _production_problems(self) -> list[str]:
+        problems: list[str] = []
+        secrets = {
+            "DATABASE_URL": self.database.url,
+            "REDIS_URL": self.redis.url,
+            "IDENTIFIER_HASH_KEY": self.security.identifier_hash_key,
+            "METRICS_TOKEN": self.observability.metrics_token,
+            "DOCUMENT_ENCRYPTION_KEYS": self.security.document_encryption_keys,
+        }
+        placeholders = sorted(
+            name for name, value in secrets.items() if "REPLACE-ME" in str(value or "")
+        )
+        if placeholders:
             problems.append(
-                f"RATE_LIMIT_FAIL_CLOSED names unknown classes {unknown}; known: "
-                f"{', '.join(RATE_CLASSES)}"
+                "PRODUCTION refuses the deploy templates' placeholders (REPLACE-ME) in "
+                + ", ".join(placeholders)
             )
-        if not 0 <= self.trusted_proxy_hops <= 10:
-            problems.append("TRUSTED_PROXY_HOPS must be between 0 and 10")
+        if self.database.embedded:
+            problems.append("PRODUCTION needs DATABASE_URL (no embedded SQLite)")
+        if self.redis.embedded:
+            problems.append("PRODUCTION needs REDIS_URL (no embedded fakeredis)")
+        key = self.security.identifier_hash_key
+        if not key or len(key) < 32:
+            problems.append("PRODUCTION needs IDENTIFIER_HASH_KEY (at least 32 characters)")
+        if not self.security.signing_keys_dir:
+            problems.append("PRODUCTION needs SIGNING_KEYS_DIR (keys are never generated)")
+        if self.demo:
+            problems.append("PRODUCTION cannot run the demo identity provider (DEMO)")
+        if not self.notifications.fcm_credentials:
+            problems.append("PRODUCTION needs FCM_CREDENTIALS (no console sender)")
+        if self.notifications.fcm_endpoint is not None:
+            problems.append("FCM_ENDPOINT is for tests against a fake FCM server on loopback only")
+        if not self.security.document_encryption_keys:
+            problems.append(
+                "PRODUCTION needs DOCUMENT_ENCRYPTION_KEYS (document keys are never generated)"
+            )
         return problems
 
     def _redis_cluster_problems(self) -> list[str]:
-        if not self.redis_cluster:
+        if not self.redis.cluster:
             return []
-        if self.redis_url is None:
+        if self.redis.url is None:
             return ["REDIS_CLUSTER needs REDIS_URL (one node of the cluster)"]
-        url = urlsplit(self.redis_url)
+        url = urlsplit(self.redis.url)
         if url.scheme not in ("redis", "rediss") or not url.hostname:
             return ["REDIS_CLUSTER needs REDIS_URL as redis://host:port or rediss://host:port"]
         if url.path.strip("/") not in ("", "0"):
             return ["REDIS_CLUSTER: a Redis Cluster has only database 0 (REDIS_URL ends in /0)"]
         return []
 
-    def _document_key_problems(self) -> list[str]:
-        try:
-            parse_document_keys(self.document_encryption_keys)
-        except ValueError as exc:
-            return [f"DOCUMENT_ENCRYPTION_KEYS: {exc}"]
-        return []
-
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read every field from its upper-case environment variable; bad values raise."""
+        """Read every field from its environment variable; bad values raise SettingsError."""
         env = os.environ if environ is None else environ
         raw: dict[str, Any] = {}
-        list_fields = {
-            field.name
-            for field in msgspec.structs.fields(cls)
-            if getattr(field.type, "__origin__", None) is list
-        }
-        for name in cls.__struct_fields__:
-            value = env.get(name.upper())
-            if value is not None and value != "":
-                raw[name] = (
-                    [item.strip() for item in value.split(",") if item.strip()]
-                    if name in list_fields
-                    else value
-                )
+        for variable in VARIABLES.values():
+            value = env.get(variable.name)
+            if value is None or value == "":
+                continue
+            if variable.is_list:
+                value = [item.strip() for item in value.split(",") if item.strip()]
+            target = raw if variable.section is None else raw.setdefault(variable.section, {})
+            target[variable.name] = value
         try:
             settings = msgspec.convert(raw, cls, strict=False)
         except msgspec.ValidationError as exc:
-            raise SettingsError(f"invalid setting: {exc}") from exc
+            raise SettingsError(f"invalid setting {_naming_the_variable(exc)}") from exc
         settings.check()
         return settings
 
+    @classmethod
+    def from_flat(cls, **values: Any) -> Settings:
+        """Settings from flat names, each an environment variable in lower case
+        (``database_url=...``, ``relay_batch_size=...``), the rest at their defaults; like
+        constructing a Struct, nothing is checked until ``check()``."""
+        return cls().replace(**values)
+
     def replace(self, **changes: Any) -> Settings:
-        return msgspec.structs.replace(self, **changes)
+        """A copy with ``changes``, by flat name (``redis_url=...``, the environment variable in
+        lower case) or by this Struct's own fields (``database=DatabaseSettings(...)``)."""
+        own: dict[str, Any] = {}
+        sections: dict[str, dict[str, Any]] = {}
+        for name, value in changes.items():
+            if name in self.__struct_fields__:
+                own[name] = value
+                continue
+            variable = VARIABLES.get(name.upper())
+            if variable is None or variable.section is None:
+                raise TypeError(f"unknown setting {name!r}")
+            sections.setdefault(variable.section, {})[variable.field] = value
+        for section, values in sections.items():
+            own[section] = msgspec.structs.replace(
+                own.get(section, getattr(self, section)), **values
+            )
+        return msgspec.structs.replace(self, **own)
+
+    def by_variable(self) -> dict[str, Any]:
+        """Each environment variable and its value in these settings, in declaration order."""
+        return {
+            variable.name: getattr(
+                self if variable.section is None else getattr(self, variable.section),
+                variable.field,
+            )
+            for variable in VARIABLES.values()
+        }
+
+    @classmethod
+    def environment_variables(cls) -> frozenset[str]:
+        """Every environment variable the service reads."""
+        return frozenset(VARIABLES)
+
+
+class Variable(NamedTuple):
+    """One environment variable: where it lands in Settings (``section`` None: Settings itself)."""
+
+    name: str
+    section: str | None
+    field: str
+    is_list: bool
+
+
+def _variables() -> Mapping[str, Variable]:
+    found: dict[str, Variable] = {}
+    info = msgspec.inspect.type_info(Settings)
+    assert isinstance(info, msgspec.inspect.StructType)
+    for field in info.fields:
+        if isinstance(field.type, msgspec.inspect.StructType):
+            for inner in field.type.fields:
+                found[inner.encode_name] = Variable(
+                    inner.encode_name,
+                    field.name,
+                    inner.name,
+                    isinstance(inner.type, msgspec.inspect.ListType),
+                )
+        else:
+            found[field.encode_name] = Variable(field.encode_name, None, field.name, False)
+    return MappingProxyType(found)
+
+
+VARIABLES: Final[Mapping[str, Variable]] = _variables()
+"""Each environment variable (``DATABASE_URL``) and where its value lives in Settings."""
+
+_AT = re.compile(
+    r"^(?P<what>.*) - at `\$\.(?:(?P<section>[a-z_]+)\.)?(?P<name>[A-Z0-9_]+)(?P<index>\[\d+\])?`$"
+)
+
+
+def _naming_the_variable(exc: msgspec.ValidationError) -> str:
+    """``Expected `int`, got `str` - at `$.http.PORT``` -> ``PORT: Expected `int`, got `str`
+    (settings.http.port)``."""
+    text = str(exc)
+    found = _AT.match(text)
+    variable = VARIABLES.get(found["name"]) if found else None
+    if found is None or variable is None:
+        return text
+    where = f"{variable.section}.{variable.field}" if variable.section else variable.field
+    return f"{variable.name}{found['index'] or ''}: {found['what']} (settings.{where})"

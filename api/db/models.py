@@ -6,6 +6,8 @@ from api.core.db import Base
 from api.facilities import models as facility_models
 from api.health_book import models as health_book_models
 from api.identity import models as identity_models
+from api.insurance import models as insurance_models
+from api.sharing import models as sharing_models
 from notifications import models as notification_models
 
 __all__ = [
@@ -15,5 +17,7 @@ __all__ = [
     "facility_models",
     "health_book_models",
     "identity_models",
+    "insurance_models",
     "notification_models",
+    "sharing_models",
 ]

@@ -32,12 +32,13 @@ class ColumnReport(msgspec.Struct, kw_only=True):
     """Values per key id as found (``plaintext`` for unencrypted ones), before any rewrite."""
 
 
-def encrypted_columns() -> list[tuple[Table, Column[bytes]]]:
-    found: list[tuple[Table, Column[bytes]]] = []
+def encrypted_columns() -> list[tuple[Table, Column[bytes], EncryptedBlob]]:
+    """Each encrypted column, with its table and its type (which holds the purpose)."""
+    found: list[tuple[Table, Column[bytes], EncryptedBlob]] = []
     for model_table in Base.metadata.sorted_tables:
         for model_column in model_table.columns:
             if isinstance(model_column.type, EncryptedBlob):
-                found.append((model_table, model_column))
+                found.append((model_table, model_column, model_column.type))
     return found
 
 
@@ -45,7 +46,7 @@ async def rewrap(
     engine: AsyncEngine, keys: DocumentKeys, *, dry_run: bool = False, batch_size: int = 500
 ) -> list[ColumnReport]:
     reports: list[ColumnReport] = []
-    for model_table, model_column in encrypted_columns():
+    for model_table, model_column, blob in encrypted_columns():
         (primary,) = model_table.primary_key.columns
         raw = table(
             model_table.name,
@@ -53,8 +54,8 @@ async def rewrap(
             column(model_column.name, LargeBinary()),
         )
         key, value = raw.c[primary.name], raw.c[model_column.name]
-        purpose = model_column.type.purpose.encode()  # type: ignore[attr-defined]
-        deflate = bool(model_column.type.deflate) and keys.deflate  # type: ignore[attr-defined]
+        purpose = blob.purpose.encode()
+        deflate = bool(blob.deflate) and keys.deflate
         report = ColumnReport(column=f"{model_table.name}.{model_column.name}")
         counts: Counter[str] = Counter()
         statement = (

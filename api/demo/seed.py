@@ -30,7 +30,6 @@ def ensure_admin(settings: Settings, credentials: Credentials) -> None:
     if credentials.get(ADMIN) is not None:
         return
     from api.db.migrate import upgrade
-    from api.identity.admin import create_client
     from api.identity.schemas import ClientCreate
     from api.runtime import Runtime
 
@@ -38,11 +37,9 @@ def ensure_admin(settings: Settings, credentials: Credentials) -> None:
 
     async def create() -> str:
         await upgrade(settings.effective_database_url)
-        async with Runtime(settings) as runtime, runtime.uow() as uow:
-            view = await create_client(
-                uow.session,
-                ClientCreate(kind="admin", name="demo operator", jwks=jwks),
-                now=runtime.clock.now(),
+        async with Runtime(settings) as runtime:
+            view = await runtime.identity_registry.create_client(
+                ClientCreate(kind="admin", name="demo operator", jwks=jwks)
             )
         return view.id
 

@@ -40,7 +40,7 @@ CodePath = Annotated[str, Parameter(pattern=r"^[A-Za-z0-9._\-]{1,32}$")]
 
 class FacilityController(Controller):
     path = "/facilities"
-    tags = ["facilities"]  # noqa: RUF012
+    tags = ("facilities",)
 
     @get(
         "/",
@@ -86,9 +86,10 @@ _ADMIN_ERRORS = problem_responses(INVALID_TOKEN, INSUFFICIENT_SCOPE, NotFound.pr
 
 class AdminFacilityController(Controller):
     path = "/admin/facilities"
-    tags = ["administration"]  # noqa: RUF012
-    guards = [requires_admin]  # noqa: RUF012
-    security = [{"BearerToken": []}]  # noqa: RUF012
+    # tuples: class-level and immutable; Litestar's router copies each into a list of its own
+    tags = ("administration",)
+    guards = (requires_admin,)
+    security = ({"BearerToken": []},)
 
     @put(
         "/{facility_id:str}",

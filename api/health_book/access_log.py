@@ -17,7 +17,7 @@ import datetime as dt
 import hashlib
 import json
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Integer, String, Uuid, bindparam, event, update
 from sqlalchemy.engine import Connection
@@ -162,7 +162,9 @@ def _reserve(connection: Connection, citizen_id: uuid.UUID, count: int) -> tuple
     """Take ``count`` places at the end of the citizen's chain: answers the last seq taken and
     the hash of the row before the first one. Locks the head row until the transaction ends."""
     parameters = {"head_citizen": citizen_id, "count": count, "added": count}
-    last_seq, previous = connection.execute(_RESERVE.of(connection), parameters).one()
+    # the statement is built per dialect (typed Any): it returns (seq, row_hash)
+    row = cast("tuple[Any, Any]", connection.execute(_RESERVE.of(connection), parameters).one())
+    last_seq, previous = row
     return int(last_seq), str(previous)
 
 

@@ -19,10 +19,9 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import msgspec
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from api.core.cache import Invalidations, LocalCache
 from api.core.errors import InvalidInput, NotFound
 from api.core.pagination import Cursors
+from api.core.redis import RedisClient
 from api.facilities import service as facilities
 from api.health_book import schemas
 from api.health_book.ingest import first_version_id
@@ -109,7 +109,7 @@ async def build_overview(
     session: AsyncSession, citizen_id: uuid.UUID, now: dt.datetime
 ) -> schemas.Overview:
     citizen = await citizens.get_record(session, citizen_id)
-    counts = {category: 0 for category in schemas.Category.__args__}  # type: ignore[attr-defined]
+    counts = {category: 0 for category in schemas.Category.__args__}  # type: ignore[attr-defined]  # a Literal alias has __args__
     for category, count in (
         await session.execute(
             select(HealthEntry.category, func.count())
@@ -289,7 +289,7 @@ async def _statements(
 class BookReader:
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         sessionmaker: async_sessionmaker[AsyncSession],
         cursors: Cursors,
         invalidations: Invalidations,
@@ -356,7 +356,7 @@ class BookReader:
             logger.warning("could not read the cached overview: %s", type(exc).__name__)
             raw = None
         if raw is not None:
-            found = _cached_decoder.decode(raw)
+            found = _cached_decoder.decode(cast(bytes, raw))  # a client without decode_responses
             if current in (None, found.version):
                 self.local.put(key, found, generation)
                 return found

@@ -125,12 +125,12 @@ async def observation_series(
     )
     if system:
         query = query.where(HealthEntry.code_system == system)
-    rows = (
+    newest_first = (
         await session.execute(
             query.order_by(_sort_at.desc(), HealthEntry.id.desc()).limit(MAX_POINTS)
         )
     ).all()
-    rows.reverse()
+    rows = newest_first[::-1]
     names: dict[str, str] = {}
     points = [_point(entry_id, at, summary, names) for entry_id, at, _, _, summary in rows]
     units = Counter(p.unit for p in points if p.unit)

@@ -15,7 +15,7 @@ from functools import partial
 from typing import Any, Literal, NamedTuple, cast
 
 import msgspec
-from sqlalchemy import select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.errors import Conflict, NotFound
@@ -24,7 +24,7 @@ from api.health_book import access_log, statements
 from api.health_book.canonical import canonical_sha256
 from api.health_book.fhir import Extraction, FhirError, extract, parse_bundle
 from api.health_book.fhir.model import ExtractedEntry
-from api.health_book.models import HealthDocument, HealthEntry
+from api.health_book.models import HealthDocument, HealthEntry, RestrictedDataChoice
 from api.identity import citizens, national_id
 from api.identity.schemas import Demographics
 from notifications.messages import HealthRecordAvailable
@@ -207,7 +207,7 @@ async def first_version_id(session: AsyncSession, document: HealthDocument) -> u
 
 def entry_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
     """Entries per category; statements ("no known allergies", refuted, withdrawn) are none."""
-    counts = dict.fromkeys(CATEGORIES, 0)
+    counts: dict[str, int] = dict.fromkeys(CATEGORIES, 0)
     for row in rows:
         if row["category"] in counts:
             counts[row["category"]] += 1
@@ -253,7 +253,7 @@ async def recompute_active(
             .execution_options(synchronize_session=False)
         )
         winner_ids = list(winners.values())
-        for ids in _chunks(winner_ids):  # type: ignore[arg-type]
+        for ids in _chunks(winner_ids):  # type: ignore[arg-type]  # ids: _chunks is typed for str
             await session.execute(
                 update(HealthEntry)
                 .where(HealthEntry.id.in_(ids))
@@ -274,13 +274,24 @@ async def publish(
     now: dt.datetime,
     on_change: BookChanged,
     fhir_version: str | None = None,
+    validate: bool = True,
+    restricted: bool = False,
 ) -> Publication:
     """Store a bundle in ``uow``'s transaction (committed when the unit of work ends); raises
     FhirError (nothing stored) when it cannot be accepted. Once the change is committed,
-    ``on_change`` is told whose book changed."""
+    ``on_change`` is told whose book changed. ``validate=False`` skips the R4 validation of
+    :func:`~api.health_book.fhir.parse_bundle` (only for documents this service built itself,
+    whose writer is tested to produce valid R4); everything else is checked as ever. A
+    ``restricted`` document (HIV/TB care: only for a citizen who shows restricted data,
+    :func:`publish_restricted`) labels every version of the document restricted and sends no
+    "new record" push."""
     session = uow.session
     parsed = parse_bundle(
-        body, max_bytes=config.max_bytes, max_depth=config.max_depth, fhir_version=fhir_version
+        body,
+        max_bytes=config.max_bytes,
+        max_depth=config.max_depth,
+        fhir_version=fhir_version,
+        validate=validate,
     )
     extraction = extract(parsed, national_id_systems=config.national_id_systems)
     try:
@@ -315,7 +326,11 @@ async def publish(
         .order_by(HealthDocument.version.desc())
         .limit(1)
     )
-    if latest is not None and _same_content(latest, document.content_sha256, body, canonical):
+    if (
+        latest is not None
+        and latest.restricted == restricted
+        and _same_content(latest, document.content_sha256, body, canonical)
+    ):
         if latest.citizen_id != citizen_id:
             raise Conflict("this document identifier was published for another patient")
         unchanged = PublishResult(
@@ -342,6 +357,8 @@ async def publish(
         if latest.status == "current":
             latest.status = "superseded"
             latest.status_changed_at = now
+        if restricted:  # the episode is restricted now: all of it leaves the book with it
+            await _label_restricted(session, facility_id, latest.document_key)
     document_id = uuid.uuid4()
     rows = _entry_rows(
         extraction, document_id=document_id, citizen_id=citizen_id, facility_id=facility_id, now=now
@@ -357,27 +374,26 @@ async def publish(
         content_sha256=document.content_sha256,
         bundle_type=document.bundle_type,
         title=(document.title or None) and document.title[:300],
-        document_date=(document.date or document.timestamp).at
-        if (document.date or document.timestamp)
-        else None,
+        document_date=dated.at if (dated := document.date or document.timestamp) else None,
         source=source,
         published_by=publisher[:64],
         received_at=now,
         entry_counts=counts,
         sections=[msgspec.to_builtins(section) for section in extraction.sections],
         body=body,
+        restricted=restricted,
     )
     session.add(new_document)
     await session.flush()
-    if new_citizen:
+    if new_citizen and not restricted:
         # Nobody else's entries can compete: the new document's entries are the book (the last
         # of any duplicates inside the bundle wins, as recompute_active would choose).
         winners = {(row["category"], row["source_key"]): row for row in rows}
         for row in winners.values():
             row["active"] = True
     if rows:
-        await session.execute(HealthEntry.__table__.insert(), rows)
-    if not new_citizen:
+        await session.execute(cast(Table, HealthEntry.__table__).insert(), rows)
+    if not new_citizen or restricted:
         affected.extend(row["source_key"] for row in rows)
         await recompute_active(session, citizen_id, facility_id, affected)
     access_log.record(
@@ -391,7 +407,7 @@ async def publish(
         purpose="care record from the facility",
         detail={"facility_id": facility_id, "version": version, "entries": sum(counts.values())},
     )
-    if counts["visits"]:
+    if counts["visits"] and not restricted:  # a push about HIV/TB care could be seen by others
         first_visit = min(
             (v.start.at for v in extraction.visits if v.start is not None), default=None
         )
@@ -416,6 +432,181 @@ async def publish(
         entry_counts=counts,
     )
     return Publication(result, citizen_id)
+
+
+async def _label_restricted(session: AsyncSession, facility_id: str, document_key: str) -> None:
+    await session.execute(
+        update(HealthDocument)
+        .where(
+            HealthDocument.facility_id == facility_id, HealthDocument.document_key == document_key
+        )
+        .values(restricted=True)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def shows_restricted(session: AsyncSession, citizen_id: uuid.UUID) -> bool:
+    """Whether the citizen chose to show their restricted (HIV/TB) records in their book."""
+    return bool(
+        await session.scalar(
+            select(RestrictedDataChoice.show).where(RestrictedDataChoice.citizen_id == citizen_id)
+        )
+    )
+
+
+async def remove_restricted(
+    uow: UnitOfWork,
+    citizen_id: uuid.UUID,
+    *,
+    on_change: BookChanged,
+    facility_id: str | None = None,
+    document_key: str | None = None,
+) -> int:
+    """Take documents out of the citizen's book in ``uow``'s transaction: every version of one
+    document (``facility_id`` and ``document_key``: an episode that became restricted), or every
+    restricted one. Their entries go with them and the book's active entries are recomputed;
+    ``on_change`` follows the commit. Answers how many versions left."""
+    session = uow.session
+    query = select(HealthDocument.id, HealthDocument.facility_id).where(
+        HealthDocument.citizen_id == citizen_id
+    )
+    if document_key is not None:
+        query = query.where(
+            HealthDocument.facility_id == facility_id, HealthDocument.document_key == document_key
+        )
+    else:
+        query = query.where(HealthDocument.restricted.is_(True))
+    documents = (await session.execute(query)).all()
+    if not documents:
+        return 0
+    ids = [document_id for document_id, _ in documents]
+    keys = (
+        await session.execute(
+            select(HealthEntry.facility_id, HealthEntry.source_key).where(
+                HealthEntry.document_id.in_(ids)
+            )
+        )
+    ).all()
+    await session.execute(
+        delete(HealthEntry)
+        .where(HealthEntry.document_id.in_(ids))
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        delete(HealthDocument)
+        .where(HealthDocument.id.in_(ids))
+        .execution_options(synchronize_session=False)
+    )
+    by_facility: dict[str, list[str]] = {}
+    for facility, source_key in keys:
+        by_facility.setdefault(facility, []).append(source_key)
+    for facility, source_keys in by_facility.items():
+        await recompute_active(session, citizen_id, facility, source_keys)
+    uow.after_commit(partial(on_change, citizen_id))
+    return len(ids)
+
+
+async def publish_restricted(
+    uow: UnitOfWork,
+    body: bytes,
+    *,
+    config: IngestConfig,
+    facility_id: str,
+    facility_name: str,
+    publisher: str,
+    now: dt.datetime,
+    on_change: BookChanged,
+) -> tuple[uuid.UUID, Publication | None]:
+    """A restricted document (HIV/TB care) for the citizen its patient is: stored as a new
+    version (:func:`publish`, ``restricted``) when they show restricted data; otherwise nothing
+    of it is stored and the earlier versions of the document leave the book too (an episode
+    re-sent with HIV/TB care is hidden whole). Answers the citizen and the publication, if any."""
+    parsed = parse_bundle(body, max_bytes=config.max_bytes, max_depth=config.max_depth)
+    extraction = extract(parsed, national_id_systems=config.national_id_systems)
+    try:
+        number = national_id.normalise(extraction.patient.national_id.value)
+    except national_id.InvalidNationalId as exc:
+        raise FhirError.single(
+            "value",
+            f"the patient's national ID is not usable: {exc}",
+            "Bundle.entry.resource.identifier.value",
+        ) from exc
+    citizen_id, _ = await citizens.find_or_register(
+        uow.session,
+        national_id.keyed_hash(config.identifier_key, number),
+        national_id.mask(number),
+        now,
+        demographics=_demographics(extraction, config),
+    )
+    if await shows_restricted(uow.session, citizen_id):
+        publication = await publish(
+            uow,
+            body,
+            config=config,
+            facility_id=facility_id,
+            facility_name=facility_name,
+            publisher=publisher,
+            source="push",
+            now=now,
+            on_change=on_change,
+            restricted=True,
+        )
+        return citizen_id, publication
+    await remove_restricted(
+        uow,
+        citizen_id,
+        on_change=on_change,
+        facility_id=facility_id,
+        document_key=extraction.document.document_key[:500],
+    )
+    return citizen_id, None
+
+
+async def choose_restricted(
+    uow: UnitOfWork,
+    citizen_id: uuid.UUID,
+    *,
+    show: bool,
+    now: dt.datetime,
+    on_change: BookChanged,
+) -> bool:
+    """Record the citizen's choice (and the change in their access log); turning it off takes
+    every restricted document out of the book at once. Answers whether the choice changed."""
+    session = uow.session
+    await citizens.lock_citizen(session, citizen_id)
+    choice = await session.get(RestrictedDataChoice, citizen_id)
+    if choice is not None and choice.show == show:
+        return False
+    if choice is None:
+        if not show:
+            return False
+        session.add(RestrictedDataChoice(citizen_id=citizen_id, show=show, changed_at=now))
+    else:
+        choice.show = show
+        choice.changed_at = now
+    access_log.record(
+        session,
+        citizen_id=citizen_id,
+        actor_kind="citizen",
+        actor_id=str(citizen_id),
+        action="restricted_data",
+        now=now,
+        resource="health-book/restricted-data",
+        purpose="the citizen shows their restricted records"
+        if show
+        else "the citizen hides their restricted records",
+        detail={"show": show},
+    )
+    if not show:
+        await remove_restricted(uow, citizen_id, on_change=on_change)
+    uow.after_commit(partial(on_change, citizen_id))
+    return True
+
+
+async def restricted_choice(
+    session: AsyncSession, citizen_id: uuid.UUID
+) -> RestrictedDataChoice | None:
+    return await session.get(RestrictedDataChoice, citizen_id)
 
 
 def _demographics(extraction: Extraction, config: IngestConfig) -> Demographics:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     Uuid,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -58,6 +59,10 @@ class HealthDocument(Base):
     sections: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     body: Mapped[bytes] = mapped_column(EncryptedBlob("health_document.body", deflate=True))
     """The document as received, encrypted at rest (api/core/encryption.py)."""
+    restricted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Labelled restricted (HIV or TB care, from the insurance XML): in the book only while the
+    citizen chooses to show restricted data (:class:`RestrictedDataChoice`); removed from it when
+    they stop (the signed file it came from is kept by the insurance domain)."""
 
 
 class HealthEntry(Base):
@@ -179,3 +184,16 @@ class PullLink(Base):
     last_error: Mapped[str | None] = mapped_column(String(500))
     """Why the last attempt failed; none after a success."""
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class RestrictedDataChoice(Base):
+    """Whether a citizen shows their restricted (HIV/TB) records in their book. No row: they do
+    not (the default). Only the citizen changes it; each change is in their access log."""
+
+    __tablename__ = "restricted_data_choice"
+
+    citizen_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("citizen.id", ondelete="CASCADE"), primary_key=True
+    )
+    show: Mapped[bool] = mapped_column(Boolean)
+    changed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

@@ -10,11 +10,14 @@ import datetime as dt
 import uuid
 from typing import Protocol
 
+import msgspec
+
 from api.core.background import BackgroundTasks
 from api.core.clock import Clock
-from api.core.uow import UnitOfWorkFactory
+from api.core.uow import UnitOfWork, UnitOfWorkFactory
 from api.facilities import service as facilities
 from api.health_book import ingest
+from api.health_book.fhir import FhirError
 
 
 class Overviews(Protocol):
@@ -84,6 +87,91 @@ class SummaryService:
                 fhir_version=fhir_version,
             )
         return published.result
+
+    async def publish_in(
+        self,
+        uow: UnitOfWork,
+        body: bytes,
+        *,
+        facility_id: str,
+        facility_name: str,
+        publisher: str,
+        national_id_systems: tuple[str, ...],
+        validate: bool = True,
+        restricted: bool = False,
+    ) -> ingest.Publication:
+        """Store a FHIR document built by another domain (the insurance XML's episodes) in
+        ``uow``'s transaction, matching the patient only by ``national_id_systems``. A document
+        that cannot be accepted raises ``ValueError`` saying why (nothing stored).
+        ``validate=False``: the document comes from a writer of this service tested to produce
+        valid R4 (the insurance mapping), so its R4 validation is not run again. A
+        ``restricted`` one (HIV/TB care) is for a citizen who shows restricted data only."""
+        config = msgspec.structs.replace(self._config, national_id_systems=national_id_systems)
+        try:
+            return await ingest.publish(
+                uow,
+                body,
+                config=config,
+                facility_id=facility_id,
+                facility_name=facility_name,
+                publisher=publisher,
+                source="push",
+                now=self._clock.now(),
+                on_change=self._changes.changed,
+                validate=validate,
+                restricted=restricted,
+            )
+        except FhirError as exc:
+            raise ValueError(str(exc)) from None
+
+    async def publish_restricted_in(
+        self,
+        uow: UnitOfWork,
+        body: bytes,
+        *,
+        facility_id: str,
+        facility_name: str,
+        publisher: str,
+        national_id_systems: tuple[str, ...],
+    ) -> tuple[uuid.UUID, ingest.Publication | None]:
+        """A restricted document (HIV/TB care) in ``uow``'s transaction: into the book of a
+        citizen who shows restricted data; otherwise it stays out and takes the document's
+        earlier versions out with it (:func:`~api.health_book.ingest.publish_restricted`).
+        ``ValueError`` when it cannot be accepted."""
+        config = msgspec.structs.replace(self._config, national_id_systems=national_id_systems)
+        try:
+            return await ingest.publish_restricted(
+                uow,
+                body,
+                config=config,
+                facility_id=facility_id,
+                facility_name=facility_name,
+                publisher=publisher,
+                now=self._clock.now(),
+                on_change=self._changes.changed,
+            )
+        except FhirError as exc:
+            raise ValueError(str(exc)) from None
+
+    async def shows_restricted_in(self, uow: UnitOfWork, citizen_id: uuid.UUID) -> bool:
+        """Whether the citizen shows their restricted (HIV/TB) records."""
+        return await ingest.shows_restricted(uow.session, citizen_id)
+
+    async def restricted_choice_in(
+        self, uow: UnitOfWork, citizen_id: uuid.UUID
+    ) -> tuple[bool, dt.datetime | None]:
+        """The citizen's choice (shown or not) and when they last changed it."""
+        choice = await ingest.restricted_choice(uow.session, citizen_id)
+        return (False, None) if choice is None else (choice.show, choice.changed_at)
+
+    async def choose_restricted_in(
+        self, uow: UnitOfWork, citizen_id: uuid.UUID, *, show: bool
+    ) -> bool:
+        """Record the citizen's choice (logged); hiding takes every restricted document out of
+        the book. The overview is dropped after the commit. Answers whether it changed."""
+        return await ingest.choose_restricted(
+            uow, citizen_id, show=show, now=self._clock.now(), on_change=self._changes.changed
+        )
 
     async def describe(
         self, document_id: uuid.UUID, *, facility_id: str | None

@@ -20,14 +20,15 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import ScalarSelect, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.core.cache import Invalidations, LocalCache
+from api.core.clock import Clock, SystemClock
 from api.core.dialect import dialect_of
 from api.core.errors import NotFound
+from api.core.redis import RedisClient
 from api.identity.models import Citizen, Guardianship
 from api.identity.schemas import CitizenProfile, CitizenRecord, Demographics, Dependent
 
@@ -178,13 +179,15 @@ class CitizenDirectory:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         sessionmaker: async_sessionmaker[AsyncSession],
         invalidations: Invalidations,
         *,
         child_max_age: int,
+        clock: Clock | None = None,
     ) -> None:
         self.redis = redis
+        self.clock: Clock = clock or SystemClock()
         self.sessionmaker = sessionmaker
         self.invalidations = invalidations
         self.child_max_age = child_max_age
@@ -202,7 +205,7 @@ class CitizenDirectory:
             return entry
         generation = self.local.generation()
         raw = await self.redis.get(profile_key(citizen_id))
-        if raw is not None:
+        if isinstance(raw, bytes):  # the client answers bytes (no decode_responses)
             entry = _decoder.decode(raw)
             if self._current(entry, now):
                 self.local.put(key, entry, generation)
@@ -215,8 +218,12 @@ class CitizenDirectory:
         self.local.put(key, entry, generation)
         return entry
 
-    async def profile(self, citizen_id: uuid.UUID, now: dt.datetime) -> CitizenProfile:
-        return (await self.cached(citizen_id, now)).profile
+    async def profile(
+        self, citizen_id: uuid.UUID, now: dt.datetime | None = None
+    ) -> CitizenProfile:
+        """The citizen's profile and their current dependents (as of ``now``, the clock's time
+        when not given)."""
+        return (await self.cached(citizen_id, now or self.clock.now())).profile
 
     async def may_act_for(
         self, guardian_id: uuid.UUID, dependent_id: uuid.UUID, now: dt.datetime

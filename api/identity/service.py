@@ -1,4 +1,8 @@
-"""The token endpoint's use cases: token exchange, refresh rotation, client credentials, logout."""
+"""The token endpoint's use cases: token exchange, refresh rotation, client credentials, logout.
+
+Each runs in one unit of work; what must follow its commit (dropping cached profiles, the pull
+of a first-time citizen's records) is registered with ``uow.after_commit``.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +12,19 @@ import logging
 import secrets
 import uuid
 from collections.abc import Callable
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.core.access_tokens import CITIZEN_APP_CLIENT, AccessTokens, Principal
+from api.core.access_tokens import CITIZEN_APP_CLIENT, AccessTokens, CallerKind, Principal
 from api.core.clock import Clock
 from api.core.errors import ServiceUnavailable
+from api.core.redis import RedisClient
 from api.core.settings import Settings
+from api.core.uow import UnitOfWork, UnitOfWorkFactory
 from api.identity import national_id
 from api.identity.citizens import CitizenDirectory, find_or_create
 from api.identity.errors import (
@@ -29,7 +35,7 @@ from api.identity.errors import (
     TokenRejected,
     UnsupportedGrantType,
 )
-from api.identity.guardians import sync_provider_dependents
+from api.identity.guardianships import sync_provider_dependents
 from api.identity.jwks import JwksCache, JwksUnavailable
 from api.identity.models import Citizen, Client, IdentityProvider, RefreshToken
 from api.identity.schemas import TokenRequest, TokenResponse
@@ -45,20 +51,6 @@ TOKEN_TYPE_ACCESS_TOKEN = "urn:ietf:params:oauth:token-type:access_token"
 ASSERTION_TYPE_JWT = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 CITIZEN_SCOPES = frozenset({"citizen"})
-DEFAULT_CLIENT_SCOPES: dict[str, frozenset[str]] = {
-    "hospital": frozenset(
-        {
-            "summaries:write",
-            "slots:write",
-            "appointments:read",
-            "appointments:write",
-            "queues:write",
-        }
-    ),
-    "kiosk": frozenset({"checkin:write"}),
-    "admin": frozenset({"admin"}),
-}
-
 _SEX = {
     "male": "male",
     "m": "male",
@@ -83,17 +75,22 @@ def _parse_birth_date(value: Any) -> dt.date | None:
 
 
 class IdentityService:
+    """Citizens' and clients' tokens: what ``POST /auth/token`` and ``/auth/logout`` do, and
+    what this authorization server publishes about itself (its keys, RFC 8414 metadata)."""
+
     def __init__(
         self,
         *,
+        uow: UnitOfWorkFactory,
         settings: Settings,
         identifier_key: str,
         tokens: AccessTokens,
         jwks: JwksCache,
         directory: CitizenDirectory,
-        redis: Redis,
+        redis: RedisClient,
         clock: Clock,
     ) -> None:
+        self._uow = uow
         self.settings = settings
         self.identifier_key = identifier_key
         self.tokens = tokens
@@ -106,88 +103,131 @@ class IdentityService:
         in memory only, when a citizen logs in for the first time: the app pulls their records
         from hospitals' FHIR APIs."""
 
-    async def token(self, session: AsyncSession, request: TokenRequest) -> TokenResponse:
+    # -- what the authorization server publishes --------------------------------------------------
+
+    def public_keys(self) -> dict[str, Any]:
+        """Our public signing keys as a JWK Set (access tokens, check-in codes, assertions)."""
+        return self.tokens.keys.jwks()
+
+    def metadata(self) -> dict[str, Any]:
+        """OAuth 2.0 authorization server metadata (RFC 8414)."""
+        issuer = self.settings.issuer
+        return {
+            "issuer": issuer,
+            "token_endpoint": self.settings.token_endpoint,
+            "jwks_uri": f"{issuer}/.well-known/jwks.json",
+            "grant_types_supported": [
+                GRANT_TOKEN_EXCHANGE,
+                GRANT_REFRESH,
+                GRANT_CLIENT_CREDENTIALS,
+            ],
+            "token_endpoint_auth_methods_supported": ["private_key_jwt", "none"],
+            "token_endpoint_auth_signing_alg_values_supported": [
+                "RS256",
+                "PS256",
+                "ES256",
+                "EdDSA",
+            ],
+        }
+
+    # -- the token endpoint -------------------------------------------------------------------
+
+    async def token(self, request: TokenRequest) -> TokenResponse:
         grant = request.grant_type
         if not grant:
             raise InvalidRequest("grant_type is required")
         if grant == GRANT_TOKEN_EXCHANGE:
-            return await self.exchange(session, request)
+            return await self.exchange(request)
         if grant == GRANT_REFRESH:
-            return await self.refresh(session, request)
+            return await self.refresh(request)
         if grant == GRANT_CLIENT_CREDENTIALS:
-            return await self.client_credentials(session, request)
+            return await self.client_credentials(request)
         raise UnsupportedGrantType(f"grant_type {grant[:80]!r} is not supported")
 
     # -- citizens: token exchange -------------------------------------------------------------
 
-    async def exchange(self, session: AsyncSession, request: TokenRequest) -> TokenResponse:
-        if not request.subject_token:
+    async def exchange(self, request: TokenRequest) -> TokenResponse:
+        subject_token = request.subject_token
+        if not subject_token:
             raise InvalidRequest("subject_token is required")
         if request.subject_token_type != TOKEN_TYPE_ID_TOKEN:
             raise InvalidRequest(f"subject_token_type must be {TOKEN_TYPE_ID_TOKEN}")
         if request.requested_token_type not in (None, TOKEN_TYPE_ACCESS_TOKEN):
             raise InvalidRequest("only access tokens can be requested")
-        issuer = unverified_issuer(request.subject_token)
-        provider = None
-        if issuer is not None:
-            provider = await session.scalar(
-                select(IdentityProvider).where(
-                    IdentityProvider.issuer == issuer, IdentityProvider.enabled.is_(True)
+        issuer = unverified_issuer(subject_token)
+        async with self._uow() as uow:
+            session = uow.session
+            provider = None
+            if issuer is not None:
+                provider = await session.scalar(
+                    select(IdentityProvider).where(
+                        IdentityProvider.issuer == issuer, IdentityProvider.enabled.is_(True)
+                    )
                 )
+            if provider is None:
+                raise InvalidGrant("the ID token's issuer is not trusted")
+            claims = await self._verified_claims(provider, subject_token)
+            self._check_assurance(provider, claims)
+            as_given = claims.get(provider.national_id_claim)
+            try:
+                number = national_id.normalise(as_given, provider.national_id_pattern)
+            except national_id.InvalidNationalId as exc:
+                raise InvalidGrant("the ID token does not carry a valid national ID") from exc
+
+            now = self.clock.now()
+            citizen, _created = await find_or_create(
+                session,
+                national_id.keyed_hash(self.identifier_key, number),
+                national_id.mask(number),
+                now,
             )
-        if provider is None:
-            raise InvalidGrant("the ID token's issuer is not trusted")
+            first_login = citizen.first_login_at is None
+            self._update_demographics(citizen, provider, claims, now)
+            changed = [citizen.id]
+            if provider.dependents_claim and provider.dependents_claim in claims:
+                changed += await sync_provider_dependents(
+                    session,
+                    guardian=citizen,
+                    claim=claims[provider.dependents_claim],
+                    pattern=provider.national_id_pattern,
+                    identifier_key=self.identifier_key,
+                    now=now,
+                )
+            refresh, family_id = self._new_refresh(session, citizen.id, uuid.uuid4(), now, None)
+            citizen_id = citizen.id
+            uow.after_commit(partial(self.directory.invalidate, changed))
+            if first_login:
+                # as the provider wrote it: hospitals hold the number as issued (999-37-3544)
+                uow.after_commit(partial(self._first_login, str(as_given)))
+        return self._citizen_tokens(citizen_id, family_id, refresh, now)
+
+    async def _verified_claims(self, provider: IdentityProvider, token: str) -> dict[str, Any]:
         try:
-            claims = await verify_id_token(
-                request.subject_token,
+            return await verify_id_token(
+                token,
                 issuer=provider.issuer,
                 jwks_uri=provider.jwks_uri,
                 audiences=provider.audiences,
                 algorithms=provider.algorithms,
                 jwks=self.jwks,
-                leeway=self.settings.token_leeway_seconds,
+                leeway=self.settings.identity.token_leeway_seconds,
             )
         except TokenRejected as exc:
             logger.info("ID token rejected", extra={"provider": provider.id, "reason": str(exc)})
             raise InvalidGrant("the ID token was rejected") from exc
         except JwksUnavailable as exc:
             raise ServiceUnavailable("the identity provider's keys cannot be fetched") from exc
-        self._check_assurance(provider, claims)
-        as_given = claims.get(provider.national_id_claim)
-        try:
-            number = national_id.normalise(as_given, provider.national_id_pattern)
-        except national_id.InvalidNationalId as exc:
-            raise InvalidGrant("the ID token does not carry a valid national ID") from exc
 
-        now = self.clock.now()
-        citizen, _created = await find_or_create(
-            session,
-            national_id.keyed_hash(self.identifier_key, number),
-            national_id.mask(number),
-            now,
-        )
-        first_login = citizen.first_login_at is None
-        self._update_demographics(citizen, provider, claims, now)
-        changed = [citizen.id]
-        if provider.dependents_claim and provider.dependents_claim in claims:
-            changed += await sync_provider_dependents(
-                session,
-                guardian=citizen,
-                claim=claims[provider.dependents_claim],
-                pattern=provider.national_id_pattern,
-                identifier_key=self.identifier_key,
-                now=now,
-            )
-        refresh = self._new_refresh(session, citizen.id, uuid.uuid4(), now, None)
-        family_id = refresh[1]
-        await session.commit()
-        await self.directory.invalidate(changed)
-        if first_login and self.on_first_login is not None:
-            # as the provider wrote it: hospitals hold the number as issued (999-37-3544)
-            self.on_first_login(str(as_given))
+    async def _first_login(self, number: str) -> None:
+        if self.on_first_login is not None:
+            self.on_first_login(number)
+
+    def _citizen_tokens(
+        self, citizen_id: uuid.UUID, family_id: uuid.UUID, refresh: str, now: dt.datetime
+    ) -> TokenResponse:
         access = self.tokens.issue(
             kind="citizen",
-            subject=str(citizen.id),
+            subject=str(citizen_id),
             client_id=CITIZEN_APP_CLIENT,
             scopes=CITIZEN_SCOPES,
             session_id=str(family_id),
@@ -198,7 +238,7 @@ class IdentityService:
             token_type="Bearer",
             expires_in=access.expires_in,
             issued_token_type=TOKEN_TYPE_ACCESS_TOKEN,
-            refresh_token=refresh[0],
+            refresh_token=refresh,
             scope=" ".join(sorted(CITIZEN_SCOPES)),
         )
 
@@ -255,17 +295,31 @@ class IdentityService:
                 token_hash=_digest(token),
                 created_at=now,
                 expires_at=expires_at
-                or now + dt.timedelta(days=self.settings.refresh_token_ttl_days),
+                or now + dt.timedelta(days=self.settings.identity.refresh_token_ttl_days),
             )
         )
         return token, family_id
 
-    async def refresh(self, session: AsyncSession, request: TokenRequest) -> TokenResponse:
+    async def refresh(self, request: TokenRequest) -> TokenResponse:
         if not request.refresh_token:
             raise InvalidRequest("refresh_token is required")
         now = self.clock.now()
+        async with self._uow() as uow:
+            rotated = await self._rotate(uow, request.refresh_token, now)
+        if rotated is None:
+            # the family's revocation is committed: the reuse is refused after it
+            raise InvalidGrant("the refresh token was already used; the session is revoked")
+        citizen_id, family_id, token = rotated
+        return self._citizen_tokens(citizen_id, family_id, token, now)
+
+    async def _rotate(
+        self, uow: UnitOfWork, refresh_token: str, now: dt.datetime
+    ) -> tuple[uuid.UUID, uuid.UUID, str] | None:
+        """Spend ``refresh_token`` for a new one of the same family: (citizen, family, new
+        token); None when it had been spent already (its whole family is then revoked)."""
+        session = uow.session
         row = await session.scalar(
-            select(RefreshToken).where(RefreshToken.token_hash == _digest(request.refresh_token))
+            select(RefreshToken).where(RefreshToken.token_hash == _digest(refresh_token))
         )
         if row is None or row.revoked_at is not None or row.expires_at <= now:
             raise InvalidGrant("the refresh token is invalid, expired or revoked")
@@ -278,33 +332,16 @@ class IdentityService:
             )
             .values(used_at=now)
         )
-        if claimed.rowcount != 1:
+        if _rowcount(claimed) != 1:
             await self._revoke_family(session, row.family_id, now)
-            await session.commit()
             logger.warning(
                 "refresh token reuse: session revoked", extra={"family": str(row.family_id)}
             )
-            raise InvalidGrant("the refresh token was already used; the session is revoked")
+            return None
         token, family_id = self._new_refresh(
             session, row.citizen_id, row.family_id, now, row.expires_at
         )
-        await session.commit()
-        access = self.tokens.issue(
-            kind="citizen",
-            subject=str(row.citizen_id),
-            client_id=CITIZEN_APP_CLIENT,
-            scopes=CITIZEN_SCOPES,
-            session_id=str(family_id),
-            now=now.timestamp(),
-        )
-        return TokenResponse(
-            access_token=access.token,
-            token_type="Bearer",
-            expires_in=access.expires_in,
-            issued_token_type=TOKEN_TYPE_ACCESS_TOKEN,
-            refresh_token=token,
-            scope=" ".join(sorted(CITIZEN_SCOPES)),
-        )
+        return row.citizen_id, family_id, token
 
     @staticmethod
     async def _revoke_family(session: AsyncSession, family_id: uuid.UUID, now: dt.datetime) -> None:
@@ -314,48 +351,47 @@ class IdentityService:
             .values(revoked_at=now)
         )
 
-    async def logout(
-        self, session: AsyncSession, principal: Principal, refresh_token: str | None
-    ) -> None:
+    async def logout(self, principal: Principal, refresh_token: str | None) -> None:
         """Revoke the caller's session (the refresh family of its access token), and the family
         of ``refresh_token`` when it belongs to the same citizen."""
         now = self.clock.now()
         families: set[uuid.UUID] = set()
         if principal.session_id:
             families.add(uuid.UUID(principal.session_id))
-        if refresh_token:
-            row = await session.scalar(
-                select(RefreshToken).where(RefreshToken.token_hash == _digest(refresh_token))
-            )
-            if row is not None and str(row.citizen_id) == principal.subject:
-                families.add(row.family_id)
-        for family_id in families:
-            await self._revoke_family(session, family_id, now)
-        await session.commit()
+        async with self._uow() as uow:
+            session = uow.session
+            if refresh_token:
+                row = await session.scalar(
+                    select(RefreshToken).where(RefreshToken.token_hash == _digest(refresh_token))
+                )
+                if row is not None and str(row.citizen_id) == principal.subject:
+                    families.add(row.family_id)
+            for family_id in families:
+                await self._revoke_family(session, family_id, now)
 
     # -- clients: RFC 7523 assertions ------------------------------------------------------------
 
-    async def client_credentials(
-        self, session: AsyncSession, request: TokenRequest
-    ) -> TokenResponse:
+    async def client_credentials(self, request: TokenRequest) -> TokenResponse:
         if request.client_assertion_type != ASSERTION_TYPE_JWT:
             raise InvalidRequest(f"client_assertion_type must be {ASSERTION_TYPE_JWT}")
-        if not request.client_assertion:
+        assertion = request.client_assertion
+        if not assertion:
             raise InvalidRequest("client_assertion is required")
-        client_id = unverified_issuer(request.client_assertion)
+        client_id = unverified_issuer(assertion)
         if client_id is None or (request.client_id and request.client_id != client_id):
             raise InvalidClient("the assertion does not name a client")
-        client = await session.get(Client, client_id[:64])
+        async with self._uow() as uow:
+            client = await uow.session.get(Client, client_id[:64])
         if client is None or not client.enabled or client.id != client_id:
             raise InvalidClient("unknown or disabled client")
         try:
             claims = verify_client_assertion(
-                request.client_assertion,
+                assertion,
                 client_id=client.id,
                 jwks=client.jwks,
                 token_endpoint=self.settings.token_endpoint,
-                leeway=self.settings.token_leeway_seconds,
-                max_lifetime=self.settings.client_assertion_max_lifetime_seconds,
+                leeway=self.settings.identity.token_leeway_seconds,
+                max_lifetime=self.settings.identity.client_assertion_max_lifetime_seconds,
             )
         except TokenRejected as exc:
             logger.info(
@@ -368,7 +404,8 @@ class IdentityService:
         if not requested <= granted:
             raise InvalidScope(f"not granted: {' '.join(sorted(requested - granted))}")
         access = self.tokens.issue(
-            kind=client.kind,  # type: ignore[arg-type]
+            # the column holds a client kind: the registry checks it on write
+            kind=cast("CallerKind", client.kind),
             subject=client.id,
             client_id=client.id,
             scopes=requested,
@@ -386,7 +423,7 @@ class IdentityService:
         """Single use of an assertion's ``jti`` until it expires (Redis ``SET NX``)."""
         ttl = (
             int(float(claims["exp"]) - self.clock.now().timestamp())
-            + self.settings.token_leeway_seconds
+            + self.settings.identity.token_leeway_seconds
         )
         key = f"client:{{{client_id}}}:jti:{_digest(str(claims['jti']))[:32]}"
         try:
@@ -395,3 +432,9 @@ class IdentityService:
             raise ServiceUnavailable("cannot check assertion replay right now") from exc
         if not first:
             raise InvalidClient("the client assertion was already used")
+
+
+def _rowcount(result: object) -> int:
+    """Rows an UPDATE matched (``CursorResult.rowcount``; the plain ``Result`` type lacks it)."""
+    count = getattr(result, "rowcount", None)
+    return count if isinstance(count, int) else -1

@@ -105,7 +105,8 @@ def verify_client_assertion(
 ) -> dict[str, Any]:
     """Verify an RFC 7523 client assertion against the client's registered keys."""
     keys = [item for item in jwks.get("keys", []) if isinstance(item, dict)]
-    allowed = {item.get("alg") for item in keys if item.get("alg")} or ASYMMETRIC_ALGORITHMS
+    named = {str(alg) for item in keys if (alg := item.get("alg"))}
+    allowed = named or ASYMMETRIC_ALGORITHMS
     header = _header(assertion, allowed)
     algorithm = header["alg"]
     kid = header.get("kid")

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 import msgspec
-from litestar import Controller, Response, get
-from litestar.connection import ASGIConnection
+from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath
 from litestar.response.base import ASGIResponse
 from litestar.types import ASGIApp
 
-from api.core.errors import NOT_READY, UNAUTHORIZED, NotAuthenticated
+from api.core.errors import NOT_READY, UNAUTHORIZED
 from api.core.errors import NotFound as NotFoundError
 from api.core.openapi import problem_responses
 from api.operations.service import CheckResult, OperationsService, ProblemTypeDoc
@@ -29,28 +27,13 @@ class Readiness(msgspec.Struct, frozen=True):
     checks: dict[str, CheckResult]
 
 
-async def requires_scraper(connection: ASGIConnection[Any, Any, Any, Any], _: Any) -> None:
-    """Guard: with ``METRICS_TOKEN`` set, the request must carry it as its bearer credential."""
-    token: str | None = connection.app.state.settings.metrics_token
-    if token is None:
-        return
-    scheme, _, presented = (connection.headers.get("authorization") or "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        presented.strip().encode(), token.encode()
-    ):
-        raise NotAuthenticated(
-            "metrics need the scraper's bearer token",
-            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
-        )
-
-
 # Liveness is probed every few seconds by every orchestrator: the answer is encoded once and
 # handed to the server as a ready ASGI response (Litestar's path for ASGI return values).
 _LIVE = ASGIResponse(body=msgspec.json.encode(Liveness(status="ok")), media_type="application/json")
 
 
 class OperationsController(Controller):
-    tags = ["operations"]  # noqa: RUF012 - Litestar reads it as a class attribute
+    tags = ("operations",)
 
     @get(
         "/health/live",
@@ -79,11 +62,12 @@ class OperationsController(Controller):
             "otherwise): the scraper's credential, not a user's."
         ),
         media_type="text/plain",
-        guards=[requires_scraper],
         responses=problem_responses(UNAUTHORIZED),
     )
-    async def metrics(self, operations: NamedDependency[OperationsService]) -> Response[bytes]:
-        body, content_type = operations.metrics()
+    async def metrics(
+        self, request: Request[Any, Any, Any], operations: NamedDependency[OperationsService]
+    ) -> Response[bytes]:
+        body, content_type = operations.metrics(request.headers.get("authorization"))
         return Response(content=body, media_type=content_type)
 
     @get("/problems", operation_id="ListProblemTypes", summary="Every problem type this API uses")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from collections.abc import Awaitable, Callable
 
 import msgspec
 
-from api.core.errors import NOT_READY, PROBLEM_TYPES, DomainError, ProblemType
+from api.core.errors import NOT_READY, DomainError, NotAuthenticated, ProblemCatalogue, ProblemType
 from api.core.errors import NotFound as NotFoundError
 from api.core.observability import Metrics
 
@@ -84,8 +85,12 @@ class OperationsService:
         probe_limit_seconds: float,
         metrics: Metrics,
         public_base_url: str,
+        problems: ProblemCatalogue,
+        metrics_token: str | None = None,
     ) -> None:
         self._probes = probes
+        self._problems = problems
+        self._metrics_token = metrics_token
         self._limit = probe_limit_seconds
         self._metrics = metrics
         self._base_url = public_base_url
@@ -93,18 +98,30 @@ class OperationsService:
     async def readiness(self) -> dict[str, CheckResult]:
         return await check_readiness(self._probes, self._limit)
 
-    def metrics(self) -> tuple[bytes, str]:
-        """The Prometheus exposition and its content type."""
+    def metrics(self, authorization: str | None = None) -> tuple[bytes, str]:
+        """The Prometheus exposition and its content type. With a ``metrics_token``
+        (``METRICS_TOKEN``), only for the scraper that presents it as its bearer credential
+        (``authorization``: the request's ``Authorization`` header)."""
+        token = self._metrics_token
+        if token is not None:
+            scheme, _, presented = (authorization or "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                presented.strip().encode(), token.encode()
+            ):
+                raise NotAuthenticated(
+                    "metrics need the scraper's bearer token",
+                    headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+                )
         return self._metrics.exposition()
 
     def problem_types(self) -> list[ProblemTypeDoc]:
         return [
             _doc(problem, self._base_url)
-            for problem in sorted(PROBLEM_TYPES.values(), key=lambda p: p.slug)
+            for problem in sorted(self._problems.values(), key=lambda p: p.slug)
         ]
 
     def problem_type(self, slug: str) -> ProblemTypeDoc:
-        problem = PROBLEM_TYPES.get(slug)
+        problem = self._problems.get(slug)
         if problem is None:
             raise NotFoundError(f"no problem type {slug!r}")
         return _doc(problem, self._base_url)

@@ -8,14 +8,14 @@ from notifications.senders.base import Push, Sender, SendResult
 
 def build_sender(settings: Settings) -> Sender:
     """FCM when ``FCM_CREDENTIALS`` is set, otherwise the console sender."""
-    if settings.fcm_credentials:
+    if settings.notifications.fcm_credentials:
         from notifications.senders.fcm import FcmSender
 
         return FcmSender(
-            settings.fcm_credentials,
-            endpoint=settings.fcm_endpoint,
-            timeout=settings.fcm_timeout_seconds,
-            max_in_flight=settings.fcm_max_concurrency,
+            settings.notifications.fcm_credentials,
+            endpoint=settings.notifications.fcm_endpoint,
+            timeout=settings.notifications.fcm_timeout_seconds,
+            max_in_flight=settings.notifications.fcm_max_concurrency,
         )
     from notifications.senders.console import ConsoleSender
 

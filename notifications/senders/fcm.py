@@ -33,7 +33,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import firebase_admin
 import httpx
@@ -148,7 +148,7 @@ class _BoundedClient(_http_client.HttpxAsyncClient):
     def __init__(self, credential: Any, timeout: float, max_in_flight: int) -> None:
         super().__init__(
             credential=credential,
-            timeout=timeout,  # type: ignore[arg-type]
+            timeout=timeout,  # type: ignore[arg-type]  # httpx takes a float; the stub says int
             retry_config=_retry.HttpxRetry(max_retries=0),
         )
         transport = httpx.AsyncHTTPTransport(
@@ -232,7 +232,8 @@ class FcmSender:
         self.project_id = self._service._project_id
 
     async def _ensure_access_token(self) -> None:
-        client: _BoundedClient = self._service._async_client
+        # the client _configure_service put in place of firebase-admin's
+        client = cast(_BoundedClient, self._service._async_client)
         if self._credential.valid and not client.token_rejected:
             return
         async with self._refresh_lock:

@@ -43,10 +43,16 @@ def test_bench_health_live_runs_against_a_baseline(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr.decode()[-3000:]
     report = json.loads(out.read_text())
-    for name in ("baseline", "health_live"):
+    for name in ("baseline", "baseline_litestar", "health_live"):
         median = report["results"][name]["median"]
         assert median["requests_total"] > 0
         assert median["errors_total"] == 0
+    # each scenario is reported against both baselines: the bare ASGI app and bare Litestar
+    scenario = report["results"]["health_live"]
+    assert scenario["ratio_to_baseline"] > 0
+    assert scenario["ratio_to_litestar"] > 0
+    assert scenario["cpu_ratio_to_litestar"] > 0
+    assert report["results"]["baseline_litestar"]["ratio_to_baseline"] > 0
     printed = result.stdout.decode() + result.stderr.decode()
     assert "health_live" in printed
     assert "ratio" in printed

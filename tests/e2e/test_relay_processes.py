@@ -42,7 +42,7 @@ def servers(postgres_template: PostgresTemplate, tmp_path: Path) -> Iterator[Set
     require_servers()
     name, url = postgres_template.fresh()
     try:
-        yield Settings(
+        yield Settings.from_flat(
             database_url=url,
             redis_url=fresh_redis_url(),
             data_dir=str(tmp_path / "data"),
@@ -97,10 +97,10 @@ def workers(
     base = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": os.environ.get("HOME", "/tmp"),
-        "DATABASE_URL": settings.database_url or "",
-        "REDIS_URL": settings.redis_url or "",
+        "DATABASE_URL": settings.database.url or "",
+        "REDIS_URL": settings.redis.url or "",
         "DATA_DIR": settings.data_dir,
-        "IDENTIFIER_HASH_KEY": settings.identifier_hash_key or "",
+        "IDENTIFIER_HASH_KEY": settings.security.identifier_hash_key or "",
         "FCM_CREDENTIALS": str(fcm.write_service_account(tmp_path)),
         "FCM_ENDPOINT": fcm.base_url,
         "RELAY_POLL_SECONDS": "1",
@@ -156,7 +156,7 @@ async def _citizens_with_devices(sessionmaker, count: int, per_citizen: int) -> 
             for n in range(per_citizen):
                 token = f"fcm-{uuid.uuid4().hex}{uuid.uuid4().hex}"
                 await devices.register(
-                    uow,
+                    uow.session,
                     citizen.id,
                     f"installation-{n}",
                     DeviceRegistration(token=token, platform="android"),

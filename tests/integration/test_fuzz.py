@@ -73,16 +73,16 @@ EXPECTED_SUCCESSES = {
 
 def served_env(settings: Settings) -> dict[str, str]:
     env = {
-        "DATABASE_URL": settings.database_url or "",
+        "DATABASE_URL": settings.database.url or "",
         "DATA_DIR": settings.data_dir,
-        "IDENTIFIER_HASH_KEY": settings.identifier_hash_key or "",
-        "NATIONAL_ID_SYSTEMS": ",".join(settings.national_id_systems),
+        "IDENTIFIER_HASH_KEY": settings.security.identifier_hash_key or "",
+        "NATIONAL_ID_SYSTEMS": ",".join(settings.fhir.national_id_systems),
         "RATE_LIMIT_ENABLED": "false",
         "AUTO_MIGRATE": "false",
         "LOG_LEVEL": "WARNING",
     }
-    if settings.redis_url:
-        env["REDIS_URL"] = settings.redis_url
+    if settings.redis.url:
+        env["REDIS_URL"] = settings.redis.url
     return env
 
 

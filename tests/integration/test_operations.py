@@ -160,4 +160,4 @@ async def test_metrics_behind_a_token_answer_only_the_scraper(settings: Settings
 def test_a_short_metrics_token_is_refused() -> None:
     with pytest.raises(SettingsError, match="METRICS_TOKEN"):
         Settings.from_env({"METRICS_TOKEN": "short"})
-    assert Settings.from_env({"METRICS_TOKEN": "m" * 32}).metrics_token == "m" * 32
+    assert Settings.from_env({"METRICS_TOKEN": "m" * 32}).observability.metrics_token == "m" * 32

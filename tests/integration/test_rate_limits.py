@@ -4,7 +4,6 @@ right ``Retry-After``, and one window later requests pass again (a frozen clock 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -48,11 +47,6 @@ BUDGETS = {
 }
 
 Send = Callable[[], Awaitable[httpx.Response]]
-
-
-@pytest.fixture
-def clock() -> FrozenClock:
-    return FrozenClock(dt.datetime.now(dt.UTC).replace(microsecond=0))
 
 
 @pytest.fixture
@@ -303,7 +297,7 @@ def test_client_address_trusts_only_the_configured_proxies() -> None:
 
 async def test_without_redis_booking_and_checkin_fail_closed_and_the_rest_open(clock) -> None:
     unreachable = redis_asyncio.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1)
-    limiter = RateLimiter.from_settings(Settings(**BUDGETS), unreachable, clock)  # type: ignore[arg-type]
+    limiter = RateLimiter.from_settings(Settings.from_flat(**BUDGETS), unreachable, clock)
     try:
         for limit_class in ("token", "publishing", "reads", "writes"):
             assert await limiter.hit(limit_class, "citizen:x") is None

@@ -34,7 +34,7 @@ async def test_a_burst_larger_than_the_pool_waits_for_connections(settings) -> N
 async def test_a_pool_that_stays_full_fails_after_the_timeout() -> None:
     """On the Redis server (the embedded client has the same pool class; the wait is what this
     checks, and it needs a pool whose one connection somebody holds)."""
-    settings = Settings(
+    settings = Settings.from_flat(
         redis_url=fresh_redis_url(), redis_max_connections=1, redis_timeout_seconds=0.3
     )
     redis = create_redis(settings)

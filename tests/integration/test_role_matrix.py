@@ -55,6 +55,27 @@ MATRIX: dict[tuple[str, str], str | frozenset[str]] = {
     ("PUT", "/admin/facilities/{facility_id}/departments/{code}"): frozenset({"admin"}),
     ("GET", "/admin/facilities/{facility_id}/departments/{code}"): frozenset({"admin"}),
     ("POST", "/hospital/summaries"): frozenset({"hospital"}),
+    ("POST", "/hospital/insurance-xml"): frozenset({"hospital"}),
+    ("POST", "/admin/facilities/{facility_id}/insurance-certificates"): frozenset({"admin"}),
+    ("GET", "/admin/facilities/{facility_id}/insurance-certificates"): frozenset({"admin"}),
+    ("DELETE", "/admin/facilities/{facility_id}/insurance-certificates/{sha256}"): frozenset(
+        {"admin"}
+    ),
+    ("GET", "/admin/facilities/{facility_id}/insurance-certificates/{sha256}"): frozenset(
+        {"admin"}
+    ),
+    ("GET", "/citizens/{citizen_id}/health-book/insurance-files"): frozenset({"citizen"}),
+    ("GET", "/citizens/{citizen_id}/health-book/insurance-files/follow-ups"): frozenset(
+        {"citizen"}
+    ),
+    ("GET", "/citizens/{citizen_id}/health-book/insurance-files/{file_id}/provenance"): frozenset(
+        {"citizen"}
+    ),
+    ("GET", "/citizens/{citizen_id}/health-book/insurance-files/{file_id}/file"): frozenset(
+        {"citizen"}
+    ),
+    ("GET", "/citizens/{citizen_id}/health-book/restricted-data"): frozenset({"citizen"}),
+    ("PUT", "/citizens/{citizen_id}/health-book/restricted-data"): frozenset({"citizen"}),
     ("GET", "/hospital/summaries/{document_id}"): frozenset({"hospital"}),
     ("GET", "/citizens/{citizen_id}/health-book"): frozenset({"citizen"}),
     ("GET", "/citizens/{citizen_id}/health-book/{category}"): frozenset({"citizen"}),
@@ -100,6 +121,13 @@ MATRIX: dict[tuple[str, str], str | frozenset[str]] = {
     ("GET", "/static/checkin/{name}"): PUBLIC,
     # answers 404 here (BV-TEST has no such queue): a live stream would never end in this test
     ("GET", "/facilities/{facility_id}/queues/{department}/events"): PUBLIC,
+    ("POST", "/citizens/{citizen_id}/shares"): frozenset({"citizen"}),
+    ("GET", "/citizens/{citizen_id}/shares"): frozenset({"citizen"}),
+    ("GET", "/citizens/{citizen_id}/shares/{share_id}"): frozenset({"citizen"}),
+    ("DELETE", "/citizens/{citizen_id}/shares/{share_id}"): frozenset({"citizen"}),
+    # a SMART Health Link's recipient has no account: the URL is the secret
+    ("POST", "/shl/{manifest_id}"): PUBLIC,
+    ("GET", "/shl/files/{token}"): PUBLIC,
 }
 
 SAMPLE_PARAMS = {
@@ -113,12 +141,17 @@ SAMPLE_PARAMS = {
     "facility_id": "BV-TEST",
     "code": "NOI",
     "document_id": str(uuid.uuid4()),
+    "file_id": str(uuid.uuid4()),
+    "sha256": "0" * 64,
     "category": "conditions",
     "visit_id": str(uuid.uuid4()),
     "slot_ref": "no-such-slot",
     "appointment_id": str(uuid.uuid4()),
     "department": "NOI",
     "name": "kiosk.js",
+    "share_id": str(uuid.uuid4()),
+    "manifest_id": "no-such-link",
+    "token": "no-such-ticket",
 }
 
 

@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 from litestar import Litestar
 
-from api.identity import admin
 from api.identity.schemas import ClientCreate
 from tests.support.idp import SigningKey, TestIdentityProvider
 
@@ -56,18 +55,15 @@ async def create_client_directly(
 ) -> ClientCredentials:
     """Register a client in the database (as ``healthbook clients create`` does)."""
     key = SigningKey("EdDSA")
-    async with app.state.sessionmaker() as session:
-        view = await admin.create_client(
-            session,
-            ClientCreate(
-                kind=kind,  # type: ignore[arg-type]
-                name=f"test {kind}",
-                jwks={"keys": [key.jwk]},
-                facility_id=facility_id,
-                id=client_id,
-            ),
-            now=app.state.clock.now(),
+    view = await app.state.runtime.identity_registry.create_client(
+        ClientCreate(
+            kind=kind,  # type: ignore[arg-type]
+            name=f"test {kind}",
+            jwks={"keys": [key.jwk]},
+            facility_id=facility_id,
+            id=client_id,
         )
+    )
     return ClientCredentials(view.id, key, app.state.settings.token_endpoint)
 
 

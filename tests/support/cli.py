@@ -19,18 +19,18 @@ def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
         "PATH": os.environ.get("PATH", ""),
         "HOME": os.environ.get("HOME", "/tmp"),
         "DATABASE_URL": settings.effective_database_url,
-        "REDIS_URL": settings.redis_url or "",
+        "REDIS_URL": settings.redis.url or "",
         "DATA_DIR": settings.data_dir,
         "SIGNING_KEYS_DIR": str(settings.effective_signing_keys_dir),
-        "IDENTIFIER_HASH_KEY": settings.identifier_hash_key or "",
-        "NATIONAL_ID_SYSTEMS": ",".join(settings.national_id_systems),
+        "IDENTIFIER_HASH_KEY": settings.security.identifier_hash_key or "",
+        "NATIONAL_ID_SYSTEMS": ",".join(settings.fhir.national_id_systems),
         "AUTO_MIGRATE": "false",
         "LOG_LEVEL": "WARNING",
     }
-    if settings.redis_cluster:
+    if settings.redis.cluster:
         env["REDIS_CLUSTER"] = "true"
-    if settings.document_encryption_keys:
-        env["DOCUMENT_ENCRYPTION_KEYS"] = ",".join(settings.document_encryption_keys)
+    if settings.security.document_encryption_keys:
+        env["DOCUMENT_ENCRYPTION_KEYS"] = ",".join(settings.security.document_encryption_keys)
     env.update(extra)
     return env
 

@@ -30,7 +30,7 @@ from schemathesis.engine import Status, events
 from schemathesis.engine import from_schema as engine_for
 
 from api.core.settings import Settings
-from api.health_book.routes import VISIT_SUMMARY_EXAMPLE
+from api.health_book.docs import VISIT_SUMMARY_EXAMPLE
 from tests.support.auth import ID_TOKEN_TYPE, TOKEN_EXCHANGE, ClientCredentials
 from tests.support.idp import SigningKey, TestIdentityProvider
 
@@ -112,24 +112,17 @@ class Seeded:
 
 def create_admin(settings: Settings) -> ClientCredentials:
     """The first operator client, in the database directly (the app need not be running)."""
-    from api.core.db import create_engine, create_sessionmaker
-    from api.identity.admin import create_client
     from api.identity.schemas import ClientCreate
+    from api.runtime import Runtime
 
     key = SigningKey("EdDSA")
 
     async def create() -> str:
-        engine = create_engine(settings)
-        try:
-            async with create_sessionmaker(engine)() as session:
-                view = await create_client(
-                    session,
-                    ClientCreate(kind="admin", name="fuzz operator", jwks={"keys": [key.jwk]}),
-                    now=dt.datetime.now(dt.UTC),
-                )
-                return view.id
-        finally:
-            await engine.dispose()
+        async with Runtime(settings) as runtime:
+            view = await runtime.identity_registry.create_client(
+                ClientCreate(kind="admin", name="fuzz operator", jwks={"keys": [key.jwk]})
+            )
+            return view.id
 
     return ClientCredentials(asyncio.run(create()), key, settings.token_endpoint)
 

@@ -79,7 +79,7 @@ def test_long_runs_slots_still_start_inside_the_booking_window() -> None:
     from bench.setups import slot_start
 
     first = dt.datetime(2026, 12, 6, tzinfo=dt.UTC)
-    window = dt.timedelta(days=Settings().appointment_booking_window_days)
+    window = dt.timedelta(days=Settings().appointments.booking_window_days)
     ten_minutes_at_the_fastest = _context(600).fresh_requests(16_000)
     assert slot_start(first, ten_minutes_at_the_fastest) - first + dt.timedelta(days=2) < window
     assert slot_start(first, 1) > slot_start(first, 0)

@@ -46,15 +46,15 @@ async def test_beat_rewrites_the_file_and_removes_it_when_cancelled(tmp_path: Pa
 
 
 def test_the_default_limit_allows_polls_and_one_lease() -> None:
-    settings = Settings(relay_poll_seconds=5.0, relay_lease_seconds=60.0)
+    settings = Settings.from_flat(relay_poll_seconds=5.0, relay_lease_seconds=60.0)
     assert heartbeat_interval(settings) == 5.0
     assert heartbeat_max_age(settings) == 75.0
-    assert heartbeat_interval(Settings(relay_poll_seconds=0.01)) == 0.2
-    default = Settings().effective_worker_heartbeat_file
+    assert heartbeat_interval(Settings.from_flat(relay_poll_seconds=0.01)) == 0.2
+    default = Settings().notifications.effective_worker_heartbeat_file
     assert default.name == "healthbook-worker.heartbeat"
-    assert Settings(worker_heartbeat_file="/run/x").effective_worker_heartbeat_file == Path(
-        "/run/x"
-    )
+    assert Settings.from_flat(
+        worker_heartbeat_file="/run/x"
+    ).notifications.effective_worker_heartbeat_file == Path("/run/x")
 
 
 @pytest.mark.parametrize(

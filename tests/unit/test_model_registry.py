@@ -19,6 +19,8 @@ MODEL_MODULES = (
     "api.health_book.models",
     "api.appointments.models",
     "api.checkin.models",
+    "api.insurance.models",
+    "api.sharing.models",
     "notifications.models",
 )
 

@@ -5,7 +5,7 @@ import pytest
 import redis.asyncio as redis_asyncio
 from redis.crc import key_slot
 
-from api.checkin.service import _marker
+from api.checkin.services.check_in import used_marker as _marker
 from api.core.ratelimit import RateLimiter
 from api.core.redis import CLUSTER_RETRIES, ClusterClient, create_redis
 from api.core.settings import Settings, SettingsError
@@ -15,8 +15,8 @@ from api.identity.citizens import profile_key
 
 def test_redis_cluster_is_read_from_the_environment() -> None:
     settings = Settings.from_env({"REDIS_URL": "redis://redis-0:6379/0", "REDIS_CLUSTER": "true"})
-    assert settings.redis_cluster is True
-    assert Settings.from_env({"REDIS_URL": "redis://redis:6379/3"}).redis_cluster is False
+    assert settings.redis.cluster is True
+    assert Settings.from_env({"REDIS_URL": "redis://redis:6379/3"}).redis.cluster is False
 
 
 @pytest.mark.parametrize(
@@ -42,11 +42,11 @@ def test_redis_cluster_settings_that_cannot_work_are_refused(
 
 def test_a_database_path_is_optional_on_a_cluster() -> None:
     for url in ("redis://redis-0:6379", "redis://redis-0:6379/", "rediss://u:p@redis-0:6380/0"):
-        assert Settings.from_env({"REDIS_URL": url, "REDIS_CLUSTER": "true"}).redis_cluster
+        assert Settings.from_env({"REDIS_URL": url, "REDIS_CLUSTER": "true"}).redis.cluster
 
 
 def test_the_cluster_client_gets_the_same_timeouts_and_few_retries() -> None:
-    settings = Settings(
+    settings = Settings.from_flat(
         redis_url="redis://redis-0:6379/0", redis_cluster=True, redis_timeout_seconds=1.5
     )
     client = create_redis(settings)
@@ -74,13 +74,13 @@ def test_every_key_carries_a_hash_tag_of_what_it_belongs_to() -> None:
 
 
 def test_the_single_server_client_waits_for_a_pooled_connection() -> None:
-    settings = Settings(redis_url="redis://redis:6379/0", redis_max_connections=7)
+    settings = Settings.from_flat(redis_url="redis://redis:6379/0", redis_max_connections=7)
     client = create_redis(settings)
     pool = client.connection_pool
     assert isinstance(pool, redis_asyncio.BlockingConnectionPool)
     assert pool.max_connections == 7
-    assert pool.timeout == settings.redis_timeout_seconds
-    assert pool.connection_kwargs["socket_timeout"] == settings.redis_timeout_seconds
-    assert Settings.from_env({"REDIS_MAX_CONNECTIONS": "250"}).redis_max_connections == 250
+    assert pool.timeout == settings.redis.timeout_seconds
+    assert pool.connection_kwargs["socket_timeout"] == settings.redis.timeout_seconds
+    assert Settings.from_env({"REDIS_MAX_CONNECTIONS": "250"}).redis.max_connections == 250
     with pytest.raises(SettingsError, match="REDIS_MAX_CONNECTIONS"):
         Settings.from_env({"REDIS_MAX_CONNECTIONS": "0"})

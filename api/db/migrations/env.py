@@ -9,6 +9,7 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from api.core.dialect import dialect_of
 from api.db.models import Base
 
 config = context.config
@@ -26,7 +27,7 @@ def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
+        render_as_batch=dialect_of(connection).batch_alter,
         compare_type=True,
         transaction_per_migration=True,
     )
@@ -39,6 +40,7 @@ async def _run_async() -> None:
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)
+            # Alembic's own transaction (not a use case's): what the migrations left open
             await connection.commit()
     finally:
         await engine.dispose()

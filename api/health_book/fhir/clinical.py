@@ -151,7 +151,7 @@ def medication(
             res.medicationReference, p, "medicationReference", ("Medication",)
         )
         if target is not None:
-            concept = target.resource.code  # type: ignore[union-attr]
+            concept = target.resource.code  # type: ignore[union-attr]  # resolved as a Medication
         elif medication_key is not None and medication_key.startswith("#"):
             concept = _contained_medication(res, medication_key, where)
         if concept is None and res.medicationReference.display:

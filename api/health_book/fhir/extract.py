@@ -80,7 +80,7 @@ def extract(bundle: ParsedBundle, *, national_id_systems: Sequence[str]) -> Extr
 
     sections: list[SectionEntry] = []
     for entry in compositions:
-        composition: r.Composition = entry.resource  # type: ignore[assignment]
+        composition: r.Composition = entry.resource  # type: ignore[assignment]  # chosen by type
         _walk_sections(ctx, entry, composition.section, "Composition", entry.expression, sections)
 
     return Extraction(
@@ -99,7 +99,7 @@ def _find_patient(
     if not patients:
         raise FhirError.single("required", "the bundle has no Patient", "Bundle.entry")
     for entry in compositions:
-        composition: r.Composition = entry.resource  # type: ignore[assignment]
+        composition: r.Composition = entry.resource  # type: ignore[assignment]  # chosen by type
         target, _ = ctx.resolve(composition.subject, entry.expression, "subject", ("Patient",))
         if target is not None:
             return target
@@ -113,7 +113,7 @@ def _find_patient(
 
 
 def _patient(ctx: Context, entry: ParsedEntry, national_id_systems: Sequence[str]) -> PatientInfo:
-    res: r.Patient = entry.resource  # type: ignore[assignment]
+    res: r.Patient = entry.resource  # type: ignore[assignment]  # the entry chosen as Patient
     identifiers = [
         PatientIdentifier(
             system=identifier.system,
@@ -203,6 +203,7 @@ def _document(
     content_sha256 = hashlib.sha256(msgspec.json.format(bundle.body, indent=-1)).hexdigest()
     head = bundle.bundle
     composition: r.Composition | None = (
+        # the entry found as the Composition
         composition_entry.resource if composition_entry is not None else None  # type: ignore[assignment]
     )
     identifier: r.Identifier | None = None

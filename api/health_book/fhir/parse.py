@@ -204,7 +204,7 @@ def _decode_entries(bundle: Bundle) -> list[ParsedEntry]:
                 raise _validation_error(err, prefix) from None
             except RecursionError:
                 raise FhirError.single("too-costly", "JSON nests too deep", prefix) from None
-            resource_id = resource.id  # type: ignore[attr-defined]
+            resource_id = resource.id  # type: ignore[attr-defined]  # every resource type has id
         if resource_id:
             key = f"{resource_type}/{resource_id}"
         else:

@@ -23,7 +23,8 @@ class Element(msgspec.Struct, kw_only=True, gc=False):
 # Datatypes ------------------------------------------------------------------------------------
 
 
-class Coding(Element, frozen=True):
+# msgspec lets a frozen Struct extend a mutable one; the checker applies dataclass rules here
+class Coding(Element, frozen=True):  # pyright: ignore[reportGeneralTypeIssues]
     """A code from a code system; also used as is in the extracted model."""
 
     system: str | None = None

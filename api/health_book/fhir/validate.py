@@ -190,6 +190,7 @@ class _Walk:
     def add(self, code: str, diagnostics: str, path: str | None) -> None:
         if self.issues is None:
             raise _Stop
+        # code: one of the IssueType literals, given by each caller
         self.issues.append(Issue(code=code, diagnostics=diagnostics, expression=path))  # type: ignore[arg-type]
 
     # primitives -------------------------------------------------------------------------------

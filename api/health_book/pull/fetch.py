@@ -159,7 +159,7 @@ class Fetcher:
     async def _next_page(
         self, endpoint: Endpoint, url: str, collected: Collected, budget: Budget
     ) -> Page:
-        if collected.pages >= self._settings.pull_max_pages:
+        if collected.pages >= self._settings.pull.max_pages:
             raise RemoteRefused(
                 f"$everything has more than {collected.pages} pages (PULL_MAX_PAGES)"
             )

@@ -142,7 +142,7 @@ class FhirHttp:
         self._keys = keys
         self._settings = settings
         self._timeout = httpx.Timeout(
-            settings.pull_read_timeout_seconds, connect=settings.pull_connect_timeout_seconds
+            settings.pull.read_timeout_seconds, connect=settings.pull.connect_timeout_seconds
         )
         self._tokens: dict[tuple[str, str, str], _CachedToken] = {}
         self._token_lock = asyncio.Lock()
@@ -197,20 +197,20 @@ class FhirHttp:
                 failure = f"HTTP {reply.status}"
                 retry_after = parse_retry_after(reply.headers.get("retry-after"))
             where = describe_origin(url)
-            if attempt >= settings.pull_max_attempts:
+            if attempt >= settings.pull.max_attempts:
                 raise RemoteUnavailable(
                     f"{where} failed {attempt} time(s); last: {failure}",
                     extra={"attempts": attempt},
                 )
-            if retry_after is not None and retry_after > settings.pull_retry_max_seconds:
+            if retry_after is not None and retry_after > settings.pull.retry_max_seconds:
                 raise RemoteUnavailable(
                     f"{where} answered {failure} and asks to wait {retry_after:.0f} s, longer "
-                    f"than PULL_RETRY_MAX_SECONDS ({settings.pull_retry_max_seconds:.0f} s)"
+                    f"than PULL_RETRY_MAX_SECONDS ({settings.pull.retry_max_seconds:.0f} s)"
                 )
             delay = retry_delay(
                 attempt,
-                base=settings.pull_retry_base_seconds,
-                cap=settings.pull_retry_max_seconds,
+                base=settings.pull.retry_base_seconds,
+                cap=settings.pull.retry_max_seconds,
                 retry_after=retry_after,
             )
             logger.info(
@@ -234,7 +234,7 @@ class FhirHttp:
             request = self._http.build_request(
                 method, url, params=params, data=data, headers=headers, timeout=self._timeout
             )
-            async with asyncio.timeout(self._settings.pull_response_deadline_seconds):
+            async with asyncio.timeout(self._settings.pull.response_deadline_seconds):
                 response = await self._http.send(request, stream=True, follow_redirects=False)
                 try:
                     location = response.headers.get("location")
@@ -295,7 +295,7 @@ class FhirHttp:
             raise AuthFailed(f"no key to sign the client assertion ({alg}): {exc}") from exc
         form = {
             "grant_type": "client_credentials",
-            "scope": self._settings.pull_token_scope,
+            "scope": self._settings.pull.token_scope,
             "client_assertion_type": JWT_BEARER,
             "client_assertion": assertion,
         }

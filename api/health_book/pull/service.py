@@ -85,10 +85,10 @@ def pull_ingest_config(settings: Settings, identifier_key: str) -> ingest.Ingest
     """The ingestion's settings, with room for a pull as large as ``PULL_MAX_BYTES``."""
     return ingest.IngestConfig(
         identifier_key=identifier_key,
-        national_id_systems=tuple(settings.national_id_systems),
-        insurance_card_systems=tuple(settings.insurance_card_systems),
-        max_bytes=max(settings.fhir_max_body_bytes, settings.pull_max_bytes),
-        max_depth=settings.fhir_max_depth,
+        national_id_systems=tuple(settings.fhir.national_id_systems),
+        insurance_card_systems=tuple(settings.fhir.insurance_card_systems),
+        max_bytes=max(settings.fhir.max_body_bytes, settings.pull.max_bytes),
+        max_depth=settings.fhir.max_depth,
     )
 
 
@@ -130,7 +130,9 @@ class PullService:
         normalised = national_id.normalise(number)
         values = list(dict.fromkeys((number, normalised)))
         identifiers = [
-            (system, value) for system in self._settings.national_id_systems for value in values
+            (system, value)
+            for system in self._settings.fhir.national_id_systems
+            for value in values
         ]
         results: list[SyncResult] = []
         for target in await self._store.pulling_targets():
@@ -180,12 +182,12 @@ class PullService:
                     "periodic pull done", extra={"patients": len(results), "failed": failed}
                 )
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self._settings.pull_interval_seconds)
+                await asyncio.wait_for(stop.wait(), timeout=self._settings.pull.interval_seconds)
 
     async def _sync_by_identifiers(
         self, target: Target, identifiers: Sequence[tuple[str, str]]
     ) -> SyncResult:
-        budget = Budget(self._settings.pull_max_bytes)
+        budget = Budget(self._settings.pull.max_bytes)
         remote_id = await self._fetcher.find_patient(target, identifiers, budget)
         return await self._sync_remote(target, remote_id, budget)
 
@@ -195,7 +197,7 @@ class PullService:
         link = await self._store.link(target.facility_id, remote_id)
         try:
             result = await self._pull(
-                target, remote_id, link, budget or Budget(self._settings.pull_max_bytes)
+                target, remote_id, link, budget or Budget(self._settings.pull.max_bytes)
             )
         except PullError as exc:
             logger.warning(
@@ -259,6 +261,7 @@ class PullService:
             citizen_id = await self._store.citizen_of(body, self._clock.now())
         else:
             published, citizen_id = await self._store.publish(target, body, self._clock.now())
+            assert published.outcome != "withdrawn"  # a publish never withdraws
             outcome = published.outcome
             result.document_id, result.version = published.document_id, published.version
             result.entry_counts = published.entry_counts

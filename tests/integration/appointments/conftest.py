@@ -27,11 +27,6 @@ _numbers = itertools.count(1)
 
 
 @pytest.fixture
-def clock() -> FrozenClock:
-    return FrozenClock(dt.datetime.now(dt.UTC).replace(microsecond=0))
-
-
-@pytest.fixture
 def app(settings: Settings, clock: FrozenClock) -> Litestar:
     return create_app(settings, clock=clock)
 

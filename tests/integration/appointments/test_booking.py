@@ -183,7 +183,7 @@ async def test_an_inactive_facility_takes_no_bookings(client, clinic, person, ad
 
 
 async def test_active_bookings_per_citizen_are_limited(app, client, clinic, person):
-    app.state.appointment_limits = type(app.state.appointment_limits)(max_active=2)
+    app.state.runtime.appointments.limits = type(app.state.appointment_limits)(max_active=2)
     someone = await person()
     ids = [await clinic.open(f"L{i}", hours=24 + i) for i in range(3)]
     first = await someone.booked(ids[0])

@@ -27,15 +27,15 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import func, select
 
-from api.appointments import booking, changes, slots
 from api.appointments.models import Appointment, Slot
-from api.appointments.records import Limits
 from api.appointments.schemas import AppointmentCreate, AppointmentReschedule, SlotPut
+from api.appointments.service import AppointmentService, Limits, SlotService
 from api.core.clock import FrozenClock
 from api.core.db import create_engine, create_sessionmaker
 from api.core.errors import DomainError
+from api.core.pagination import Cursors
 from api.core.settings import Settings
-from api.core.uow import UnitOfWork
+from api.core.uow import UnitOfWork, UnitOfWorkFactory
 from api.facilities import schemas as facility_schemas
 from api.facilities import service as facilities
 from api.identity.citizens import find_or_create
@@ -66,6 +66,15 @@ def make_machine(settings: Settings) -> type[RuleBasedStateMachine]:
             self.sessions = create_sessionmaker(self.engine)
             self.clock = FrozenClock(START)
             self.limits = Limits(max_active=100)
+            uow, cursors = UnitOfWorkFactory(self.sessions), Cursors("properties")
+            self.appointments = AppointmentService(
+                uow=uow,
+                cursors=cursors,
+                directory=None,  # type: ignore[arg-type]  # no use case here shows a patient
+                limits=self.limits,
+                clock=self.clock,
+            )
+            self.slots = SlotService(uow=uow, cursors=cursors, limits=self.limits, clock=self.clock)
             self.facility = f"HP{next(_examples):05d}"
             self.order = itertools.count()
             self.owner: dict[str, int] = {}
@@ -118,10 +127,8 @@ def make_machine(settings: Settings) -> type[RuleBasedStateMachine]:
                 )
                 for i, m in enumerate(self.model)
             ]
-            async with self.sessions() as session:
-                return await slots.publish(
-                    session, self.facility, items, limits=self.limits, now=self.clock.now()
-                )
+            body = msgspec.json.encode({"slots": items})
+            return await self.slots.publish(self.facility, body, "application/json")
 
         def _holder(self, appointment_id: str) -> ModelSlot | None:
             return next((m for m in self.model if appointment_id in m.holders), None)
@@ -141,21 +148,17 @@ def make_machine(settings: Settings) -> type[RuleBasedStateMachine]:
             )
 
             async def attempt() -> str | None:
-                async with self.sessions() as session:
-                    try:
-                        answer = await booking.book(
-                            session,
-                            citizen_id=self.citizens[who],
-                            actor_id=self.citizens[who],
-                            data=AppointmentCreate(slot_id=self.slot_ids[where]),
-                            idempotency_key=str(uuid.uuid4()),
-                            limits=self.limits,
-                            now=self.clock.now(),
-                            render_error=lambda error: error.problem.slug.encode(),
-                        )
-                    except DomainError:
-                        return None
-                    return msgspec.json.decode(answer.body)["id"]
+                try:
+                    answer = await self.appointments.book(
+                        citizen_id=self.citizens[who],
+                        actor_id=self.citizens[who],
+                        data=AppointmentCreate(slot_id=self.slot_ids[where]),
+                        idempotency_key=str(uuid.uuid4()),
+                        render_error=lambda error: error.problem.slug.encode(),
+                    )
+                except DomainError:
+                    return None
+                return msgspec.json.decode(answer.body)["id"]
 
             booked = self.run(attempt())
             assert (booked is not None) == expected, (who, where, slot)
@@ -170,18 +173,14 @@ def make_machine(settings: Settings) -> type[RuleBasedStateMachine]:
             slot = self._holder(appointment)
 
             async def attempt() -> bool:
-                async with self.sessions() as session:
-                    try:
-                        await changes.cancel(
-                            session,
-                            citizen_id=self.citizens[self.owner[appointment]],
-                            appointment_id=uuid.UUID(appointment),
-                            limits=self.limits,
-                            now=self.clock.now(),
-                        )
-                    except DomainError:
-                        return False
-                    return True
+                try:
+                    await self.appointments.cancel(
+                        citizen_id=self.citizens[self.owner[appointment]],
+                        appointment_id=uuid.UUID(appointment),
+                    )
+                except DomainError:
+                    return False
+                return True
 
             done = self.run(attempt())
             assert done == (slot is not None), (appointment, slot)
@@ -202,19 +201,15 @@ def make_machine(settings: Settings) -> type[RuleBasedStateMachine]:
             )
 
             async def attempt() -> bool:
-                async with self.sessions() as session:
-                    try:
-                        await changes.reschedule(
-                            session,
-                            citizen_id=self.citizens[who],
-                            appointment_id=uuid.UUID(appointment),
-                            data=AppointmentReschedule(slot_id=self.slot_ids[where]),
-                            limits=self.limits,
-                            now=self.clock.now(),
-                        )
-                    except DomainError:
-                        return False
-                    return True
+                try:
+                    await self.appointments.reschedule(
+                        citizen_id=self.citizens[who],
+                        appointment_id=uuid.UUID(appointment),
+                        data=AppointmentReschedule(slot_id=self.slot_ids[where]),
+                    )
+                except DomainError:
+                    return False
+                return True
 
             moved = self.run(attempt())
             assert moved == expected, (appointment, where, current, target)

@@ -60,7 +60,7 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
             ctx = SetupContext(
                 base_url=url,
                 database_url=settings.effective_database_url,
-                redis_url=settings.redis_url or "",
+                redis_url=settings.redis.url or "",
                 data_dir=tmp_path / "data",
                 env={"PATH": "/usr/bin:/bin", **env},
             )

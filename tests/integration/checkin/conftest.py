@@ -26,9 +26,8 @@ from tests.support.auth import bearer, client_token, create_client_directly
 
 FACILITY = "01001"
 
-# the appointment tests' fixtures, shared: a frozen clock, the app and client on it, the clinic
+# the appointment tests' fixtures, shared: the app and client on the frozen clock, the clinic
 # (facility 01001, departments NOI and NHI, its hospital client) and logged-in citizens
-clock = appointment_fixtures.clock
 app = appointment_fixtures.app
 client = appointment_fixtures.client
 clinic = appointment_fixtures.clinic

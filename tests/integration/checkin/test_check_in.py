@@ -235,13 +235,14 @@ async def test_redis_down_answers_503_and_checks_nothing_in(
 ) -> None:
     [booked] = await book_soon(1)
     token = await booked.token()
-    working = app.state.redis
+    checkin = app.state.runtime.checkin
+    working = checkin.redis
     broken = Redis.from_url("redis://127.0.0.1:9", socket_connect_timeout=0.5)
-    app.state.redis = broken
+    checkin.redis = broken
     try:
         down = await kiosk.check_in(token)
     finally:
-        app.state.redis = working
+        checkin.redis = working
         await broken.aclose()
     assert down.status_code == 503, down.text
     assert problem_type(down) == problem_uri("service-unavailable")

@@ -7,16 +7,18 @@ test here that makes it answer 201 and follows the ``Location``."""
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from collections.abc import Awaitable, Callable
 
 import httpx
 from litestar import Litestar
 
-from api.health_book.routes import VISIT_SUMMARY_EXAMPLE
+from api.health_book.docs import VISIT_SUMMARY_EXAMPLE
 from tests.integration.appointments.conftest import Clinic, Person
 from tests.integration.checkin.conftest import FACILITY, Booked, Kiosk, decode_svg
 from tests.support.auth import bearer
 from tests.support.idp import SigningKey, TestIdentityProvider
+from tests.support.qd130_envelope import signing_identity
 
 MakePerson = Callable[..., Awaitable[Person]]
 
@@ -31,6 +33,8 @@ CREATED_OPERATIONS = {
     "BookAppointment",
     "KioskCheckIn",
     "WalkIn",
+    "AddInsuranceCertificate",
+    "CreateShare",
 }
 
 
@@ -70,6 +74,26 @@ async def test_admin_creations(
     read = await client.get(location, headers=headers)
     assert read.status_code == 200, read.text
     assert read.json() == department.json()
+
+    identity = signing_identity()
+    certificate = await client.post(
+        "/admin/facilities/02002/insurance-certificates/",
+        json={"pem": identity.cert_pem},
+        headers=headers,
+    )
+    location = _created(
+        certificate, f"/admin/facilities/02002/insurance-certificates/{identity.sha256}"
+    )
+    read = await client.get(location, headers=headers)
+    assert read.status_code == 200, read.text
+    assert read.json() == certificate.json()
+    again = await client.post(
+        "/admin/facilities/02002/insurance-certificates/",
+        json={"pem": identity.cert_pem},
+        headers=headers,
+    )
+    assert again.status_code == 200  # already registered: nothing created, no Location
+    assert "location" not in again.headers
 
     body = idp.provider_body()
     provider = await client.put(
@@ -149,3 +173,14 @@ async def test_device_booking_and_tickets(
         "/citizens/me/walk-ins", json={"code": decode_svg(svg.content)}, headers=someone.headers
     )
     _created(walk_in, f"/facilities/{FACILITY}/queues/NHI")
+
+    expires = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).isoformat()
+    share = await someone.http.post(
+        "/citizens/me/shares", json={"expires_at": expires}, headers=someone.headers
+    )
+    location = _created(share, f"/citizens/me/shares/{share.json()['id']}")
+    read = await someone.http.get(location, headers=someone.headers)
+    assert read.status_code == 200, read.text
+    assert read.json()["id"] == share.json()["id"]
+    assert "key" not in read.json()
+    assert "shlink" not in read.json()

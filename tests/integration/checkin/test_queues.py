@@ -4,6 +4,7 @@ public status, live updates on Redis pub/sub."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -12,7 +13,7 @@ import httpx
 import msgspec
 from litestar import Litestar
 
-from api.checkin.live import channel
+from api.checkin.status_publisher import channel
 from api.core.clock import FrozenClock
 from tests.integration.checkin.conftest import (
     FACILITY,
@@ -22,6 +23,7 @@ from tests.integration.checkin.conftest import (
     outbox,
     problem_type,
 )
+from tests.support.clock import within_one_local_day
 from tests.support.problems import problem_uri
 
 MakePerson = Callable[..., Awaitable[Person]]
@@ -44,9 +46,10 @@ async def walk_in(citizen: Person, code: str, on_behalf_of: str = "me") -> httpx
 async def test_walk_in_ticket_and_rescan_within_thirty_minutes(
     app: Litestar, clinic: Clinic, clock: FrozenClock, person: MakePerson
 ) -> None:
+    citizen = await person()  # logged in before the clock moves
+    within_one_local_day(clock, span=dt.timedelta(minutes=40))
     code = await facility_code(clinic.http)
     assert code.startswith(f"HBW1:{FACILITY}:NOI:")
-    citizen = await person()
     first = await walk_in(citizen, code)
     assert first.status_code == 201, first.text
     ticket = first.json()
@@ -131,7 +134,7 @@ class Listener:
         await self.pubsub.aclose()
 
     async def drain(self) -> list[dict[str, Any]]:
-        await self.app.state.checkin.publisher.flush()
+        await self.app.state.runtime.checkin.publisher.flush()
         while True:
             message = await self.pubsub.get_message(timeout=0.2)
             if message is None:
@@ -143,8 +146,9 @@ class Listener:
 async def test_calls_tell_the_citizens_and_update_the_board(
     app: Litestar, clinic: Clinic, clock: FrozenClock, person: MakePerson
 ) -> None:
-    code = await facility_code(clinic.http)
     citizens = [await person() for _ in range(7)]  # logged in before the clock moves
+    within_one_local_day(clock, span=dt.timedelta(minutes=20))
+    code = await facility_code(clinic.http)
     async with Listener(app, FACILITY, "NOI") as listener:
         for citizen in citizens[:6]:
             assert (await walk_in(citizen, code)).status_code == 201

@@ -158,7 +158,7 @@ class Queue:
     async def walk_in(self, national_id: str) -> dict[str, Any]:
         """A citizen scans the department's printed code: their ticket."""
         token = (await self.citizen(national_id))["access_token"]
-        code = self.app.state.checkin.codes.code(FACILITY, DEPARTMENT)
+        code = self.app.state.runtime.checkin.codes.code(FACILITY, DEPARTMENT)
         response = await self.http.post(
             "/citizens/me/walk-ins", json={"code": code}, headers=bearer(token)
         )

@@ -15,8 +15,8 @@ from litestar import Litestar
 from redis.asyncio import Redis
 
 from api.app import create_app
-from api.checkin.live import channel
-from api.checkin.pages_routes import QueueFeeds
+from api.checkin.board_feeds import QueueFeeds
+from api.checkin.status_publisher import channel
 from api.core.settings import Settings
 from tests.integration.checkin_pages.conftest import (
     DEPARTMENT,
@@ -41,14 +41,14 @@ async def _eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0
 
 
 async def _no_subscribers(app: Litestar) -> bool:
-    return await _subscribers(app) == 0 and app.state.queue_feeds.open_streams == 0
+    return await _subscribers(app) == 0 and app.state.runtime.queue_feeds.open_streams == 0
 
 
 @pytest.mark.redis
 async def test_first_event_is_the_current_status_then_one_per_change(queue: Queue) -> None:
     await queue.walk_in("001090000101")
     await queue.walk_in("001090000102")
-    await queue.app.state.checkin.publisher.flush()  # nothing left over from the walk-ins
+    await queue.app.state.runtime.checkin.publisher.flush()  # nothing left over from the walk-ins
     current = await queue.status()
     async with event_stream(queue.app) as stream:
         assert stream.status == 200
@@ -76,7 +76,7 @@ async def test_first_event_is_the_current_status_then_one_per_change(queue: Queu
 
 
 async def test_quiet_streams_get_keep_alive_comments(queue: Queue) -> None:
-    feeds: QueueFeeds = queue.app.state.queue_feeds
+    feeds: QueueFeeds = queue.app.state.runtime.queue_feeds
     assert feeds.keepalive_seconds == 15.0
     feeds.keepalive_seconds = 0.1
     async with event_stream(queue.app) as stream:
@@ -90,7 +90,7 @@ async def test_quiet_streams_get_keep_alive_comments(queue: Queue) -> None:
 
 
 async def test_a_client_that_leaves_releases_its_subscription(queue: Queue) -> None:
-    feeds: QueueFeeds = queue.app.state.queue_feeds
+    feeds: QueueFeeds = queue.app.state.runtime.queue_feeds
     assert await _subscribers(queue.app) == 0
     async with event_stream(queue.app) as first, event_stream(queue.app) as second:
         await first.next_event()
@@ -100,7 +100,7 @@ async def test_a_client_that_leaves_releases_its_subscription(queue: Queue) -> N
     await _eventually(lambda: _no_subscribers(queue.app))
     # the queue still publishes; nobody listens, nothing breaks
     await queue.walk_in("001090000104")
-    await queue.app.state.checkin.publisher.flush()
+    await queue.app.state.runtime.checkin.publisher.flush()
 
 
 async def test_an_unknown_queue_is_a_404_problem_not_a_stream(queue: Queue) -> None:
@@ -112,7 +112,7 @@ async def test_an_unknown_queue_is_a_404_problem_not_a_stream(queue: Queue) -> N
             await stream.ended()
         assert stream.status == 404
         assert stream.headers["content-type"].startswith("application/problem+json")
-    assert queue.app.state.queue_feeds.open_streams == 0
+    assert queue.app.state.runtime.queue_feeds.open_streams == 0
     counts = await queue.app.state.redis.pubsub_numsub(
         channel(FACILITY, "NOPE"), channel("NO-SUCH", DEPARTMENT)
     )
@@ -120,7 +120,7 @@ async def test_an_unknown_queue_is_a_404_problem_not_a_stream(queue: Queue) -> N
 
 
 async def test_redis_unreachable_answers_503(queue: Queue) -> None:
-    feeds: QueueFeeds = queue.app.state.queue_feeds
+    feeds: QueueFeeds = queue.app.state.runtime.queue_feeds
     working = feeds.redis
     feeds.redis = Redis.from_url("redis://127.0.0.1:9", socket_connect_timeout=1)
     try:
@@ -137,7 +137,7 @@ async def test_redis_unreachable_answers_503(queue: Queue) -> None:
 async def test_a_broken_subscription_ends_the_stream_so_the_browser_reconnects(
     queue: Queue, backend: str
 ) -> None:
-    feeds: QueueFeeds = queue.app.state.queue_feeds
+    feeds: QueueFeeds = queue.app.state.runtime.queue_feeds
     async with event_stream(queue.app) as stream:
         await stream.next_event()
         (feed,) = list(feeds._feeds)
@@ -169,8 +169,8 @@ async def test_shutdown_ends_open_streams_promptly(settings: Settings, tmp_path:
         # the lifespan has ended with the stream open: the stream ended first, promptly
         await stream.ended(timeout=5)  # without the shutdown hook it would never end
         assert time.monotonic() - started < 5
-        assert app.state.queue_feeds.open_streams == 0
-        assert app.state.queue_feeds.stopping.is_set()
+        assert app.state.runtime.queue_feeds.open_streams == 0
+        assert app.state.runtime.queue_feeds.stopping.is_set()
 
 
 async def test_status_answers_as_the_board_expects(client: httpx.AsyncClient, queue: Queue) -> None:
@@ -193,7 +193,7 @@ async def test_status_answers_as_the_board_expects(client: httpx.AsyncClient, qu
 
 
 async def test_streams_beyond_the_instance_limit_are_refused(queue: Queue) -> None:
-    feeds: QueueFeeds = queue.app.state.queue_feeds
+    feeds: QueueFeeds = queue.app.state.runtime.queue_feeds
     feeds.max_streams = 1
     async with event_stream(queue.app) as first:
         await first.next_event()

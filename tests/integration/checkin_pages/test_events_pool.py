@@ -29,7 +29,7 @@ async def test_open_boards_do_not_take_the_requests_redis_connections(queue: Que
         for stream in streams:
             first = await asyncio.wait_for(stream.next_event(), 5)
             assert (stream.status, first.event) == (200, "status")
-        assert app.state.queue_feeds.open_streams == OPEN_BOARDS
+        assert app.state.runtime.queue_feeds.open_streams == OPEN_BOARDS
         # the requests' client still answers at once, and so do requests that use Redis
         assert await asyncio.wait_for(app.state.redis.set("pool-test:{boards}", b"1"), 1) is True
         assert await asyncio.wait_for(app.state.redis.delete("pool-test:{boards}"), 1) == 1
@@ -40,6 +40,6 @@ async def test_open_boards_do_not_take_the_requests_redis_connections(queue: Que
         ticket = await asyncio.wait_for(queue.walk_in("001090000301"), 5)
         assert ticket["number"] == 1
         # ...and the boards hear about it
-        await app.state.checkin.publisher.flush()
+        await app.state.runtime.checkin.publisher.flush()
         update = await asyncio.wait_for(streams[-1].next_event(), 5)
         assert update.json()["waiting"] == 1

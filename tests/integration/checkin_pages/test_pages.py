@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from api.checkin import errors as checkin_errors
-from api.checkin.pages_routes import CONTENT_SECURITY_POLICY, PAGES_DIR
-from api.core.errors import PROBLEM_TYPES
+from api.checkin.page_assets import CONTENT_SECURITY_POLICY, PAGES_DIR
+from api.core.errors import ProblemCatalogue
 
 PAGES = {"/kiosk": "kiosk.html", "/board/01001/NOI": "board.html"}
 
@@ -172,6 +172,7 @@ def test_every_string_exists_in_vietnamese_and_english() -> None:
 def test_every_check_in_problem_has_words_in_both_languages() -> None:
     """The kiosk shows each problem type POST /kiosk/check-ins answers with as its own message."""
     tables = _strings()
+    PROBLEM_TYPES = ProblemCatalogue.loaded()
     kiosk_problems = {
         checkin_errors.TOKEN_INVALID,
         checkin_errors.TOO_EARLY,

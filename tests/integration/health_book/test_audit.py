@@ -87,9 +87,9 @@ async def execute(app: Any, statement: str, **params: Any) -> None:
 def cli_env(settings: Settings) -> dict[str, str]:
     return {
         "DATABASE_URL": settings.effective_database_url,
-        "REDIS_URL": settings.redis_url or "",
+        "REDIS_URL": settings.redis.url or "",
         "DATA_DIR": settings.data_dir,
-        "IDENTIFIER_HASH_KEY": settings.identifier_hash_key or "",
+        "IDENTIFIER_HASH_KEY": settings.security.identifier_hash_key or "",
         "AUTO_MIGRATE": "false",
         "LOG_LEVEL": "WARNING",
     }
@@ -252,7 +252,9 @@ async def test_the_application_role_cannot_update_or_delete_the_access_log(
     role_database: tuple[str, str, str], tmp_path: Path
 ) -> None:
     name, owner_url, role = role_database
-    base = Settings(data_dir=str(tmp_path / "data"), database_url=owner_url, auto_migrate=False)
+    base = Settings.from_flat(
+        data_dir=str(tmp_path / "data"), database_url=owner_url, auto_migrate=False
+    )
     env = {**cli_env(base), "REDIS_URL": ""}
     granted = await asyncio.to_thread(
         CliRunner().invoke, main, ["db", "grant-app-role", role, "--create"], env=env

@@ -143,11 +143,11 @@ async def test_keys_rotate_by_rewrapping(client, app, hospital, settings) -> Non
     engines = [published_with, reader]
     try:
         config = IngestConfig(
-            identifier_key=settings.identifier_hash_key or "",
-            national_id_systems=tuple(settings.national_id_systems),
-            insurance_card_systems=tuple(settings.insurance_card_systems),
-            max_bytes=settings.fhir_max_body_bytes,
-            max_depth=settings.fhir_max_depth,
+            identifier_key=settings.security.identifier_hash_key or "",
+            national_id_systems=tuple(settings.fhir.national_id_systems),
+            insurance_card_systems=tuple(settings.fhir.insurance_card_systems),
+            max_bytes=settings.fhir.max_body_bytes,
+            max_depth=settings.fhir.max_depth,
         )
         async with UnitOfWork(open_sessionmaker(published_with)) as uow:
             await publish(
@@ -216,7 +216,7 @@ async def test_documents_stored_before_encryption_are_read_then_encrypted(
 
     env = {
         "DATABASE_URL": settings.effective_database_url,
-        "REDIS_URL": settings.redis_url or "",
+        "REDIS_URL": settings.redis.url or "",
         "DATA_DIR": settings.data_dir,
         "AUTO_MIGRATE": "false",
         "LOG_LEVEL": "WARNING",
@@ -255,10 +255,10 @@ def test_values_are_bound_to_their_column_and_tamper_evident() -> None:
 def test_key_settings(tmp_path: Path) -> None:
     line = new_key_line("20300101")
     assert line.startswith("20300101-")
-    Settings(document_encryption_keys=[line, KEY_A]).check()
+    Settings.from_flat(document_encryption_keys=[line, KEY_A]).check()
     for bad in (["no-colon"], ["k:" + base64.b64encode(b"short").decode()], [KEY_A, KEY_A]):
         with pytest.raises(SettingsError, match="DOCUMENT_ENCRYPTION_KEYS"):
-            Settings(document_encryption_keys=bad).check()
+            Settings.from_flat(document_encryption_keys=bad).check()
     production = {
         "production": True,
         "database_url": "postgresql+asyncpg://u@h/db",
@@ -268,8 +268,8 @@ def test_key_settings(tmp_path: Path) -> None:
         "fcm_credentials": "/fcm.json",
     }
     with pytest.raises(SettingsError, match="PRODUCTION needs DOCUMENT_ENCRYPTION_KEYS"):
-        Settings(**production).check()  # type: ignore[arg-type]
-    Settings(**production, document_encryption_keys=[KEY_A]).check()  # type: ignore[arg-type]
+        Settings.from_flat(**production).check()
+    Settings.from_flat(**production, document_encryption_keys=[KEY_A]).check()
     # embedded: one key generated into DATA_DIR, the same for every process that opens it
     embedded = Settings(data_dir=str(tmp_path / "data"))
     first, second = document_keys(embedded), document_keys(embedded)
@@ -319,9 +319,11 @@ def test_documents_are_stored_as_the_previous_release_reads_them_by_default(tmp_
     """Until DOCUMENT_DEFLATE is turned on, even the deflating column writes ``HBE1`` (what a
     release before deflating reads): a rolling update or a rollback mixes the two safely."""
     keys_line = new_key_line("t")
-    off = document_keys(Settings(data_dir=str(tmp_path), document_encryption_keys=[keys_line]))
+    off = document_keys(
+        Settings.from_flat(data_dir=str(tmp_path), document_encryption_keys=[keys_line])
+    )
     on = document_keys(
-        Settings(
+        Settings.from_flat(
             data_dir=str(tmp_path), document_encryption_keys=[keys_line], document_deflate=True
         )
     )
@@ -340,5 +342,5 @@ def test_documents_are_stored_as_the_previous_release_reads_them_by_default(tmp_
         attach_document_keys(engine, keys)
         assert column.process_result_value(stored_off, dialect) == document
         assert column.process_result_value(stored_on, dialect) == document
-    assert Settings.from_env({"DOCUMENT_DEFLATE": "true"}).document_deflate is True
-    assert Settings().document_deflate is False
+    assert Settings.from_env({"DOCUMENT_DEFLATE": "true"}).security.document_deflate is True
+    assert Settings().security.document_deflate is False

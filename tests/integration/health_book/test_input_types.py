@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from api.health_book.routes import VISIT_SUMMARY_EXAMPLE
+from api.health_book.docs import VISIT_SUMMARY_EXAMPLE
 from tests.support.fhir_samples import IPS
 from tests.support.problems import problem_uri
 

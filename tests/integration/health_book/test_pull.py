@@ -402,12 +402,12 @@ async def test_the_sync_command(app, facility, fhir_server, settings) -> None:
     fhir_server.load(sample_json(IPS))
     system, value = national_identifier(IPS)
     env = {
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url or "",
+        "DATABASE_URL": settings.database.url,
+        "REDIS_URL": settings.redis.url or "",
         "DATA_DIR": settings.data_dir,
         "SIGNING_KEYS_DIR": str(settings.effective_signing_keys_dir),
-        "IDENTIFIER_HASH_KEY": settings.identifier_hash_key,
-        "NATIONAL_ID_SYSTEMS": ",".join(settings.national_id_systems),
+        "IDENTIFIER_HASH_KEY": settings.security.identifier_hash_key,
+        "NATIONAL_ID_SYSTEMS": ",".join(settings.fhir.national_id_systems),
         "AUTO_MIGRATE": "false",
         "LOG_LEVEL": "WARNING",
     }

@@ -40,7 +40,7 @@ async def test_new_kid_is_accepted_after_one_refetch(client, app, warm, monotoni
     settings = app.state.settings
     new_key = SigningKey("ES256")
     warm.published = [warm.key, new_key]
-    monotonic.now += settings.jwks_refetch_cooldown_seconds + 1
+    monotonic.now += settings.identity.jwks_refetch_cooldown_seconds + 1
     response = await exchange(client, new_key.sign(warm.claims(NATIONAL_ID)))
     assert response.status_code == 200, response.text
     assert warm.jwks_fetches == 2
@@ -61,7 +61,7 @@ async def test_removed_kid_is_rejected_after_the_ttl(client, app, warm, monotoni
     replacement = SigningKey("EdDSA")
     warm.published = [replacement]
     # still cached before the TTL runs out
-    monotonic.now += settings.jwks_cache_ttl_seconds - 1
+    monotonic.now += settings.identity.jwks_cache_ttl_seconds - 1
     assert (await exchange(client, warm.id_token(NATIONAL_ID))).status_code == 200
     assert warm.jwks_fetches == 1
     monotonic.now += 2
@@ -75,7 +75,9 @@ async def test_a_thousand_random_kids_cost_at_most_one_fetch_per_cooldown(
     client, app, warm, monotonic
 ) -> None:
     settings = app.state.settings
-    monotonic.now += settings.jwks_refetch_cooldown_seconds + 1  # the next unknown kid may fetch
+    monotonic.now += (
+        settings.identity.jwks_refetch_cooldown_seconds + 1
+    )  # the next unknown kid may fetch
     attacker = SigningKey("RS256")
     claims = warm.claims(NATIONAL_ID)
     tokens = [attacker.sign(claims, kid=f"random-{i}") for i in range(1000)]
@@ -92,18 +94,20 @@ async def test_jwks_outage_after_warm_up_keeps_valid_tokens_working(
 ) -> None:
     settings = app.state.settings
     warm.failing = True
-    monotonic.now += settings.jwks_cache_ttl_seconds + 10  # keys are stale: a refetch is tried
+    monotonic.now += (
+        settings.identity.jwks_cache_ttl_seconds + 10
+    )  # keys are stale: a refetch is tried
     response = await exchange(client, warm.id_token(NATIONAL_ID))
     assert response.status_code == 200, response.text
     assert warm.jwks_fetches == 2
     # past the maximum staleness, keys that cannot be refreshed are no longer trusted
-    monotonic.now += settings.jwks_max_staleness_seconds
+    monotonic.now += settings.identity.jwks_max_staleness_seconds
     unavailable = await exchange(client, warm.id_token(NATIONAL_ID))
     assert unavailable.status_code == 503
     assert unavailable.json()["type"] == problem_uri("service-unavailable")
     # the provider comes back: the next attempt after the cooldown succeeds
     warm.failing = False
-    monotonic.now += settings.jwks_refetch_cooldown_seconds + 1
+    monotonic.now += settings.identity.jwks_refetch_cooldown_seconds + 1
     assert (await exchange(client, warm.id_token(NATIONAL_ID))).status_code == 200
 
 

@@ -67,11 +67,6 @@ def settings(settings: Settings, fcm: FakeFcm, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def clock() -> FrozenClock:
-    return FrozenClock(dt.datetime.now(dt.UTC).replace(microsecond=0))
-
-
-@pytest.fixture
 def app(settings: Settings, clock: FrozenClock) -> Litestar:
     return create_app(settings, clock=clock)
 
@@ -116,7 +111,7 @@ def add_device(app: Litestar, client: httpx.AsyncClient) -> Callable[..., Awaita
         token = token or f"fcm-{uuid.uuid4().hex}-{uuid.uuid4().hex[:8]}"
         async with app.state.uow() as uow:
             await devices.register(
-                uow,
+                uow.session,
                 citizen_id,
                 f"install-{uuid.uuid4().hex[:12]}",
                 DeviceRegistration(token=token, platform="android", locale=locale),  # type: ignore[arg-type]

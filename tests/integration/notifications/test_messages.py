@@ -48,6 +48,13 @@ SAMPLES: dict[str, messages.NotificationKind] = {
     "health_record_available": messages.HealthRecordAvailable(
         record_id="r1", facility_name=FACILITY, visit_date=dt.date(2030, 3, 1)
     ),
+    "follow_up_due": messages.FollowUpDue(
+        follow_up_id="f1",
+        facility_id="79001",
+        facility_name=FACILITY,
+        department="K01",
+        due_date=dt.date(2030, 3, 1),
+    ),
     "health_book_shared": messages.HealthBookShared(
         share_id="s1", shared_with="BS. Nguyễn Văn Bình", expires_at=AT
     ),
@@ -192,14 +199,14 @@ def test_retry_after_header() -> None:
 
 def test_settings_refuse_an_fcm_endpoint_off_loopback_or_in_production() -> None:
     base = {"fcm_endpoint": "http://127.0.0.1:9999"}
-    Settings(**base).check()
+    Settings.from_flat(**base).check()
     with pytest.raises(SettingsError, match="FCM_ENDPOINT"):
-        Settings(fcm_endpoint="https://fcm.example.com").check()
+        Settings.from_flat(fcm_endpoint="https://fcm.example.com").check()
     with pytest.raises(SettingsError, match="FCM_ENDPOINT"):
-        Settings(**base, production=True).check()
+        Settings.from_flat(**base, production=True).check()
     with pytest.raises(SettingsError, match="RELAY_BATCH_SIZE"):
-        Settings(relay_batch_size=0).check()
+        Settings.from_flat(relay_batch_size=0).check()
     assert Settings().relay_in_process is True  # embedded: the relay runs in the API process
-    assert Settings(database_url="postgresql+asyncpg://db/x").relay_in_process is False
+    assert Settings.from_flat(database_url="postgresql+asyncpg://db/x").relay_in_process is False
     env = Settings.from_env({"RELAY_EMBEDDED": "true", "DATABASE_URL": "postgresql+asyncpg://x/y"})
     assert env.relay_in_process is True

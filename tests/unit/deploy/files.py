@@ -21,8 +21,8 @@ K8S = DEPLOY / "k8s"
 
 @cache
 def setting_names() -> frozenset[str]:
-    """Every environment variable the service reads: the Settings fields, upper-cased."""
-    return frozenset(f.name.upper() for f in msgspec.structs.fields(Settings))
+    """Every environment variable the service reads (one per Settings field)."""
+    return Settings.environment_variables()
 
 
 # --- Dockerfile -----------------------------------------------------------------------------

@@ -107,8 +107,8 @@ def test_the_service_accepts_the_production_configuration(service: str) -> None:
     assert env["PRODUCTION"] == "true"
     settings = Settings.from_env(env)  # raises SettingsError naming anything production lacks
     assert settings.production
-    assert not settings.embedded_database
-    assert not settings.embedded_redis
+    assert not settings.database.embedded
+    assert not settings.redis.embedded
     assert settings.relay_in_process is False
     assert settings.migrate_on_start is False
 

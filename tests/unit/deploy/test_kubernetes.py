@@ -201,7 +201,9 @@ def test_the_worker_runs_the_relay() -> None:
     assert "/tmp" in mounts  # where the heartbeat goes (the root file system is read-only)
     assert worker["securityContext"]["readOnlyRootFilesystem"] is True
     # unset, it goes to the temporary directory: /tmp in the container, which sets no TMPDIR
-    assert Settings().effective_worker_heartbeat_file.parent == Path(tempfile.gettempdir())
+    assert Settings().notifications.effective_worker_heartbeat_file.parent == Path(
+        tempfile.gettempdir()
+    )
     assert "TMPDIR" not in {e["name"] for e in worker.get("env", [])}
     assert "TMPDIR" not in resource("ConfigMap", "healthbook-config")["data"]
 
@@ -246,8 +248,8 @@ def production_environment() -> dict[str, str]:
 def test_configmap_and_secret_make_a_production_configuration_the_service_accepts() -> None:
     settings = Settings.from_env(production_environment())  # raises naming what is missing
     assert settings.production
-    assert settings.host == "0.0.0.0"
-    assert settings.workers == 1
+    assert settings.http.host == "0.0.0.0"
+    assert settings.http.workers == 1
     assert settings.relay_in_process is False
     assert settings.migrate_on_start is False
 
@@ -259,10 +261,10 @@ def test_keys_and_fcm_credentials_are_mounted_where_the_settings_point(name: str
     volumes = {volume["name"]: volume for volume in spec["volumes"]}
     (container,) = spec["containers"]
     mounts = {mount["mountPath"]: mount for mount in container["volumeMounts"]}
-    keys = mounts[settings.signing_keys_dir]
+    keys = mounts[settings.security.signing_keys_dir]
     assert keys["readOnly"] is True
     assert volumes[keys["name"]]["secret"]["secretName"] == "healthbook-signing-keys"
-    fcm_path = PurePosixPath(settings.fcm_credentials)
+    fcm_path = PurePosixPath(settings.notifications.fcm_credentials)
     fcm = mounts[str(fcm_path.parent)]
     secret_name = volumes[fcm["name"]]["secret"]["secretName"]
     assert secret_name == "healthbook-fcm"

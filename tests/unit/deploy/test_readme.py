@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import re
 
-import msgspec
-
 from api.core.settings import Settings
 from tests.unit.deploy.files import DEPLOY, resource, setting_names
 
@@ -57,11 +55,6 @@ def shown(value: object) -> str:
 
 
 def test_the_default_column_matches_the_settings() -> None:
-    defaults = {
-        field.name.upper(): (
-            field.default if field.default is not msgspec.NODEFAULT else field.default_factory()  # type: ignore[misc]
-        )
-        for field in msgspec.structs.fields(Settings)
-    }
+    defaults = Settings().by_variable()
     for name, cells in settings_rows().items():
         assert cells[0] == shown(defaults[name]), name

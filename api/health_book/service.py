@@ -1,0 +1,177 @@
+"""A citizen's health book as its owner or a guardian reads it.
+
+Every read by someone other than the owner (a guardian) is written to the access log in a unit of
+work of its own that has committed before the answer is returned (:class:`ReadLog`): no unlogged
+access. Reads of the database run in a unit of work each; the overview comes from its
+materialised copy (:class:`~api.health_book.book.BookReader`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any, Protocol
+
+import msgspec
+
+from api.core.clock import Clock
+from api.core.uow import UnitOfWorkFactory
+from api.health_book import access_log, charts, export, schemas
+from api.health_book.book import BookReader, CachedOverview, fhir_collection
+
+
+class EntryFilters(msgspec.Struct, frozen=True, kw_only=True):
+    """What an entry list is narrowed to, and which page of it."""
+
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    status: str | None = None
+    code: str | None = None
+    facility: str | None = None
+    limit: int = 50
+    cursor: str | None = None
+
+
+class GuardianReads(Protocol):
+    """Where a guardian's read is logged, committed when the call returns (:class:`ReadLog`)."""
+
+    async def guardian_read(self, citizen_id: uuid.UUID, guardian: str, resource: str) -> None: ...
+
+
+class ReadLog:
+    """Writes a guardian's read of a dependent's records to the access log, in a unit of work of
+    its own that has committed when :meth:`guardian_read` returns."""
+
+    def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock) -> None:
+        self._uow = uow
+        self._clock = clock
+
+    async def guardian_read(self, citizen_id: uuid.UUID, guardian: str, resource: str) -> None:
+        async with self._uow() as uow:
+            access_log.record(
+                uow.session,
+                citizen_id=citizen_id,
+                actor_kind="guardian",
+                actor_id=guardian,
+                action="read",
+                now=self._clock.now(),
+                resource=resource,
+                purpose="guardian access",
+            )
+
+    async def recipient_read(
+        self, citizen_id: uuid.UUID, recipient: str, resource: str, detail: dict[str, Any]
+    ) -> None:
+        """A shared link opened by its recipient (the name they gave): logged and committed
+        before the content is handed out."""
+        async with self._uow() as uow:
+            access_log.record(
+                uow.session,
+                citizen_id=citizen_id,
+                actor_kind="recipient",
+                actor_id=recipient,
+                action="read",
+                now=self._clock.now(),
+                resource=resource,
+                purpose="SMART Health Link",
+                detail=detail,
+            )
+
+
+class VisitAnswer(msgspec.Struct, frozen=True):
+    """A visit as the caller asked for it: its detail, or the FHIR ``collection`` Bundle of
+    its stored resources (``fhir`` set)."""
+
+    detail: schemas.VisitDetail
+    fhir: bytes | None = None
+
+
+class BookService:
+    """The citizen routes of the book: overview, entry lists, visits, the access log, charts
+    and the FHIR export. ``guardian`` (the principal's subject) is set when the caller reads a
+    dependent's book: each such read is logged before the method returns."""
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        book: BookReader,
+        reads: GuardianReads,
+        clock: Clock,
+        service_url: str,
+    ) -> None:
+        self._uow = uow
+        self._book = book
+        self._reads = reads
+        self._clock = clock
+        self._service_url = service_url
+
+    async def _logged(self, citizen_id: uuid.UUID, guardian: str | None, resource: str) -> None:
+        if guardian is not None:
+            await self._reads.guardian_read(citizen_id, guardian, resource)
+
+    async def overview(self, citizen_id: uuid.UUID, *, guardian: str | None) -> CachedOverview:
+        """The book at a glance, encoded once, with its ETag (the hottest route of the book)."""
+        cached = await self._book.overview(citizen_id, self._clock.now())
+        if guardian is not None:
+            await self._reads.guardian_read(citizen_id, guardian, "health-book")
+        return cached
+
+    async def entries(
+        self,
+        citizen_id: uuid.UUID,
+        category: str,
+        filters: EntryFilters,
+        *,
+        guardian: str | None,
+    ) -> schemas.EntryPage:
+        async with self._uow() as uow:
+            page = await self._book.entries(
+                uow.session, citizen_id, category, **msgspec.structs.asdict(filters)
+            )
+        await self._logged(citizen_id, guardian, f"health-book/{category}")
+        return page
+
+    async def visit(
+        self, citizen_id: uuid.UUID, visit_id: uuid.UUID, *, fhir: bool, guardian: str | None
+    ) -> VisitAnswer:
+        async with self._uow() as uow:
+            visit, related, detail = await self._book.visit(uow.session, citizen_id, visit_id)
+        await self._logged(citizen_id, guardian, f"visit/{visit_id}")
+        if fhir:
+            body = fhir_collection([visit.resource, *(e.resource for e in related)])
+            return VisitAnswer(detail, body)
+        return VisitAnswer(detail)
+
+    async def access_log(
+        self, citizen_id: uuid.UUID, *, limit: int, cursor: str | None, guardian: str | None
+    ) -> schemas.AccessLogPage:
+        async with self._uow() as uow:
+            page = await self._book.access_log(uow.session, citizen_id, limit=limit, cursor=cursor)
+        await self._logged(citizen_id, guardian, "access-log")
+        return page
+
+    async def series(
+        self, citizen_id: uuid.UUID, code: str, *, resource: str, guardian: str | None
+    ) -> schemas.Series:
+        """One observation code over time; ``resource`` names the read in the access log."""
+        async with self._uow() as uow:
+            series = await charts.observation_series(uow.session, citizen_id, code)
+        await self._logged(citizen_id, guardian, resource)
+        return series
+
+    async def export(
+        self, citizen_id: uuid.UUID, *, kind: export.ExportKind, guardian: str | None
+    ) -> bytes:
+        """The book as FHIR R4 (a collection Bundle or an IPS document), dated by the clock and
+        naming this service as its author."""
+        async with self._uow() as uow:
+            body = await export.export_book(
+                uow.session,
+                citizen_id,
+                kind=kind,
+                now=self._clock.now(),
+                service_url=self._service_url,
+            )
+        await self._logged(citizen_id, guardian, f"health-book/export/{kind}")
+        return body

@@ -1,0 +1,152 @@
+"""SMART Health Links (HL7 SMART Health Cards and Links IG v1.0.0): the ``shlink:/`` payload,
+the compact JWE of a shared file, and the passcode's hash. Pure functions, no I/O.
+
+The payload is minified JSON, base64url-encoded without padding, after ``shlink:/``; a viewer URL
+carries it after ``#`` only, so it never reaches a server's logs. Files are compact JWE with
+``alg`` ``dir`` and ``enc`` ``A256GCM`` (through ``joserfc``): the link's 32-byte key is the
+content key, every encryption draws a fresh 96-bit IV.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import io
+import secrets
+from typing import Annotated
+
+import msgspec
+import qrcode
+import qrcode.constants
+from joserfc import jwe
+from joserfc.errors import JoseError
+from joserfc.jwk import OctKey
+from qrcode.image.pil import PilImage
+
+PREFIX = "shlink:/"
+MAX_URL_CHARS = 128
+MAX_LABEL_CHARS = 80
+KEY_BYTES = 32
+FHIR_JSON = "application/fhir+json"
+FLAG_ORDER = "LPU"
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+_SCRYPT_TAG = "scrypt-16384-8-1"
+
+
+class PayloadError(ValueError):
+    """The text is not a SMART Health Link payload this module accepts."""
+
+
+class Payload(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
+    """The decoded payload; unknown members (``extension``, ``_*``) are ignored as the spec says."""
+
+    url: Annotated[str, msgspec.Meta(max_length=MAX_URL_CHARS)]
+    key: Annotated[str, msgspec.Meta(min_length=43, max_length=43, pattern=r"^[A-Za-z0-9_-]+$")]
+    exp: int | float | None = None
+    flag: str | None = None
+    label: Annotated[str, msgspec.Meta(max_length=MAX_LABEL_CHARS)] | None = None
+    v: int | None = None
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise PayloadError("not base64url") from exc
+
+
+def new_key() -> str:
+    """32 random bytes, base64url: 43 characters."""
+    return b64url(secrets.token_bytes(KEY_BYTES))
+
+
+def new_secret() -> str:
+    """256 random bits, base64url (43 characters): a manifest path or a file ticket."""
+    return b64url(secrets.token_bytes(32))
+
+
+def flags(*, long_term: bool, passcode: bool) -> str:
+    """The ``flag`` letters, in alphabetical order (``U`` is not offered)."""
+    return ("L" if long_term else "") + ("P" if passcode else "")
+
+
+def encode(*, url: str, key: str, exp: int | None, flag: str, label: str | None) -> str:
+    """``shlink:/`` and the base64url of the minified JSON payload (members left out when
+    empty)."""
+    if len(url) > MAX_URL_CHARS:
+        raise PayloadError(f"url is longer than {MAX_URL_CHARS} characters")
+    if label is not None and len(label) > MAX_LABEL_CHARS:
+        raise PayloadError(f"label is longer than {MAX_LABEL_CHARS} characters")
+    if "".join(sorted(flag)) != flag or set(flag) - set(FLAG_ORDER):
+        raise PayloadError("flag letters must be L, P, U in alphabetical order")
+    body: dict[str, object] = {"url": url, "key": key}
+    if exp is not None:
+        body["exp"] = exp
+    if flag:
+        body["flag"] = flag
+    if label:
+        body["label"] = label
+    return encode_json(msgspec.json.encode(body))
+
+
+def encode_json(minified: bytes) -> str:
+    return PREFIX + b64url(minified)
+
+
+def decode(text: str) -> Payload:
+    """The payload of ``shlink:/…``, alone or after a viewer URL's ``#``."""
+    _, hash_sign, fragment = text.partition("#")
+    candidate = fragment if hash_sign else text
+    if not candidate.startswith(PREFIX):
+        raise PayloadError("no shlink:/ payload")
+    try:
+        return msgspec.json.decode(b64url_decode(candidate[len(PREFIX) :]), type=Payload)
+    except msgspec.DecodeError as exc:
+        raise PayloadError(str(exc)) from exc
+
+
+def encrypt(key: str, plaintext: bytes, content_type: str = FHIR_JSON) -> str:
+    """Compact JWE: ``{"alg":"dir","enc":"A256GCM","cty":content_type}``, a fresh IV."""
+    header = {"alg": "dir", "enc": "A256GCM", "cty": content_type}
+    return jwe.encrypt_compact(header, plaintext, OctKey.import_key(b64url_decode(key)))
+
+
+def decrypt(key: str, token: str) -> bytes:
+    """The plaintext of a compact JWE made with ``key`` (a missing ``cty`` or an extra ``kid``
+    is accepted, as receivers must)."""
+    try:
+        return jwe.decrypt_compact(token, OctKey.import_key(b64url_decode(key))).plaintext or b""
+    except (JoseError, ValueError) as exc:
+        raise PayloadError(f"cannot decrypt: {exc}") from exc
+
+
+def hash_passcode(passcode: str) -> str:
+    """``scrypt-16384-8-1$salt$hash`` (base64url); only this is stored."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(passcode.encode(), salt=salt, dklen=32, **_SCRYPT)
+    return f"{_SCRYPT_TAG}${b64url(salt)}${b64url(digest)}"
+
+
+def check_passcode(stored: str, passcode: str) -> bool:
+    tag, _, rest = stored.partition("$")
+    salt, _, expected = rest.partition("$")
+    if tag != _SCRYPT_TAG:
+        return False
+    digest = hashlib.scrypt(passcode.encode(), salt=b64url_decode(salt), dklen=32, **_SCRYPT)
+    return hmac.compare_digest(b64url(digest), expected)
+
+
+def qr_png(text: str) -> bytes:
+    """A QR code of ``text`` as PNG, error correction M (as the spec asks)."""
+    symbol = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=8, border=4)
+    symbol.add_data(text)
+    symbol.make(fit=True)
+    buffer = io.BytesIO()
+    symbol.make_image(image_factory=PilImage).save(buffer, format="PNG")
+    return buffer.getvalue()

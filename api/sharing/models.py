@@ -1,0 +1,59 @@
+"""What sharing keeps: each SMART Health Link a citizen made, and the short-lived tickets of its
+file ``location`` URLs. Shared content is kept only as ciphertext (the JWE); the key of a
+one-time link is never stored, that of a long-term (``L``) link only encrypted at rest."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from api.core.db import Base, UtcDateTime
+from api.core.encryption import EncryptedBlob
+
+
+class ShareLink(Base):
+    """One SMART Health Link. Active while not revoked, not expired and not disabled (its
+    passcode failures used up: ``attempts_remaining`` 0)."""
+
+    __tablename__ = "share_link"
+    __table_args__ = (Index("ix_share_link_citizen", "citizen_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    citizen_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("citizen.id", ondelete="CASCADE")
+    )
+    created_by: Mapped[uuid.UUID] = mapped_column(Uuid)
+    """The citizen who made it: the owner, or a guardian for a dependent."""
+    manifest_id: Mapped[str] = mapped_column(String(43), unique=True)
+    """The manifest URL's last path segment: 256 random bits."""
+    content: Mapped[str] = mapped_column(String(16))
+    """What is shared: ``ips`` (the International Patient Summary of the whole book)."""
+    label: Mapped[str | None] = mapped_column(String(80))
+    flags: Mapped[str] = mapped_column(String(4))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    passcode_hash: Mapped[str | None] = mapped_column(String(200))
+    attempts_remaining: Mapped[int] = mapped_column(Integer)
+    """Wrong passcodes still allowed over the link's life (decremented by one atomic UPDATE)."""
+    key: Mapped[bytes | None] = mapped_column(EncryptedBlob("share_link.key"))
+    """The link's key, for ``L`` links only (each manifest request encrypts the book anew)."""
+    jwe: Mapped[str] = mapped_column(Text)
+    """The shared file as compact JWE: the only form the content is kept in."""
+    jwe_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    """When ``jwe`` was made (the file's ``lastUpdated``)."""
+
+
+class ShareTicket(Base):
+    """A file ``location`` handed out by a manifest request: valid until ``expires_at``."""
+
+    __tablename__ = "share_ticket"
+
+    token: Mapped[str] = mapped_column(String(43), primary_key=True)
+    link_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("share_link.id", ondelete="CASCADE"), index=True
+    )
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

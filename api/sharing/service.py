@@ -1,0 +1,332 @@
+"""SMART Health Links of the book: make, list and revoke them (the citizen or a guardian), and
+answer their recipients (the manifest and its files, no account needed).
+
+What is stored: the shared content only as compact JWE. A one-time link's IPS is encrypted when
+it is made and its key leaves with the answer, never stored. A long-term (``L``) link's content
+follows the book: each manifest request exports the IPS anew and encrypts it with the link's key,
+which is therefore kept, encrypted at rest like health documents.
+
+The passcode's failure counter lives in the link's row. Each passcode given takes one attempt
+with a single ``UPDATE … SET attempts_remaining = attempts_remaining - 1 WHERE …
+attempts_remaining > 0 RETURNING`` before its hash is checked, and a right one gives it back:
+concurrent guesses line up on the row, none is counted twice or lost, no more guesses than
+attempts left ever cost a hash, and the link is disabled (404) when the count reaches zero.
+All state is in the database, so every API process refuses a revoked link at once. Each
+manifest answer is written to the citizen's access log (recipient, time, what) before it is
+returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import uuid
+from typing import Any, Literal, Protocol
+
+from sqlalchemy import delete, func, select, update
+
+from api.core.clock import Clock
+from api.core.errors import InvalidInput, NotFound
+from api.core.settings import SharingSettings
+from api.core.uow import UnitOfWorkFactory
+from api.sharing import links, schemas
+from api.sharing.errors import FileNotFound, LinkNotFound, PasscodeInvalid
+from api.sharing.models import ShareLink, ShareTicket
+
+SHARED_RESOURCE = "health-book/export/ips"
+
+
+class BookExports(Protocol):
+    """The book's FHIR export (the health book's service)."""
+
+    async def export(
+        self,
+        citizen_id: uuid.UUID,
+        *,
+        kind: Literal["collection", "ips"],
+        guardian: str | None,
+    ) -> bytes: ...
+
+
+class RecipientReads(Protocol):
+    """The citizen's access log (the health book's), committed when the call returns."""
+
+    async def recipient_read(
+        self, citizen_id: uuid.UUID, recipient: str, resource: str, detail: dict[str, Any]
+    ) -> None: ...
+
+
+def _active(now: dt.datetime) -> Any:
+    return (
+        ShareLink.revoked_at.is_(None),
+        ShareLink.expires_at > now,
+        ShareLink.attempts_remaining > 0,
+    )
+
+
+class ShareService:
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        book: BookExports,
+        log: RecipientReads,
+        settings: SharingSettings,
+        base_url: str,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._book = book
+        self._log = log
+        self._settings = settings
+        self._base = base_url.rstrip("/")
+
+    def manifest_url(self, manifest_id: str) -> str:
+        return f"{self._base}/shl/{manifest_id}"
+
+    def _share(self, link: ShareLink, now: dt.datetime) -> dict[str, Any]:
+        if link.revoked_at is not None:
+            status = "revoked"
+        elif link.expires_at <= now:
+            status = "expired"
+        elif link.attempts_remaining <= 0:
+            status = "disabled"
+        else:
+            status = "active"
+        return {
+            "id": link.id,
+            "content": link.content,
+            "label": link.label,
+            "flag": link.flags,
+            "created_at": link.created_at,
+            "expires_at": link.expires_at,
+            "revoked_at": link.revoked_at,
+            "status": status,
+            "passcode_attempts_remaining": (
+                link.attempts_remaining if link.passcode_hash is not None else None
+            ),
+            "url": self.manifest_url(link.manifest_id),
+        }
+
+    # --- the citizen's side -----------------------------------------------------------------
+
+    async def create(
+        self,
+        citizen_id: uuid.UUID,
+        data: schemas.ShareCreate,
+        *,
+        created_by: uuid.UUID,
+        guardian: str | None,
+    ) -> schemas.ShareCreated:
+        now = self._clock.now()
+        expires_at = data.expires_at
+        if expires_at.tzinfo is None:
+            raise InvalidInput("expires_at needs a UTC offset", field="expires_at")
+        if expires_at <= now:
+            raise InvalidInput("expires_at must be in the future", field="expires_at")
+        if expires_at > now + dt.timedelta(days=self._settings.max_days):
+            raise InvalidInput(
+                f"expires_at is at most {self._settings.max_days} days ahead", field="expires_at"
+            )
+        expires_at = expires_at.astimezone(dt.UTC)  # within range now (year 1 would overflow)
+        key = links.new_key()
+        body = await self._book.export(citizen_id, kind="ips", guardian=guardian)
+        passcode_hash = (
+            None
+            if data.passcode is None
+            else await asyncio.to_thread(links.hash_passcode, data.passcode)
+        )
+        flag = links.flags(long_term=data.long_term, passcode=data.passcode is not None)
+        link = ShareLink(
+            id=uuid.uuid4(),
+            citizen_id=citizen_id,
+            created_by=created_by,
+            manifest_id=links.new_secret(),
+            content=data.content,
+            label=data.label,
+            flags=flag,
+            created_at=now,
+            expires_at=expires_at,
+            revoked_at=None,
+            passcode_hash=passcode_hash,
+            attempts_remaining=self._settings.passcode_attempts,
+            key=links.b64url_decode(key) if data.long_term else None,
+            jwe=links.encrypt(key, body),
+            jwe_at=now,
+        )
+        async with self._uow() as uow:
+            uow.session.add(link)
+        payload = links.encode(
+            url=self.manifest_url(link.manifest_id),
+            key=key,
+            exp=int(expires_at.timestamp()),
+            flag=flag,
+            label=data.label,
+        )
+        # the spec's two forms: a viewer URL with the payload after '#' (opens in any camera app)
+        # when the operator runs a viewer, else the bare payload for SHL-capable apps
+        viewer = self._settings.viewer_url
+        viewer_url = f"{viewer}#{payload}" if viewer else None
+        qr = await asyncio.to_thread(links.qr_png, viewer_url or payload)
+        return schemas.ShareCreated(
+            **self._share(link, now),
+            shlink=payload,
+            viewer_url=viewer_url,
+            qr_png=base64.b64encode(qr).decode("ascii"),
+        )
+
+    async def shares(self, citizen_id: uuid.UUID) -> schemas.ShareList:
+        now = self._clock.now()
+        async with self._uow() as uow:
+            rows = await uow.session.scalars(
+                select(ShareLink)
+                .where(ShareLink.citizen_id == citizen_id)
+                .order_by(ShareLink.created_at.desc(), ShareLink.id)
+            )
+            items = [schemas.Share(**self._share(link, now)) for link in rows]
+        return schemas.ShareList(items=items)
+
+    async def share(self, citizen_id: uuid.UUID, share_id: uuid.UUID) -> schemas.Share:
+        """One link of this book with its status (never its key); ``NotFound`` otherwise."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            link = await uow.session.scalar(
+                select(ShareLink).where(
+                    ShareLink.id == share_id, ShareLink.citizen_id == citizen_id
+                )
+            )
+            if link is None:
+                raise NotFound("no such share")
+            return schemas.Share(**self._share(link, now))
+
+    async def revoke(self, citizen_id: uuid.UUID, share_id: uuid.UUID) -> None:
+        """Revoke at once (a revoked link stays revoked: revoking again changes nothing)."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            found = await uow.session.scalar(
+                update(ShareLink)
+                .where(ShareLink.id == share_id, ShareLink.citizen_id == citizen_id)
+                .values(revoked_at=func.coalesce(ShareLink.revoked_at, now))
+                .returning(ShareLink.id)
+            )
+        if found is None:
+            raise NotFound("no such share")
+
+    # --- the recipient's side ---------------------------------------------------------------
+
+    async def manifest(
+        self, manifest_id: str, request: schemas.ManifestRequest
+    ) -> schemas.Manifest:
+        now = self._clock.now()
+        async with self._uow() as uow:
+            link = await uow.session.scalar(
+                select(ShareLink).where(ShareLink.manifest_id == manifest_id, *_active(now))
+            )
+        if link is None:
+            raise LinkNotFound()
+        if link.passcode_hash is not None:
+            await self._check_passcode(link, request.passcode)
+        jwe = link.jwe
+        jwe_at = link.jwe_at
+        if link.key is not None:  # L: the book as it is now
+            body = await self._book.export(link.citizen_id, kind="ips", guardian=None)
+            jwe = links.encrypt(links.b64url(link.key), body)
+            jwe_at = now
+        embed = request.embedded_length_max is not None and len(jwe) <= request.embedded_length_max
+        token = None if embed else links.new_secret()
+        async with self._uow() as uow:
+            if link.key is not None:
+                still = await uow.session.scalar(
+                    update(ShareLink)
+                    .where(ShareLink.id == link.id, *_active(now))
+                    .values(jwe=jwe, jwe_at=jwe_at)
+                    .returning(ShareLink.id)
+                )
+            else:
+                still = await uow.session.scalar(
+                    select(ShareLink.id).where(ShareLink.id == link.id, *_active(now))
+                )
+            # the link's used tickets go as it hands out new ones (no sweep needed for them)
+            await uow.session.execute(
+                delete(ShareTicket).where(
+                    ShareTicket.link_id == link.id, ShareTicket.expires_at <= now
+                )
+            )
+            if still is not None and token is not None:
+                uow.session.add(
+                    ShareTicket(
+                        token=token,
+                        link_id=link.id,
+                        expires_at=now + dt.timedelta(seconds=self._settings.file_url_seconds),
+                    )
+                )
+        if still is None:  # revoked or disabled meanwhile
+            raise LinkNotFound()
+        await self._log.recipient_read(
+            link.citizen_id,
+            request.recipient,
+            SHARED_RESOURCE,
+            {
+                "share": str(link.id),
+                "label": link.label,
+                "recipient": request.recipient,
+                "delivery": "embedded" if embed else "location",
+            },
+        )
+        file = schemas.ManifestFile(
+            content_type=links.FHIR_JSON,
+            last_updated=jwe_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+            status="can-change" if "L" in link.flags else "finalized",
+        )
+        if embed:
+            file.embedded = jwe
+        else:
+            file.location = f"{self._base}/shl/files/{token}"
+        return schemas.Manifest(files=[file])
+
+    async def _check_passcode(self, link: ShareLink, given: str | None) -> None:
+        """Admit the right passcode; otherwise spend one of the link's attempts and answer 401.
+
+        An attempt is taken *before* the hash is computed (one atomic UPDATE … WHERE
+        attempts_remaining > 0 RETURNING), and given back when the passcode was right: however
+        many guesses arrive at once, at most the attempts left ever reach the hash, and no
+        failure goes uncounted. A request without a passcode spends nothing."""
+        if given is None:
+            raise PasscodeInvalid(link.attempts_remaining)
+        remaining = await self._attempts(link.id, -1)
+        if remaining is None:  # used up meanwhile: disabled
+            raise LinkNotFound()
+        assert link.passcode_hash is not None
+        if await asyncio.to_thread(links.check_passcode, link.passcode_hash, given):
+            await self._attempts(link.id, +1)
+            return
+        raise PasscodeInvalid(remaining)
+
+    async def _attempts(self, link_id: uuid.UUID, change: int) -> int | None:
+        """Add ``change`` to the attempts left in one statement; taking one needs one left.
+        The count after the change, or None when there was none to take."""
+        condition = [ShareLink.id == link_id]
+        if change < 0:
+            condition.append(ShareLink.attempts_remaining > 0)
+        async with self._uow() as uow:
+            return await uow.session.scalar(
+                update(ShareLink)
+                .where(*condition)
+                .values(attempts_remaining=ShareLink.attempts_remaining + change)
+                .returning(ShareLink.attempts_remaining)
+            )
+
+    async def file(self, token: str) -> str:
+        """The JWE a ``location`` points at, while the ticket and its link are valid."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            jwe = await uow.session.scalar(
+                select(ShareLink.jwe)
+                .join(ShareTicket, ShareTicket.link_id == ShareLink.id)
+                .where(ShareTicket.token == token, ShareTicket.expires_at > now, *_active(now))
+            )
+        if jwe is None:
+            raise FileNotFound()
+        return jwe

@@ -1,0 +1,1 @@
+"""Data at national scale: seed PostgreSQL with millions of rows, measure, EXPLAIN."""
