@@ -36,6 +36,7 @@ from tests.e2e.browser.conftest import HASH_KEY, Shots
 from tests.support.fhir_samples import IPS, NATIONAL_ID_SYSTEMS, sample_bytes
 from tests.support.idp import TestIdentityProvider
 from tests.support.server import free_port, served
+from tests.unit.sharing.test_payload import SPEC_SHLINK
 
 ANY_ID = r"^[A-Za-z0-9\-]{1,64}$"
 IPS_PATIENT = "574687583"  # the IPS sample's patient (Martha DeLarosa)
@@ -333,9 +334,15 @@ def test_a_revoked_link_is_not_found_and_an_expired_one_is_refused(
 # --- what the API does not make on this branch: a U link, and health cards, through routes ---
 
 
-def _jwe(key: str, plaintext: bytes, content_type: str, *, deflate: bool) -> str:
+def _jwe(
+    key: str, plaintext: bytes, content_type: str | None, *, deflate: bool, kid: str | None = None
+) -> str:
     """Compact JWE (dir, A256GCM), written here with ``cryptography`` (not the service's code)."""
-    header: dict[str, str] = {"alg": "dir", "enc": "A256GCM", "cty": content_type}
+    header: dict[str, str] = {"enc": "A256GCM", "alg": "dir"}
+    if content_type:
+        header["cty"] = content_type
+    if kid:
+        header["kid"] = kid
     if deflate:
         header["zip"] = "DEF"
         compressor = zlib.compressobj(wbits=-15)
@@ -606,5 +613,93 @@ def test_a_u_link_and_health_cards_verified_in_the_browser(
         for secret in (key, card_key):
             assert secret not in url
             assert secret not in body_sent
+    assert page.errors == []  # type: ignore[attr-defined]
+    page.context.close()
+
+
+def test_the_page_reads_links_and_decrypts_files_as_the_spec_defines(
+    book: Book, browser: Browser
+) -> None:
+    """The page's own modules on the specification's example payload, on JWE from the service's
+    JOSE library and from ``cryptography`` (zip, no ``cty``, an extra ``kid``), on broken ones."""
+    page, traffic = _open(browser, DESKTOP, "en-GB")
+    page.goto(f"{book.base_url}/viewer#{SPEC_SHLINK}")
+    # the spec's example link is another server's: refused with a message, nothing sent
+    expect(page.get_by_role("alert")).to_have_text(
+        "This link belongs to another server (https://ehr.example.org). This page opens Sổ Sức "
+        "Khỏe links only; use another SMART Health Link reader."
+    )
+    expect(page.locator("#link-label")).to_have_text(
+        "Back-to-school immunizations for Oliver Brown"
+    )
+    expect(page.locator("#link-expires")).to_have_text("No expiry given")
+    assert traffic.to("/shl/") == []
+    key = links.new_key()
+    plain = json.dumps({"resourceType": "Bundle", "type": "collection"}).encode()
+    odd = {"url": "https://ehr.example.org/qr/x", "key": key, "v": 1, "extension": {}, "_x": 1}
+    checks = page.evaluate(
+        """async ([spec, key, odd, short, tokens, wrongKey]) => {
+          const shl = await import("/static/viewer/shl.js");
+          const failure = async (run) => {
+            try { await run(); return null; } catch (error) { return error.code; }
+          };
+          const texts = [];
+          for (const token of tokens) {
+            const { header, bytes } = await shl.decryptJwe(token, key);
+            texts.push([header.cty || null, new TextDecoder().decode(bytes)]);
+          }
+          const tampered = tokens[0].slice(0, -2) + (tokens[0].endsWith("AA") ? "BA" : "AA");
+          return {
+            spec: shl.parseLink(spec),
+            pasted: shl.parseLink(`  https://viewer.example/app#${spec}\n`),
+            odd: shl.parseLink("shlink:/" + shl.b64urlEncode(new TextEncoder().encode(odd))),
+            short: await failure(() => shl.parseLink(short)),
+            garbage: await failure(() => shl.parseLink("shlink:/!!!")),
+            none: await failure(() => shl.parseLink("https://example.org/")),
+            expired: shl.isExpired({ exp: 1 }),
+            open: shl.isExpired({ exp: null }),
+            texts,
+            tampered: await failure(() => shl.decryptJwe(tampered, key)),
+            wrongKey: await failure(() => shl.decryptJwe(tokens[0], wrongKey)),
+            notJwe: await failure(() => shl.decryptJwe("a.b.c", key)),
+          };
+        }""",
+        [
+            SPEC_SHLINK,
+            key,
+            json.dumps(odd),
+            _payload("https://ehr.example.org/qr/x", "c2hvcnQ", "", "short key"),
+            [
+                links.encrypt(key, plain),
+                _jwe(key, plain, "application/fhir+json", deflate=True),
+                _jwe(key, plain, None, deflate=False, kid="some-key-id"),
+            ],
+            links.new_key(),
+        ],
+    )
+    assert checks["spec"] == {
+        "url": "https://ehr.example.org/qr/Y9xwkUdtmN9wwoJoN3ffJIhX2UGvCL1JnlPVNL3kDWM/m",
+        "key": "rxTgYlOaKJPFtcEd0qcceN8wEU4p94SqAwIWQe6uX7Q",
+        "exp": None,
+        "flag": "LP",
+        "label": "Back-to-school immunizations for Oliver Brown",
+    }
+    assert checks["pasted"] == checks["spec"]
+    assert checks["odd"] == {
+        "url": "https://ehr.example.org/qr/x",
+        "key": key,
+        "exp": None,
+        "flag": "",
+        "label": None,
+    }
+    assert checks["short"] == checks["garbage"] == checks["none"] == "error.invalid"
+    assert checks["expired"] is True
+    assert checks["open"] is False
+    assert checks["texts"] == [
+        ["application/fhir+json", plain.decode()],
+        ["application/fhir+json", plain.decode()],
+        [None, plain.decode()],
+    ]
+    assert checks["tampered"] == checks["wrongKey"] == checks["notJwe"] == "error.decrypt"
     assert page.errors == []  # type: ignore[attr-defined]
     page.context.close()
