@@ -51,7 +51,8 @@ class ShareController(Controller):
         summary="Share the book as a SMART Health Link (`me` or a dependent)",
         description=(
             "201 with the `shlink:/` payload (the only time its key is shown), a viewer URL "
-            "carrying it after `#`, and its QR code (PNG, base64). `expires_at` is required and "
+            "carrying it after `#` (this service's `/viewer` unless SHARING_VIEWER_URL names "
+            "another), and its QR code (PNG, base64). `expires_at` is required and "
             "at most SHARING_MAX_DAYS ahead; a `passcode` adds flag `P`, `long_term` flag `L` "
             "(each access gets the book as it is then)."
         ),
