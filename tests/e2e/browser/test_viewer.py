@@ -705,3 +705,39 @@ def test_the_page_reads_links_and_decrypts_files_as_the_spec_defines(
     assert checks["tampered"] == checks["wrongKey"] == checks["notJwe"] == "error.decrypt"
     assert page.errors == []  # type: ignore[attr-defined]
     page.context.close()
+
+
+def test_wrong_passcodes_count_down_to_a_locked_link(book: Book, browser: Browser) -> None:
+    created = book.share(passcode="135790")
+    page, traffic = _open(browser, PHONE, "en-GB")
+    page.goto(created["viewer_url"])
+    page.get_by_label("Your name (the doctor viewing it)").fill("Dr. Guess")
+    passcode = page.get_by_label("Passcode", exact=True)
+    alert = page.get_by_role("alert")
+    for left in range(9, 1, -1):
+        passcode.fill(f"wrong-{left}")
+        passcode.press("Enter")
+        expect(alert).to_have_text(f"Wrong passcode. {left} attempts left.")
+        expect(passcode).to_be_focused()
+        expect(passcode).to_have_value("")
+    passcode.fill("wrong-1")
+    passcode.press("Enter")
+    expect(alert).to_have_text(
+        "Wrong passcode. 1 attempt left: one more wrong passcode locks the link for good."
+    )
+    passcode.fill("wrong-0")
+    passcode.press("Enter")
+    expect(alert).to_have_text(
+        "Wrong passcode. The link is now locked; ask the patient for a new one."
+    )
+    expect(page.locator("#open")).to_be_hidden()
+    # even the right passcode is too late now
+    page.reload()
+    page.get_by_label("Passcode", exact=True).fill("135790")
+    page.get_by_role("button", name="Open the record").click()
+    expect(alert).to_contain_text("This link cannot be opened")
+    expect(page.locator("#record")).to_be_hidden()
+    assert len([item for item in traffic.to("/shl/") if item[0] == "POST"]) == 11
+    assert page.errors == []  # type: ignore[attr-defined]
+    assert_key_kept(created, traffic, book.log)
+    page.context.close()
