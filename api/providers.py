@@ -20,6 +20,7 @@ from api.insurance.service import InsuranceService
 from api.operations.service import OperationsService
 from api.runtime import Runtime
 from api.sharing.service import ShareService
+from api.sharing.viewer_page import ViewerPages
 from notifications.service import NotificationService
 
 
@@ -62,6 +63,7 @@ class Providers:
             "checkin_pages": Provide(self.checkin_pages, sync_to_thread=False),
             "queue_feeds": Provide(self.queue_feeds, sync_to_thread=False),
             "sharing": Provide(self.sharing, sync_to_thread=False),
+            "viewer_pages": Provide(self.viewer_pages, sync_to_thread=False),
         }
 
     def facilities(self) -> FacilityService:
@@ -120,3 +122,6 @@ class Providers:
 
     def sharing(self) -> ShareService:
         return self.runtime.sharing
+
+    def viewer_pages(self) -> ViewerPages:
+        return self.runtime.viewer_pages

@@ -70,6 +70,7 @@ from api.insurance.service import InsuranceService
 from api.insurance.service import Limits as InsuranceLimits
 from api.operations.service import OperationsService
 from api.sharing.service import ShareService
+from api.sharing.viewer_page import ViewerPages
 from notifications.outbox import Wakeup, bind_wakeup
 from notifications.relay import Relay, RelayConfig, RelayStats
 from notifications.senders import Sender, build_sender
@@ -363,6 +364,11 @@ class Runtime:
             settings=self.settings.sharing,
             base_url=self.settings.issuer,
         )
+
+    @cached_property
+    def viewer_pages(self) -> ViewerPages:
+        """The SMART Health Link viewer page and its assets."""
+        return ViewerPages()
 
     @cached_property
     def pull(self) -> PullService:

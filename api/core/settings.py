@@ -476,8 +476,8 @@ class SharingSettings(_Section, frozen=True, rename=_env("SHARING_")):
     hour)."""
 
     viewer_url: Annotated[str, Meta(max_length=200, pattern=r"^(https?://[^\s#]+)?$")] = ""
-    """The SHL viewer (a web app that reads the payload after ``#``) the link and QR open; empty:
-    the QR holds the bare ``shlink:/`` payload, which SHL-capable apps read."""
+    """An external SHL viewer (a web app that reads the payload after ``#``) the link and QR
+    open; empty: the viewer this service serves at ``PUBLIC_BASE_URL/viewer``."""
 
 
 class Settings(

@@ -1,5 +1,6 @@
 """Sharing routes: a citizen (or a guardian, for a dependent) makes, lists and revokes SMART
-Health Links of the book; recipients open them without an account (manifest and files)."""
+Health Links of the book; recipients open them without an account (manifest and files), in
+their own SHL client or in the viewer page this service serves (``/viewer``)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import Body, FromPath
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_304_NOT_MODIFIED
 
 from api.core.access_tokens import Principal
-from api.core.errors import InvalidInput, NotFound
+from api.core.errors import NOT_FOUND, InvalidInput, NotFound
 from api.core.guards import (
     INSUFFICIENT_SCOPE,
     INVALID_TOKEN,
@@ -20,8 +21,16 @@ from api.core.guards import (
     requires_citizen_access,
 )
 from api.core.openapi import problem_responses
+from api.core.page_assets import COMMON_HEADERS, Asset
 from api.sharing import docs, errors, schemas
 from api.sharing.service import ShareService
+from api.sharing.viewer_page import (
+    CONTENT_SECURITY_POLICY,
+    PERMISSIONS_POLICY,
+    STATIC_PREFIX,
+    VIEWER_PATH,
+    ViewerPages,
+)
 
 JOSE = "application/jose"
 _CITIZEN_ERRORS = problem_responses(
@@ -42,7 +51,8 @@ class ShareController(Controller):
         summary="Share the book as a SMART Health Link (`me` or a dependent)",
         description=(
             "201 with the `shlink:/` payload (the only time its key is shown), a viewer URL "
-            "carrying it after `#`, and its QR code (PNG, base64). `expires_at` is required and "
+            "carrying it after `#` (this service's `/viewer` unless SHARING_VIEWER_URL names "
+            "another), and its QR code (PNG, base64). `expires_at` is required and "
             "at most SHARING_MAX_DAYS ahead; a `passcode` adds flag `P`, `long_term` flag `L` "
             "(each access gets the book as it is then)."
         ),
@@ -157,4 +167,62 @@ class LinkController(Controller):
         return Response(jwe.encode("ascii"), media_type=JOSE, headers=_NO_STORE)
 
 
-SHARING_ROUTES = (ShareController, LinkController)
+def _asset(
+    asset: Asset, request: Request[Any, Any, Any], headers: dict[str, str]
+) -> Response[bytes]:
+    all_headers = {**COMMON_HEADERS, **headers, "ETag": asset.etag}
+    if asset.matches(request.headers.get("if-none-match")):
+        return Response(b"", status_code=HTTP_304_NOT_MODIFIED, headers=all_headers)
+    return Response(asset.body, media_type=asset.media_type, headers=all_headers)
+
+
+@get(
+    VIEWER_PATH,
+    operation_id="GetLinkViewerPage",
+    opt={"rate_limit": "exempt"},  # served from memory, like the probes
+    summary="The SMART Health Link viewer page (HTML): open `/viewer#shlink:/…`",
+    description=(
+        "What a link's `viewer_url` and QR open. The `shlink:/` payload (with the link's key) "
+        "stays after `#`, which browsers never send; the page asks for the recipient's name "
+        "and the passcode, fetches the manifest and files from this service, decrypts them in "
+        "the browser and shows the summary (Vietnamese or English, printable)."
+    ),
+    tags=["pages"],
+    media_type="text/html",
+    responses=problem_responses(NOT_FOUND),
+)
+async def viewer_page(
+    request: Request[Any, Any, Any], viewer_pages: NamedDependency[ViewerPages]
+) -> Response[bytes]:
+    asset = viewer_pages.asset("viewer.html")
+    if asset is None:  # the package was installed without its pages
+        raise NotFound("this page is not installed")
+    headers = {
+        "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+        "Permissions-Policy": PERMISSIONS_POLICY,
+    }
+    return _asset(asset, request, headers)
+
+
+@get(
+    f"{STATIC_PREFIX}/{{name:str}}",
+    operation_id="GetLinkViewerAsset",
+    opt={"rate_limit": "exempt"},  # served from memory, like the probes
+    summary="A script or stylesheet of the SMART Health Link viewer",
+    description="`text/javascript` or `text/css`, with an `ETag` (`If-None-Match` answers 304).",
+    media_type="text/javascript",
+    tags=["pages"],
+    responses=problem_responses(NOT_FOUND),
+)
+async def viewer_asset(
+    name: FromPath[str],
+    request: Request[Any, Any, Any],
+    viewer_pages: NamedDependency[ViewerPages],
+) -> Response[bytes]:
+    asset = viewer_pages.static(name)
+    if asset is None:
+        raise NotFound("no such file")
+    return _asset(asset, request, {})
+
+
+SHARING_ROUTES = (ShareController, LinkController, viewer_page, viewer_asset)

@@ -50,12 +50,12 @@ class ShareCreated(Share, kw_only=True):
     shlink: str
     """The ``shlink:/`` payload (base64url JSON of ``url``, ``key``, ``exp``, ``flag``,
     ``label``)."""
-    viewer_url: str | None
-    """``SHARING_VIEWER_URL#shlink:/…`` (the payload only after ``#``) when the operator
-    configured an SHL viewer; ``null`` otherwise."""
+    viewer_url: str
+    """The viewer with the payload after ``#`` (which browsers never send): this service's own
+    ``PUBLIC_BASE_URL/viewer#shlink:/…``, or ``SHARING_VIEWER_URL#shlink:/…`` when the operator
+    configured an external SHL viewer."""
     qr_png: str
-    """The QR code of ``viewer_url``, or of the bare ``shlink:/`` payload without a viewer
-    (error correction M), PNG in base64."""
+    """The QR code of ``viewer_url`` (error correction M), PNG in base64."""
 
 
 class ShareList(msgspec.Struct):

@@ -33,6 +33,7 @@ from api.core.uow import UnitOfWorkFactory
 from api.sharing import links, schemas
 from api.sharing.errors import FileNotFound, LinkNotFound, PasscodeInvalid
 from api.sharing.models import ShareLink, ShareTicket
+from api.sharing.viewer_page import VIEWER_PATH
 
 SHARED_RESOURCE = "health-book/export/ips"
 
@@ -165,11 +166,11 @@ class ShareService:
             flag=flag,
             label=data.label,
         )
-        # the spec's two forms: a viewer URL with the payload after '#' (opens in any camera app)
-        # when the operator runs a viewer, else the bare payload for SHL-capable apps
-        viewer = self._settings.viewer_url
-        viewer_url = f"{viewer}#{payload}" if viewer else None
-        qr = await asyncio.to_thread(links.qr_png, viewer_url or payload)
+        # a viewer URL with the payload after '#' (opens in any camera app): the operator's
+        # external viewer when configured, else the one this service serves
+        viewer = self._settings.viewer_url or f"{self._base}{VIEWER_PATH}"
+        viewer_url = f"{viewer}#{payload}"
+        qr = await asyncio.to_thread(links.qr_png, viewer_url)
         return schemas.ShareCreated(
             **self._share(link, now),
             shlink=payload,

@@ -128,6 +128,9 @@ MATRIX: dict[tuple[str, str], str | frozenset[str]] = {
     # a SMART Health Link's recipient has no account: the URL is the secret
     ("POST", "/shl/{manifest_id}"): PUBLIC,
     ("GET", "/shl/files/{token}"): PUBLIC,
+    # the viewer page a link opens, and its scripts
+    ("GET", "/viewer"): PUBLIC,
+    ("GET", "/static/viewer/{name}"): PUBLIC,
 }
 
 SAMPLE_PARAMS = {

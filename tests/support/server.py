@@ -42,10 +42,15 @@ def wait_ready(base_url: str, process: subprocess.Popen[bytes], deadline_s: floa
 
 @contextmanager
 def served(
-    env: dict[str, str], *args: str, cwd: Path | None = None, log: Path | None = None
+    env: dict[str, str],
+    *args: str,
+    cwd: Path | None = None,
+    log: Path | None = None,
+    port: int | None = None,
 ) -> Iterator[str]:
-    """Start ``healthbook serve`` with ``env`` (over a clean environment); yield its base URL."""
-    port = free_port()
+    """Start ``healthbook serve`` with ``env`` (over a clean environment); yield its base URL.
+    ``port``: a free port chosen beforehand (when ``env`` must name the server's own URL)."""
+    port = port or free_port()
     full_env = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": os.environ.get("HOME", "/tmp"),

@@ -61,13 +61,13 @@ async def test_the_answer_is_the_payload_the_spec_defines(client, owner_of, cloc
     assert created["flag"] == "LP"
     assert created["status"] == "active"
     assert created["passcode_attempts_remaining"] == 10
-    # no viewer configured: no viewer URL, and the QR holds the bare payload
-    assert created["viewer_url"] is None
+    # no external viewer configured: the service's own viewer, the payload only after '#'
+    assert created["viewer_url"] == f"{BASE}/viewer#{shlink}"
     image = base64.b64decode(created["qr_png"])
     assert image.startswith(b"\x89PNG\r\n\x1a\n")
     (symbol,) = zxingcpp.read_barcodes(Image.open(io.BytesIO(image)))
     assert symbol.format == zxingcpp.BarcodeFormat.QRCode
-    assert symbol.text == shlink
+    assert symbol.text == created["viewer_url"]
     assert symbol.ec_level == "M"
     # no passcode, not long-term: no flag at all; no label: none in the payload
     plain = links.decode((await share(client, headers, clock))["shlink"])

@@ -1,5 +1,6 @@
-"""With an SHL viewer configured (``SHARING_VIEWER_URL``), the link and its QR open the viewer
-with the payload after ``#``, never in the part a server sees."""
+"""With an external SHL viewer configured (``SHARING_VIEWER_URL``), the link and its QR open that
+viewer instead of the service's own (``/viewer``), with the payload after ``#``, never in the
+part a server sees."""
 
 from __future__ import annotations
 
