@@ -69,6 +69,7 @@ from api.insurance.episodes import XmlEpisodeMapper
 from api.insurance.service import InsuranceService
 from api.insurance.service import Limits as InsuranceLimits
 from api.operations.service import OperationsService
+from api.sharing.consents import Consents
 from api.sharing.service import ShareService
 from notifications.outbox import Wakeup, bind_wakeup
 from notifications.relay import Relay, RelayConfig, RelayStats
@@ -349,7 +350,13 @@ class Runtime:
             reads=ReadLog(uow=self.uow, clock=self.clock),
             clock=self.clock,
             service_url=self.settings.issuer,
+            consents=self.consents,
         )
+
+    @cached_property
+    def consents(self) -> Consents:
+        """Each SMART Health Link of a book as the FHIR Consent it is (in the book's export)."""
+        return Consents(uow=self.uow, clock=self.clock)
 
     @cached_property
     def sharing(self) -> ShareService:
@@ -362,6 +369,7 @@ class Runtime:
             log=ReadLog(uow=self.uow, clock=self.clock),
             settings=self.settings.sharing,
             base_url=self.settings.issuer,
+            consents=self.consents,
         )
 
     @cached_property
