@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from api.health_book.fhir.validate import validate_bundle
 from api.sharing import links
 from tests.integration.health_book.conftest import patient_number
 from tests.integration.insurance.conftest import FACILITY, insurer_hospital, xml_headers
@@ -47,7 +48,9 @@ async def shared(client, created: dict[str, Any]) -> dict[str, Any]:
         path_of(payload.url), json={"recipient": "Dr. An", "embeddedLengthMax": 100_000_000}
     )
     assert answer.status_code == 200, answer.text
-    return assert_valid_fhir(open_jwe(payload.key, answer.json()["files"][0]["embedded"]))
+    document = assert_valid_fhir(open_jwe(payload.key, answer.json()["files"][0]["embedded"]))
+    assert validate_bundle(document) == []  # and R4 by the book's own validator
+    return document
 
 
 def open_jwe(key: str, token: str) -> bytes:
