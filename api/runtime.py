@@ -54,6 +54,7 @@ from api.core.uow import UnitOfWorkFactory
 from api.db.engine import open_engine, open_sessionmaker
 from api.facilities.service import FacilityService, Places
 from api.health_book.book import BookReader
+from api.health_book.export import patient_url as export_patient_url
 from api.health_book.ingest import IngestConfig
 from api.health_book.publishing import BookChanges, SummaryService
 from api.health_book.pull.http import FhirHttp
@@ -356,7 +357,7 @@ class Runtime:
     @cached_property
     def consents(self) -> Consents:
         """Each SMART Health Link of a book as the FHIR Consent it is (in the book's export)."""
-        return Consents(uow=self.uow, clock=self.clock)
+        return Consents(uow=self.uow, clock=self.clock, patient_of=export_patient_url)
 
     @cached_property
     def sharing(self) -> ShareService:

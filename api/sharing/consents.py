@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -158,11 +158,20 @@ def consent(link: ShareLink, now: dt.datetime, *, patient_reference: str) -> dic
 
 
 class Consents:
-    """The citizen's Consents, read from their shares."""
+    """The citizen's Consents, read from their shares. ``patient_of``: the reference to the
+    citizen's Patient that a Consent read on its own names (the fullUrl the book's export gives
+    that Patient, so both agree)."""
 
-    def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        patient_of: Callable[[uuid.UUID], str] = lambda citizen_id: f"Patient/{citizen_id}",
+    ) -> None:
         self._uow = uow
         self._clock = clock
+        self._patient_of = patient_of
 
     async def _links(
         self, citizen_id: uuid.UUID, consent_id: uuid.UUID | None = None
@@ -200,7 +209,7 @@ class Consents:
             "entry": [
                 {
                     "fullUrl": f"{base_url}/citizens/{citizen_id}/consents/{link.id}",
-                    "resource": consent(link, now, patient_reference=patient_of(citizen_id)),
+                    "resource": consent(link, now, patient_reference=self._patient_of(citizen_id)),
                     "search": {"mode": "match"},
                 }
                 for link in links
@@ -214,10 +223,5 @@ class Consents:
         if not found:
             raise NotFound("no such consent")
         return _encoder.encode(
-            consent(found[0], self._clock.now(), patient_reference=patient_of(citizen_id))
+            consent(found[0], self._clock.now(), patient_reference=self._patient_of(citizen_id))
         )
-
-
-def patient_of(citizen_id: uuid.UUID) -> str:
-    """The Patient a Consent read on its own names: the citizen's record in this service."""
-    return f"Patient/{citizen_id}"

@@ -143,6 +143,11 @@ async def test_the_books_export_carries_the_consents(client, owner_of, clock) ->
     assert consents[0]["fullUrl"] == f"urn:uuid:{created['id']}"
     (patient,) = [e for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"]
     assert consents[0]["resource"]["patient"] == {"reference": patient["fullUrl"]}
+    # the same Patient as the Consent read on its own names
+    alone = assert_valid_fhir(
+        (await client.get(f"{CONSENTS}/{created['id']}", headers=headers)).content
+    )
+    assert alone["patient"] == {"reference": patient["fullUrl"]}
     # the IPS document stays a summary: no Consent in it
     ips = (await client.get("/citizens/me/health-book/export?type=ips", headers=headers)).json()
     assert "Consent" not in {e["resource"]["resourceType"] for e in ips["entry"]}
