@@ -54,6 +54,7 @@ from api.core.uow import UnitOfWorkFactory
 from api.db.engine import open_engine, open_sessionmaker
 from api.facilities.service import FacilityService, Places
 from api.health_book.book import BookReader
+from api.health_book.export import patient_url as export_patient_url
 from api.health_book.ingest import IngestConfig
 from api.health_book.publishing import BookChanges, SummaryService
 from api.health_book.pull.http import FhirHttp
@@ -69,6 +70,7 @@ from api.insurance.episodes import XmlEpisodeMapper
 from api.insurance.service import InsuranceService
 from api.insurance.service import Limits as InsuranceLimits
 from api.operations.service import OperationsService
+from api.sharing.consents import Consents
 from api.sharing.service import ShareService
 from api.sharing.viewer_page import ViewerPages
 from notifications.outbox import Wakeup, bind_wakeup
@@ -350,7 +352,13 @@ class Runtime:
             reads=ReadLog(uow=self.uow, clock=self.clock),
             clock=self.clock,
             service_url=self.settings.issuer,
+            consents=self.consents,
         )
+
+    @cached_property
+    def consents(self) -> Consents:
+        """Each SMART Health Link of a book as the FHIR Consent it is (in the book's export)."""
+        return Consents(uow=self.uow, clock=self.clock, patient_of=export_patient_url)
 
     @cached_property
     def sharing(self) -> ShareService:
@@ -363,6 +371,7 @@ class Runtime:
             log=ReadLog(uow=self.uow, clock=self.clock),
             settings=self.settings.sharing,
             base_url=self.settings.issuer,
+            consents=self.consents,
         )
 
     @cached_property

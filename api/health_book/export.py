@@ -13,6 +13,13 @@ Patient, a clinical resource with no active entry) keeps only a ``display`` (val
 references outside their document (other servers, ``#contained``) are kept as written.
 Resources are spliced in as stored, reference strings replaced in the bytes; only one that
 loses a reference is decoded and encoded again.
+
+An :class:`ExportScope` narrows the export (what a citizen shares): to some of the book's
+categories, or to one visit and what was recorded for it; and it may leave out restricted data,
+the entries of documents labelled restricted (HIV/TB care from the insurance XML) and every
+resource a hospital labelled restricted or very restricted (``meta.security``, v3
+Confidentiality ``R`` or ``V``, on the resource or on its whole document). A narrowed IPS says
+``withheld`` in the required sections it leaves out.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import msgspec
@@ -39,6 +47,11 @@ from api.identity import citizens
 from api.identity.schemas import CitizenRecord
 
 ExportKind = Literal["collection", "ips"]
+CONFIDENTIALITY_SYSTEMS = frozenset(
+    {"http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "urn:oid:2.16.840.1.113883.5.25"}
+)
+RESTRICTED_CODES = frozenset({"R", "V"})
+"""v3 Confidentiality codes that keep data out of a share unless the citizen ticks them."""
 CATEGORY_OF_TYPE = {
     "Encounter": "visits",
     "Condition": "conditions",
@@ -62,6 +75,51 @@ _encoder = msgspec.json.Encoder()
 _sort_at = func.coalesce(HealthEntry.effective_at, HealthEntry.received_at)
 
 
+class ExportScope(msgspec.Struct, frozen=True, kw_only=True):
+    """What an export holds: every category or only ``categories``; the whole book or only the
+    visit whose entry id is ``visit``; restricted data or not."""
+
+    categories: frozenset[str] | None = None
+    visit: uuid.UUID | None = None
+    include_restricted: bool = True
+
+    @property
+    def narrowed(self) -> bool:
+        return self.categories is not None or self.visit is not None
+
+
+WHOLE_BOOK = ExportScope()
+
+
+class _Coding(msgspec.Struct):
+    system: str | None = None
+    code: str | None = None
+
+
+class _Meta(msgspec.Struct):
+    security: list[_Coding] = []
+
+
+class _Labelled(msgspec.Struct):
+    meta: _Meta | None = None
+
+
+_labels = msgspec.json.Decoder(_Labelled)
+
+
+def labelled_restricted(raw: bytes) -> bool:
+    """Whether a resource (or a Bundle) carries a restricted or very restricted confidentiality
+    label in ``meta.security``."""
+    try:
+        found = _labels.decode(raw)
+    except msgspec.ValidationError:
+        return False  # validated when received: a meta of another shape carries no label
+    return found.meta is not None and any(
+        label.system in CONFIDENTIALITY_SYSTEMS and label.code in RESTRICTED_CODES
+        for label in found.meta.security
+    )
+
+
 class ExportEntry(msgspec.Struct):
     """An active entry as exported: where it comes from, what the IPS narrative shows."""
 
@@ -73,18 +131,23 @@ class ExportEntry(msgspec.Struct):
     display: str | None
     status: str | None
     effective_at: dt.datetime | None
+    encounter_key: str | None
     resource: bytes
     summary: dict[str, Any]
     full_url: str = ""
 
 
+_COLUMNS = ExportEntry.__struct_fields__[: ExportEntry.__struct_fields__.index("summary")]
+
+
 class _Document:
     """A current document's parsed body: entries by address, and the patient it is about."""
 
-    __slots__ = ("context", "facility_id", "parsed", "patient")
+    __slots__ = ("context", "facility_id", "parsed", "patient", "restricted")
 
-    def __init__(self, facility_id: str, body: bytes) -> None:
+    def __init__(self, facility_id: str, body: bytes, restricted: bool = False) -> None:
         self.facility_id = facility_id
+        self.restricted = restricted or labelled_restricted(body)
         self.parsed: ParsedBundle = parse_bundle(
             body, max_bytes=len(body), max_depth=_MAX_DEPTH, validate=False
         )
@@ -111,9 +174,15 @@ class _Document:
 class _Assembly:
     """Hands out fullUrls, rewrites references, and collects the resources they pull in."""
 
-    def __init__(self, citizen_id: uuid.UUID, documents: dict[uuid.UUID, _Document]) -> None:
+    def __init__(
+        self,
+        citizen_id: uuid.UUID,
+        documents: dict[uuid.UUID, _Document],
+        include_restricted: bool = True,
+    ) -> None:
         self.citizen_id = citizen_id
         self.documents = documents
+        self.include_restricted = include_restricted
         self.active: dict[tuple[str, str, str], str] = {}
         self.patient_url = self.url("patient", "")
         self.included: dict[tuple[str, str], str] = {}
@@ -135,6 +204,10 @@ class _Assembly:
             return self.active.get((document.facility_id, category, found.key[:500]), _DROP)
         if found.resource_type in NEVER_INCLUDED or found.resource_type not in KEPT_TYPES:
             return _DROP  # only resources validated when received go out
+        if not self.include_restricted and (
+            document.restricted or labelled_restricted(bytes(found.raw))
+        ):
+            return _DROP
         identity = (document.facility_id, found.key)
         url = self.included.get(identity)
         if url is None:
@@ -199,6 +272,11 @@ class _Assembly:
         return parts
 
 
+def patient_url(citizen_id: uuid.UUID) -> str:
+    """The fullUrl of the citizen's Patient in every export of their book."""
+    return _Assembly(citizen_id, {}).patient_url
+
+
 def bundle_entry(full_url: str, raw: bytes) -> bytes:
     return b'{"fullUrl":' + _encoder.encode(full_url) + b',"resource":' + raw + b"}"
 
@@ -207,15 +285,70 @@ def instant(at: dt.datetime) -> str:
     return at.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+async def _visit(
+    session: AsyncSession, citizen_id: uuid.UUID, visit_id: uuid.UUID
+) -> tuple[str, str] | None:
+    """The facility and source key of one of the citizen's visits (stable across the versions
+    of its document), by the id of any of its entries."""
+    found = (
+        await session.execute(
+            select(HealthEntry.facility_id, HealthEntry.source_key).where(
+                HealthEntry.id == visit_id,
+                HealthEntry.citizen_id == citizen_id,
+                HealthEntry.category == "visits",
+            )
+        )
+    ).first()
+    return None if found is None else (found[0], found[1])
+
+
+async def has_visit(session: AsyncSession, citizen_id: uuid.UUID, visit_id: uuid.UUID) -> bool:
+    """Whether ``visit_id`` is a visit the citizen's book shows now."""
+    found = await session.scalar(
+        select(HealthEntry.id)
+        .join(HealthDocument, HealthDocument.id == HealthEntry.document_id)
+        .where(
+            HealthEntry.id == visit_id,
+            HealthEntry.citizen_id == citizen_id,
+            HealthEntry.category == "visits",
+            HealthEntry.active.is_(True),
+            HealthDocument.status == "current",
+        )
+    )
+    return found is not None
+
+
+def _in_scope(
+    entry: ExportEntry, scope: ExportScope, visit: tuple[str, str] | None, restricted: bool
+) -> bool:
+    if not scope.include_restricted and (restricted or labelled_restricted(entry.resource)):
+        return False
+    if scope.categories is not None and entry.category not in scope.categories:
+        return False
+    if scope.visit is not None:
+        if visit is None or entry.facility_id != visit[0]:
+            return False
+        if entry.category == "visits":
+            return entry.source_key == visit[1]
+        return entry.encounter_key == visit[1]
+    return True
+
+
 async def _load(
-    session: AsyncSession, citizen_id: uuid.UUID, with_summary: bool
+    session: AsyncSession, citizen_id: uuid.UUID, with_summary: bool, scope: ExportScope
 ) -> tuple[list[ExportEntry], dict[uuid.UUID, _Document], uuid.UUID | None]:
-    """Active entries of current documents (category order, oldest first); those documents and
-    the most recently received current one (the Patient's source), parsed, newest first."""
-    columns = [getattr(HealthEntry, name) for name in ExportEntry.__struct_fields__[:-2]]
+    """Active entries of current documents in ``scope`` (category order, oldest first); those
+    documents and the most recently received current one (the Patient's source), parsed, newest
+    first."""
+    columns = [getattr(HealthEntry, name) for name in _COLUMNS]
+    visit = None if scope.visit is None else await _visit(session, citizen_id, scope.visit)
     rows = (
         await session.execute(
-            select(*columns, HealthEntry.summary if with_summary else literal(None))
+            select(
+                *columns,
+                HealthEntry.summary if with_summary else literal(None),
+                HealthDocument.restricted,
+            )
             .join(HealthDocument, HealthDocument.id == HealthEntry.document_id)
             .where(
                 HealthEntry.citizen_id == citizen_id,
@@ -228,13 +361,15 @@ async def _load(
     ).all()
     entries = []
     for row in rows:
-        entry = ExportEntry(*row[:-1], summary=row[-1] or {})
+        entry = ExportEntry(*row[:-2], summary=row[-2] or {})
         if entry.category == WITHDRAWN:
             continue  # entered in error: shown nowhere
         if entry.category == STATEMENTS:  # "no known allergies" and the like: as received
             entry.category = CATEGORY_OF_TYPE.get(entry.resource_type, "")
             if entry.category not in CATEGORIES:
                 continue
+        if not _in_scope(entry, scope, visit, row[-1]):
+            continue
         entries.append(entry)
     entries.sort(key=lambda e: CATEGORIES.index(e.category))
     current = (
@@ -255,7 +390,13 @@ async def _load(
             )
         )
     found.sort(key=lambda d: (d.received_at, d.version), reverse=True)
-    documents = {d.id: _Document(d.facility_id, d.body) for d in found}
+    documents = {d.id: _Document(d.facility_id, d.body, d.restricted) for d in found}
+    if not scope.include_restricted:  # and those a hospital labelled restricted as a whole
+        entries = [
+            e
+            for e in entries
+            if e.document_id not in documents or not documents[e.document_id].restricted
+        ]
     return entries, documents, latest
 
 
@@ -321,11 +462,23 @@ def _narrative(entries: list[ExportEntry]) -> dict[str, str]:
     return {"status": "generated", "div": f"{_XHTML}<ul>{items}</ul></div>"}
 
 
+WITHHELD = {"system": EMPTY_REASON, "code": "withheld", "display": "Information Withheld"}
+UNAVAILABLE = {"system": EMPTY_REASON, "code": "unavailable", "display": "Unavailable"}
+VISIT_SUMMARY = {"system": LOINC, "code": "34133-9", "display": "Summary of episode note"}
+PATIENT_SUMMARY = {"system": LOINC, "code": "60591-5", "display": "Patient summary Document"}
+
+
 def ips_composition(
-    entries: list[ExportEntry], *, patient_url: str, author_url: str, now: dt.datetime
+    entries: list[ExportEntry],
+    *,
+    patient_url: str,
+    author_url: str,
+    now: dt.datetime,
+    scope: ExportScope = WHOLE_BOOK,
 ) -> dict[str, Any]:
     """The IPS Composition: the required sections always (``emptyReason`` when the book has
-    nothing for them), the optional ones with data; each entry in exactly one section."""
+    nothing for them: ``withheld`` when the scope left them out), the optional ones with data;
+    each entry in exactly one section. One visit: a summary of that episode, about it."""
     grouped: dict[str, list[ExportEntry]] = {}
     for entry in entries:
         grouped.setdefault(ips_section(entry), []).append(entry)
@@ -342,28 +495,36 @@ def ips_composition(
             section["text"] = _narrative(items)
             section["entry"] = [{"reference": entry.full_url} for entry in items]
         else:
-            section["text"] = {"status": "generated", "div": f"{_XHTML}No information.</div>"}
-            section["emptyReason"] = {
-                "coding": [
-                    {"system": EMPTY_REASON, "code": "unavailable", "display": "Unavailable"}
-                ]
-            }
+            withheld = scope.narrowed
+            note = "Not shared." if withheld else "No information."
+            section["text"] = {"status": "generated", "div": f"{_XHTML}{note}</div>"}
+            section["emptyReason"] = {"coding": [WITHHELD if withheld else UNAVAILABLE]}
         sections.append(section)
     composition_id = str(uuid.uuid4())
-    return {
+    visit = next((e for e in entries if e.category == "visits"), None)
+    one_visit = scope.visit is not None
+    title = f"Patient summary from {SERVICE_NAME}"
+    if one_visit:
+        title = f"Visit summary from {SERVICE_NAME}"
+    elif scope.categories is not None:
+        title = f"Patient summary from {SERVICE_NAME} (chosen sections)"
+    composition: dict[str, Any] = {
         "resourceType": "Composition",
         "id": composition_id,
         "identifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{composition_id}"},
         "status": "final",
-        "type": {
-            "coding": [{"system": LOINC, "code": "60591-5", "display": "Patient summary Document"}]
-        },
+        "type": {"coding": [VISIT_SUMMARY if one_visit else PATIENT_SUMMARY]},
         "subject": {"reference": patient_url},
+    }
+    if one_visit and visit is not None:
+        composition["encounter"] = {"reference": visit.full_url}
+    composition |= {
         "date": instant(now),
         "author": [{"reference": author_url, "display": SERVICE_NAME}],
-        "title": f"Patient summary from {SERVICE_NAME}",
+        "title": title,
         "section": sections,
     }
+    return composition
 
 
 async def export_book(
@@ -373,11 +534,17 @@ async def export_book(
     kind: ExportKind,
     now: dt.datetime,
     service_url: str,
+    scope: ExportScope = WHOLE_BOOK,
+    also: Sequence[tuple[str, bytes]] = (),
 ) -> bytes:
-    """The citizen's book as FHIR R4 JSON: a ``collection`` Bundle, or an IPS ``document``."""
+    """The citizen's book (or the part ``scope`` says) as FHIR R4 JSON: a ``collection``
+    Bundle, or an IPS ``document``. ``also``: more resources (fullUrl, JSON) a collection
+    carries after the book's (the citizen's Consents)."""
     citizen = await citizens.get_record(session, citizen_id)
-    entries, documents, latest = await _load(session, citizen_id, with_summary=kind == "ips")
-    assembly = _Assembly(citizen_id, documents)
+    entries, documents, latest = await _load(
+        session, citizen_id, with_summary=kind == "ips", scope=scope
+    )
+    assembly = _Assembly(citizen_id, documents, include_restricted=scope.include_restricted)
     for entry in entries:
         entry.full_url = assembly.url(entry.facility_id, entry.category, entry.source_key)
         assembly.active[(entry.facility_id, entry.category, entry.source_key)] = entry.full_url
@@ -402,7 +569,7 @@ async def export_book(
         "timestamp": instant(now),
     }
     if kind == "collection":
-        parts = [patient, *parts, *included]
+        parts = [patient, *parts, *included, *(bundle_entry(url, raw) for url, raw in also)]
     else:
         author_url = f"urn:uuid:{uuid.uuid5(_NAMESPACE, 'service|' + service_url)}"
         author = {
@@ -412,7 +579,7 @@ async def export_book(
             "name": SERVICE_NAME,
         }
         composition = ips_composition(
-            entries, patient_url=assembly.patient_url, author_url=author_url, now=now
+            entries, patient_url=assembly.patient_url, author_url=author_url, now=now, scope=scope
         )
         parts = [
             bundle_entry(f"urn:uuid:{composition['id']}", _encoder.encode(composition)),

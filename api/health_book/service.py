@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Collection, Sequence
 from typing import Any, Protocol
 
 import msgspec
@@ -36,6 +37,14 @@ class GuardianReads(Protocol):
     """Where a guardian's read is logged, committed when the call returns (:class:`ReadLog`)."""
 
     async def guardian_read(self, citizen_id: uuid.UUID, guardian: str, resource: str) -> None: ...
+
+
+class ConsentSource(Protocol):
+    """The citizen's consents (FHIR ``Consent`` resources, one per share), for the export."""
+
+    async def consent_resources(
+        self, citizen_id: uuid.UUID, *, patient_reference: str
+    ) -> Sequence[tuple[str, bytes]]: ...
 
 
 class ReadLog:
@@ -99,12 +108,14 @@ class BookService:
         reads: GuardianReads,
         clock: Clock,
         service_url: str,
+        consents: ConsentSource | None = None,
     ) -> None:
         self._uow = uow
         self._book = book
         self._reads = reads
         self._clock = clock
         self._service_url = service_url
+        self._consents = consents
 
     async def _logged(self, citizen_id: uuid.UUID, guardian: str | None, resource: str) -> None:
         if guardian is not None:
@@ -164,7 +175,13 @@ class BookService:
         self, citizen_id: uuid.UUID, *, kind: export.ExportKind, guardian: str | None
     ) -> bytes:
         """The book as FHIR R4 (a collection Bundle or an IPS document), dated by the clock and
-        naming this service as its author."""
+        naming this service as its author. The collection also carries the citizen's Consents
+        (their shares)."""
+        also: Sequence[tuple[str, bytes]] = ()
+        if kind == "collection" and self._consents is not None:
+            also = await self._consents.consent_resources(
+                citizen_id, patient_reference=export.patient_url(citizen_id)
+            )
         async with self._uow() as uow:
             body = await export.export_book(
                 uow.session,
@@ -172,6 +189,49 @@ class BookService:
                 kind=kind,
                 now=self._clock.now(),
                 service_url=self._service_url,
+                also=also,
             )
         await self._logged(citizen_id, guardian, f"health-book/export/{kind}")
         return body
+
+    async def export_shared(
+        self,
+        citizen_id: uuid.UUID,
+        *,
+        categories: Collection[str] | None,
+        visit: uuid.UUID | None,
+        include_restricted: bool,
+        guardian: str | None,
+    ) -> bytes:
+        """What a share holds, as an IPS-shaped FHIR R4 ``document``: the whole book, some of
+        its categories (:data:`~api.health_book.ingest.CATEGORIES`), or one visit (by the id
+        the book's API gives it) with what was recorded for it. Restricted data (documents
+        labelled restricted, resources a hospital labelled ``R`` or ``V``) only with
+        ``include_restricted``. Unknown categories match nothing; an unknown visit holds only
+        the Patient (a long-term share whose visit left the book)."""
+        scope = export.ExportScope(
+            categories=None if categories is None else frozenset(categories),
+            visit=visit,
+            include_restricted=include_restricted,
+        )
+        async with self._uow() as uow:
+            body = await export.export_book(
+                uow.session,
+                citizen_id,
+                kind="ips",
+                now=self._clock.now(),
+                service_url=self._service_url,
+                scope=scope,
+            )
+        resource = "health-book/export/ips"
+        if visit is not None:
+            resource += f"?visit={visit}"
+        elif categories is not None:
+            resource += "?categories=" + ",".join(sorted(categories))
+        await self._logged(citizen_id, guardian, resource)
+        return body
+
+    async def has_visit(self, citizen_id: uuid.UUID, visit_id: uuid.UUID) -> bool:
+        """Whether the book shows ``visit_id`` as one of the citizen's visits now."""
+        async with self._uow() as uow:
+            return await export.has_visit(uow.session, citizen_id, visit_id)

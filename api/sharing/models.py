@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, Uuid, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.core.db import Base, UtcDateTime
@@ -30,7 +30,17 @@ class ShareLink(Base):
     manifest_id: Mapped[str] = mapped_column(String(43), unique=True)
     """The manifest URL's last path segment: 256 random bits."""
     content: Mapped[str] = mapped_column(String(16))
-    """What is shared: ``ips`` (the International Patient Summary of the whole book)."""
+    """What is shared: ``ips`` (the International Patient Summary of the whole book),
+    ``visit`` (one visit and what was recorded for it), ``immunizations``, or ``categories``."""
+    visit_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    """The visit shared (its id in the book's API), for ``content`` ``visit``."""
+    categories: Mapped[str | None] = mapped_column(String(200))
+    """The book's categories shared, comma-separated, for ``immunizations`` and ``categories``."""
+    include_restricted: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    """The citizen ticked restricted data (HIV/TB, or labelled restricted by a hospital) for
+    this share; without it none is ever shared."""
+    recipient: Mapped[str | None] = mapped_column(String(80))
+    """Whom the citizen means the link for, as they typed it (the Consent's actor)."""
     label: Mapped[str | None] = mapped_column(String(80))
     flags: Mapped[str] = mapped_column(String(4))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

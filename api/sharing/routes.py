@@ -1,6 +1,7 @@
 """Sharing routes: a citizen (or a guardian, for a dependent) makes, lists and revokes SMART
-Health Links of the book; recipients open them without an account (manifest and files), in
-their own SHL client or in the viewer page this service serves (``/viewer``)."""
+Health Links of the book and reads them as FHIR Consents; recipients open them without an
+account (manifest and files), in their own SHL client or in the viewer page this service
+serves (``/viewer``)."""
 
 from __future__ import annotations
 
@@ -13,14 +14,14 @@ from litestar.params import Body, FromPath
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_304_NOT_MODIFIED
 
 from api.core.access_tokens import Principal
-from api.core.errors import NOT_FOUND, InvalidInput, NotFound
+from api.core.errors import NOT_FOUND, Forbidden, InvalidInput, NotFound
 from api.core.guards import (
     INSUFFICIENT_SCOPE,
     INVALID_TOKEN,
     acting_on_behalf,
     requires_citizen_access,
 )
-from api.core.openapi import problem_responses
+from api.core.openapi import documented, fhir_resource, problem_responses
 from api.core.page_assets import COMMON_HEADERS, Asset
 from api.sharing import docs, errors, schemas
 from api.sharing.service import ShareService
@@ -33,8 +34,12 @@ from api.sharing.viewer_page import (
 )
 
 JOSE = "application/jose"
+FHIR_JSON = "application/fhir+json"
 _CITIZEN_ERRORS = problem_responses(
     INVALID_TOKEN, INSUFFICIENT_SCOPE, NotFound.problem, InvalidInput.problem
+)
+_CREATE_ERRORS = problem_responses(
+    INVALID_TOKEN, INSUFFICIENT_SCOPE, NotFound.problem, InvalidInput.problem, Forbidden.problem
 )
 _NO_STORE = {"Cache-Control": "no-store"}
 
@@ -49,15 +54,9 @@ class ShareController(Controller):
         "/",
         operation_id="CreateShare",
         summary="Share the book as a SMART Health Link (`me` or a dependent)",
-        description=(
-            "201 with the `shlink:/` payload (the only time its key is shown), a viewer URL "
-            "carrying it after `#` (this service's `/viewer` unless SHARING_VIEWER_URL names "
-            "another), and its QR code (PNG, base64). `expires_at` is required and "
-            "at most SHARING_MAX_DAYS ahead; a `passcode` adds flag `P`, `long_term` flag `L` "
-            "(each access gets the book as it is then)."
-        ),
+        description=docs.CREATE_DESCRIPTION,
         status_code=HTTP_201_CREATED,
-        responses=_CITIZEN_ERRORS,
+        responses=_CREATE_ERRORS,
         request_max_body_size=4 * 1024,
     )
     async def create(
@@ -225,4 +224,50 @@ async def viewer_asset(
     return _asset(asset, request, {})
 
 
-SHARING_ROUTES = (ShareController, LinkController, viewer_page, viewer_asset)
+class ConsentController(Controller):
+    """The book's shares as FHIR R4 Consents (read-only: a share is made and revoked above)."""
+
+    path = "/citizens/{citizen_id:str}/consents"
+    tags = ("sharing",)
+    guards = (requires_citizen_access,)
+    security = ({"BearerToken": []},)
+
+    @get(
+        "/",
+        operation_id="ListConsents",
+        summary="Every share of this book as a FHIR R4 Consent (a searchset Bundle)",
+        description=docs.CONSENT_DESCRIPTION,
+        media_type=FHIR_JSON,
+        responses=_CITIZEN_ERRORS,
+        operation_class=documented(
+            also={200: {FHIR_JSON: fhir_resource("Bundle", "A searchset Bundle of Consents")}}
+        ),
+    )
+    async def list_consents(
+        self,
+        target_citizen_id: NamedDependency[uuid.UUID],
+        sharing: NamedDependency[ShareService],
+    ) -> Response[bytes]:
+        body = await sharing.consent_bundle(target_citizen_id)
+        return Response(body, media_type=FHIR_JSON, headers={"Cache-Control": "private, no-store"})
+
+    @get(
+        "/{consent_id:uuid}",
+        operation_id="GetConsent",
+        summary="One share of this book as a FHIR R4 Consent",
+        description=docs.CONSENT_DESCRIPTION,
+        media_type=FHIR_JSON,
+        responses=_CITIZEN_ERRORS,
+        operation_class=documented(also={200: {FHIR_JSON: fhir_resource("Consent", "A Consent")}}),
+    )
+    async def get_consent(
+        self,
+        consent_id: FromPath[uuid.UUID],
+        target_citizen_id: NamedDependency[uuid.UUID],
+        sharing: NamedDependency[ShareService],
+    ) -> Response[bytes]:
+        body = await sharing.consent(target_citizen_id, consent_id)
+        return Response(body, media_type=FHIR_JSON, headers={"Cache-Control": "private, no-store"})
+
+
+SHARING_ROUTES = (ShareController, LinkController, ConsentController, viewer_page, viewer_asset)

@@ -11,6 +11,19 @@ import msgspec
 Label = Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
 Passcode = Annotated[str, msgspec.Meta(min_length=4, max_length=64)]
 Recipient = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+RecipientHint = Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
+Content = Literal["ips", "visit", "immunizations", "categories"]
+Category = Literal[
+    "visits",
+    "conditions",
+    "allergies",
+    "medications",
+    "immunizations",
+    "observations",
+    "diagnostic_reports",
+    "procedures",
+]
+"""The book's categories (as ``GET /citizens/me/health-book/{category}`` names them)."""
 
 
 class ShareCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -18,8 +31,20 @@ class ShareCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     expires_at: dt.datetime
     """When the link stops working (RFC 3339 with offset); at most SHARING_MAX_DAYS ahead."""
-    content: Literal["ips"] = "ips"
-    """What is shared: ``ips``, the International Patient Summary of the whole book."""
+    content: Content = "ips"
+    """What is shared, always as an IPS-shaped FHIR R4 document: ``ips``, the International
+    Patient Summary of the whole book; ``visit``, one visit (``visit_id``) with what was recorded
+    for it; ``immunizations``; ``categories``, the book's ``categories`` chosen."""
+    visit_id: uuid.UUID | None = None
+    """For ``visit`` (and only then): the visit's id as the book's API gives it
+    (``GET /citizens/me/health-book/visits``)."""
+    categories: Annotated[list[Category], msgspec.Meta(min_length=1, max_length=8)] | None = None
+    """For ``categories`` (and only then): the book's categories shared."""
+    include_restricted: bool = False
+    """Restricted data (HIV/TB care from the insurance records, anything a hospital labelled
+    restricted) is shared only when ticked, for this share; never by a guardian."""
+    recipient: RecipientHint | None = None
+    """Whom the share is for, as the citizen types it (≤ 80 characters; the Consent's actor)."""
     label: Label | None = None
     """Shown to the recipient (≤ 80 characters)."""
     passcode: Passcode | None = None
@@ -32,7 +57,12 @@ class Share(msgspec.Struct, kw_only=True):
     """A link as its owner lists it (the key is never shown again)."""
 
     id: uuid.UUID
-    content: str
+    content: Content
+    visit_id: uuid.UUID | None
+    categories: list[str] | None
+    """The categories shared (``immunizations`` and ``categories``)."""
+    include_restricted: bool
+    recipient: str | None
     label: str | None
     flag: str
     created_at: dt.datetime

@@ -1,10 +1,15 @@
 """SMART Health Links of the book: make, list and revoke them (the citizen or a guardian), and
 answer their recipients (the manifest and its files, no account needed).
 
-What is stored: the shared content only as compact JWE. A one-time link's IPS is encrypted when
-it is made and its key leaves with the answer, never stored. A long-term (``L``) link's content
-follows the book: each manifest request exports the IPS anew and encrypts it with the link's key,
-which is therefore kept, encrypted at rest like health documents.
+What a share holds is the citizen's choice (``content``): the IPS of the whole book, one visit,
+immunizations, or chosen categories, each an IPS-shaped FHIR document from the book's narrowing
+export; restricted data only when ticked for that share, never by a guardian. Each share is
+also a FHIR ``Consent`` (:mod:`api.sharing.consents`).
+
+What is stored: the shared content only as compact JWE. A one-time link's document is encrypted
+when it is made and its key leaves with the answer, never stored. A long-term (``L``) link's
+content follows the book: each manifest request exports the same choice anew and encrypts it
+with the link's key, which is therefore kept, encrypted at rest like health documents.
 
 The passcode's failure counter lives in the link's row. Each passcode given takes one attempt
 with a single ``UPDATE … SET attempts_remaining = attempts_remaining - 1 WHERE …
@@ -22,15 +27,17 @@ import asyncio
 import base64
 import datetime as dt
 import uuid
+from collections.abc import Collection
 from typing import Any, Literal, Protocol
 
 from sqlalchemy import delete, func, select, update
 
 from api.core.clock import Clock
-from api.core.errors import InvalidInput, NotFound
+from api.core.errors import Forbidden, InvalidInput, NotFound
 from api.core.settings import SharingSettings
 from api.core.uow import UnitOfWorkFactory
 from api.sharing import links, schemas
+from api.sharing.consents import Consents, shared_categories
 from api.sharing.errors import FileNotFound, LinkNotFound, PasscodeInvalid
 from api.sharing.models import ShareLink, ShareTicket
 from api.sharing.viewer_page import VIEWER_PATH
@@ -48,6 +55,18 @@ class BookExports(Protocol):
         kind: Literal["collection", "ips"],
         guardian: str | None,
     ) -> bytes: ...
+
+    async def export_shared(
+        self,
+        citizen_id: uuid.UUID,
+        *,
+        categories: Collection[str] | None,
+        visit: uuid.UUID | None,
+        include_restricted: bool,
+        guardian: str | None,
+    ) -> bytes: ...
+
+    async def has_visit(self, citizen_id: uuid.UUID, visit_id: uuid.UUID) -> bool: ...
 
 
 class RecipientReads(Protocol):
@@ -76,6 +95,7 @@ class ShareService:
         log: RecipientReads,
         settings: SharingSettings,
         base_url: str,
+        consents: Consents,
     ) -> None:
         self._uow = uow
         self._clock = clock
@@ -83,6 +103,49 @@ class ShareService:
         self._log = log
         self._settings = settings
         self._base = base_url.rstrip("/")
+        self._consents = consents
+
+    @property
+    def consents(self) -> Consents:
+        """The shares as FHIR Consents."""
+        return self._consents
+
+    async def _content(self, link: ShareLink, *, guardian: str | None = None) -> bytes:
+        """What ``link`` holds, exported from the book as it is now (the share's choice)."""
+        return await self._book.export_shared(
+            link.citizen_id,
+            categories=shared_categories(link),
+            visit=link.visit_id,
+            include_restricted=link.include_restricted,
+            guardian=guardian,
+        )
+
+    async def _choice(
+        self, citizen_id: uuid.UUID, data: schemas.ShareCreate, *, guardian: str | None
+    ) -> tuple[uuid.UUID | None, str | None]:
+        """The visit and the categories of a new share, checked against its ``content``."""
+        if data.include_restricted and guardian is not None:
+            raise Forbidden(
+                "only the citizen may include their restricted records in a share; a guardian "
+                "never does"
+            )
+        if data.content != "visit" and data.visit_id is not None:
+            raise InvalidInput("visit_id is for content 'visit' only", field="visit_id")
+        if data.content != "categories" and data.categories is not None:
+            raise InvalidInput("categories is for content 'categories' only", field="categories")
+        if data.content == "visit":
+            if data.visit_id is None:
+                raise InvalidInput("content 'visit' needs visit_id", field="visit_id")
+            if not await self._book.has_visit(citizen_id, data.visit_id):
+                raise InvalidInput("no such visit in this book", field="visit_id")
+            return data.visit_id, None
+        if data.content == "immunizations":
+            return None, "immunizations"
+        if data.content == "categories":
+            if not data.categories:
+                raise InvalidInput("content 'categories' needs categories", field="categories")
+            return None, ",".join(dict.fromkeys(data.categories))
+        return None, None
 
     def manifest_url(self, manifest_id: str) -> str:
         return f"{self._base}/shl/{manifest_id}"
@@ -99,6 +162,10 @@ class ShareService:
         return {
             "id": link.id,
             "content": link.content,
+            "visit_id": link.visit_id,
+            "categories": list(shared_categories(link) or ()) or None,
+            "include_restricted": link.include_restricted,
+            "recipient": link.recipient,
             "label": link.label,
             "flag": link.flags,
             "created_at": link.created_at,
@@ -132,8 +199,8 @@ class ShareService:
                 f"expires_at is at most {self._settings.max_days} days ahead", field="expires_at"
             )
         expires_at = expires_at.astimezone(dt.UTC)  # within range now (year 1 would overflow)
+        visit_id, categories = await self._choice(citizen_id, data, guardian=guardian)
         key = links.new_key()
-        body = await self._book.export(citizen_id, kind="ips", guardian=guardian)
         passcode_hash = (
             None
             if data.passcode is None
@@ -146,6 +213,10 @@ class ShareService:
             created_by=created_by,
             manifest_id=links.new_secret(),
             content=data.content,
+            visit_id=visit_id,
+            categories=categories,
+            include_restricted=data.include_restricted,
+            recipient=data.recipient,
             label=data.label,
             flags=flag,
             created_at=now,
@@ -154,9 +225,10 @@ class ShareService:
             passcode_hash=passcode_hash,
             attempts_remaining=self._settings.passcode_attempts,
             key=links.b64url_decode(key) if data.long_term else None,
-            jwe=links.encrypt(key, body),
+            jwe="",
             jwe_at=now,
         )
+        link.jwe = links.encrypt(key, await self._content(link, guardian=guardian))
         async with self._uow() as uow:
             uow.session.add(link)
         payload = links.encode(
@@ -202,6 +274,14 @@ class ShareService:
                 raise NotFound("no such share")
             return schemas.Share(**self._share(link, now))
 
+    async def consent_bundle(self, citizen_id: uuid.UUID) -> bytes:
+        """The book's shares as FHIR Consents: a ``searchset`` Bundle, newest first."""
+        return await self._consents.searchset(citizen_id, base_url=self._base)
+
+    async def consent(self, citizen_id: uuid.UUID, consent_id: uuid.UUID) -> bytes:
+        """One share as a FHIR Consent; ``NotFound`` otherwise."""
+        return await self._consents.one(citizen_id, consent_id)
+
     async def revoke(self, citizen_id: uuid.UUID, share_id: uuid.UUID) -> None:
         """Revoke at once (a revoked link stays revoked: revoking again changes nothing)."""
         now = self._clock.now()
@@ -232,7 +312,7 @@ class ShareService:
         jwe = link.jwe
         jwe_at = link.jwe_at
         if link.key is not None:  # L: the book as it is now
-            body = await self._book.export(link.citizen_id, kind="ips", guardian=None)
+            body = await self._content(link)
             jwe = links.encrypt(links.b64url(link.key), body)
             jwe_at = now
         embed = request.embedded_length_max is not None and len(jwe) <= request.embedded_length_max

@@ -125,6 +125,8 @@ MATRIX: dict[tuple[str, str], str | frozenset[str]] = {
     ("GET", "/citizens/{citizen_id}/shares"): frozenset({"citizen"}),
     ("GET", "/citizens/{citizen_id}/shares/{share_id}"): frozenset({"citizen"}),
     ("DELETE", "/citizens/{citizen_id}/shares/{share_id}"): frozenset({"citizen"}),
+    ("GET", "/citizens/{citizen_id}/consents"): frozenset({"citizen"}),
+    ("GET", "/citizens/{citizen_id}/consents/{consent_id}"): frozenset({"citizen"}),
     # a SMART Health Link's recipient has no account: the URL is the secret
     ("POST", "/shl/{manifest_id}"): PUBLIC,
     ("GET", "/shl/files/{token}"): PUBLIC,
@@ -153,6 +155,7 @@ SAMPLE_PARAMS = {
     "department": "NOI",
     "name": "kiosk.js",
     "share_id": str(uuid.uuid4()),
+    "consent_id": str(uuid.uuid4()),
     "manifest_id": "no-such-link",
     "token": "no-such-ticket",
 }
