@@ -69,7 +69,7 @@ from api.insurance.episodes import XmlEpisodeMapper
 from api.insurance.service import InsuranceService
 from api.insurance.service import Limits as InsuranceLimits
 from api.operations.service import OperationsService
-from api.sharing.service import ShareService
+from api.sharing.service import POLL_CLASS, ShareService, poll_budget
 from notifications.outbox import Wakeup, bind_wakeup
 from notifications.relay import Relay, RelayConfig, RelayStats
 from notifications.senders import Sender, build_sender
@@ -362,6 +362,9 @@ class Runtime:
             log=ReadLog(uow=self.uow, clock=self.clock),
             settings=self.settings.sharing,
             base_url=self.settings.issuer,
+            polls=RateLimiter(
+                self.redis, self.clock, {POLL_CLASS: poll_budget(self.settings.sharing)}
+            ),
         )
 
     @cached_property

@@ -20,21 +20,40 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime as dt
+import logging
 import uuid
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
-from sqlalchemy import delete, func, select, update
+import msgspec
+from sqlalchemy import CursorResult, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.clock import Clock
 from api.core.errors import InvalidInput, NotFound
+from api.core.ratelimit import RateLimiter
 from api.core.settings import SharingSettings
 from api.core.uow import UnitOfWorkFactory
 from api.sharing import links, schemas
 from api.sharing.errors import FileNotFound, LinkNotFound, PasscodeInvalid
 from api.sharing.models import ShareLink, ShareTicket
+from notifications import outbox
+from notifications.messages import ShareOpened
+
+logger = logging.getLogger("healthbook.sharing")
 
 SHARED_RESOURCE = "health-book/export/ips"
+POLL_CLASS = "share-poll"
+"""The polling budget of ``L`` links (a :class:`RateLimiter` class, one counter per link)."""
+
+
+def poll_budget(settings: SharingSettings) -> tuple[int, int] | None:
+    """At most ``SHARING_POLL_BURST`` answers of one ``L`` link in any ``SHARING_POLL_BURST`` ×
+    ``SHARING_POLL_SECONDS`` seconds (on average one per ``SHARING_POLL_SECONDS``); None: off."""
+    if settings.poll_seconds == 0:
+        return None
+    return settings.poll_burst, settings.poll_burst * settings.poll_seconds
 
 
 class BookExports(Protocol):
@@ -50,10 +69,16 @@ class BookExports(Protocol):
 
 
 class RecipientReads(Protocol):
-    """The citizen's access log (the health book's), committed when the call returns."""
+    """The citizen's access log (the health book's), written in the caller's transaction."""
 
-    async def recipient_read(
-        self, citizen_id: uuid.UUID, recipient: str, resource: str, detail: dict[str, Any]
+    def recipient_read_in(
+        self,
+        session: AsyncSession,
+        citizen_id: uuid.UUID,
+        recipient: str,
+        resource: str,
+        detail: dict[str, Any],
+        now: dt.datetime,
     ) -> None: ...
 
 
@@ -75,7 +100,11 @@ class ShareService:
         log: RecipientReads,
         settings: SharingSettings,
         base_url: str,
+        polls: RateLimiter | None = None,
     ) -> None:
+        """``polls``: the limiter of ``L`` links' polling (class :data:`POLL_CLASS`, in Redis
+        so it holds across API processes); None: not limited."""
+        self._polls = polls
         self._uow = uow
         self._clock = clock
         self._book = book
@@ -130,6 +159,11 @@ class ShareService:
             raise InvalidInput(
                 f"expires_at is at most {self._settings.max_days} days ahead", field="expires_at"
             )
+        if data.direct and data.passcode is not None:
+            raise InvalidInput(
+                "a direct (flag U) link cannot have a passcode: the spec forbids U with P",
+                field="direct",
+            )
         expires_at = expires_at.astimezone(dt.UTC)  # within range now (year 1 would overflow)
         key = links.new_key()
         body = await self._book.export(citizen_id, kind="ips", guardian=guardian)
@@ -138,7 +172,9 @@ class ShareService:
             if data.passcode is None
             else await asyncio.to_thread(links.hash_passcode, data.passcode)
         )
-        flag = links.flags(long_term=data.long_term, passcode=data.passcode is not None)
+        flag = links.flags(
+            long_term=data.long_term, passcode=data.passcode is not None, direct=data.direct
+        )
         link = ShareLink(
             id=uuid.uuid4(),
             citizen_id=citizen_id,
@@ -219,62 +255,14 @@ class ShareService:
     async def manifest(
         self, manifest_id: str, request: schemas.ManifestRequest
     ) -> schemas.Manifest:
-        now = self._clock.now()
-        async with self._uow() as uow:
-            link = await uow.session.scalar(
-                select(ShareLink).where(ShareLink.manifest_id == manifest_id, *_active(now))
-            )
-        if link is None:
-            raise LinkNotFound()
-        if link.passcode_hash is not None:
-            await self._check_passcode(link, request.passcode)
-        jwe = link.jwe
-        jwe_at = link.jwe_at
-        if link.key is not None:  # L: the book as it is now
-            body = await self._book.export(link.citizen_id, kind="ips", guardian=None)
-            jwe = links.encrypt(links.b64url(link.key), body)
-            jwe_at = now
+        """The manifest of an active link (a ``U`` link answers it too: its one file)."""
+        opened = await self._open(manifest_id, request.recipient, request.passcode)
+        link, now = opened.link, opened.now
+        jwe, jwe_at = await self._current(link, now)
         embed = request.embedded_length_max is not None and len(jwe) <= request.embedded_length_max
         token = None if embed else links.new_secret()
-        async with self._uow() as uow:
-            if link.key is not None:
-                still = await uow.session.scalar(
-                    update(ShareLink)
-                    .where(ShareLink.id == link.id, *_active(now))
-                    .values(jwe=jwe, jwe_at=jwe_at)
-                    .returning(ShareLink.id)
-                )
-            else:
-                still = await uow.session.scalar(
-                    select(ShareLink.id).where(ShareLink.id == link.id, *_active(now))
-                )
-            # the link's used tickets go as it hands out new ones (no sweep needed for them)
-            await uow.session.execute(
-                delete(ShareTicket).where(
-                    ShareTicket.link_id == link.id, ShareTicket.expires_at <= now
-                )
-            )
-            if still is not None and token is not None:
-                uow.session.add(
-                    ShareTicket(
-                        token=token,
-                        link_id=link.id,
-                        expires_at=now + dt.timedelta(seconds=self._settings.file_url_seconds),
-                    )
-                )
-        if still is None:  # revoked or disabled meanwhile
-            raise LinkNotFound()
-        await self._log.recipient_read(
-            link.citizen_id,
-            request.recipient,
-            SHARED_RESOURCE,
-            {
-                "share": str(link.id),
-                "label": link.label,
-                "recipient": request.recipient,
-                "delivery": "embedded" if embed else "location",
-            },
-        )
+        delivery = "embedded" if embed else "location"
+        await self._answer(opened, jwe if link.key is not None else None, jwe_at, delivery, token)
         file = schemas.ManifestFile(
             content_type=links.FHIR_JSON,
             last_updated=jwe_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
@@ -285,6 +273,131 @@ class ShareService:
         else:
             file.location = f"{self._base}/shl/files/{token}"
         return schemas.Manifest(files=[file])
+
+    async def direct(self, manifest_id: str, recipient: str) -> str:
+        """``GET <url>?recipient=…`` of a ``U`` link: its single file, the compact JWE. A link
+        without ``U`` has no such form: 404, as for an unknown link."""
+        opened = await self._open(manifest_id, recipient, None, direct=True)
+        link, now = opened.link, opened.now
+        jwe, jwe_at = await self._current(link, now)
+        await self._answer(opened, jwe if link.key is not None else None, jwe_at, "direct", None)
+        return jwe
+
+    async def _open(
+        self, manifest_id: str, recipient: str, passcode: str | None, *, direct: bool = False
+    ) -> _Opened:
+        """The active link at ``manifest_id``, once its passcode (if any) is right and its
+        polling budget (``L``) allows another answer; ``LinkNotFound``, ``PasscodeInvalid`` or
+        ``RateLimited`` otherwise."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            link = await uow.session.scalar(
+                select(ShareLink).where(ShareLink.manifest_id == manifest_id, *_active(now))
+            )
+        if link is None or link.jwe is None or (direct and "U" not in link.flags):
+            raise LinkNotFound()
+        if link.passcode_hash is not None:
+            await self._check_passcode(link, passcode)
+        if "L" in link.flags and self._polls is not None:
+            # a wrong passcode never gets here: it spends an attempt, not the polling budget
+            await self._polls.hit(POLL_CLASS, str(link.id))
+        return _Opened(link=link, recipient=recipient, now=now)
+
+    async def _current(self, link: ShareLink, now: dt.datetime) -> tuple[str, dt.datetime]:
+        """The file as it is to be handed out: an ``L`` link's book exported and encrypted
+        anew, else the ciphertext made with the link."""
+        if link.key is not None:  # L: the book as it is now
+            body = await self._book.export(link.citizen_id, kind="ips", guardian=None)
+            return links.encrypt(links.b64url(link.key), body), now
+        assert link.jwe is not None
+        return link.jwe, link.jwe_at
+
+    async def _answer(
+        self,
+        opened: _Opened,
+        new_jwe: str | None,
+        jwe_at: dt.datetime,
+        delivery: str,
+        token: str | None,
+    ) -> None:
+        """One transaction: the link still active (an ``L`` link's new ciphertext stored), the
+        file ticket, the access-log row, and on the link's first answer its owner's push. All
+        or nothing: nothing leaves that is not logged."""
+        link, now = opened.link, opened.now
+        async with self._uow() as uow:
+            session = uow.session
+            if new_jwe is not None:
+                still = await session.scalar(
+                    update(ShareLink)
+                    .where(ShareLink.id == link.id, *_active(now))
+                    .values(jwe=new_jwe, jwe_at=jwe_at)
+                    .returning(ShareLink.id)
+                )
+            elif link.passcode_hash is not None:  # time passed since the link was read
+                still = await session.scalar(
+                    select(ShareLink.id).where(ShareLink.id == link.id, *_active(now))
+                )
+            else:
+                still = link.id
+            if still is None:  # revoked or disabled meanwhile
+                raise LinkNotFound()
+            if token is not None:
+                # the link's used tickets go as it hands out new ones
+                await session.execute(
+                    delete(ShareTicket).where(
+                        ShareTicket.link_id == link.id, ShareTicket.expires_at <= now
+                    )
+                )
+                session.add(
+                    ShareTicket(
+                        token=token,
+                        link_id=link.id,
+                        expires_at=now + dt.timedelta(seconds=self._settings.file_url_seconds),
+                    )
+                )
+            self._log.recipient_read_in(
+                session,
+                link.citizen_id,
+                opened.recipient,
+                SHARED_RESOURCE,
+                {
+                    "share": str(link.id),
+                    "label": link.label,
+                    "recipient": opened.recipient,
+                    "delivery": delivery,
+                },
+                now,
+            )
+            if link.first_accessed_at is None:
+                await self._first_access(session, link, opened.recipient, now)
+
+    async def _first_access(
+        self, session: AsyncSession, link: ShareLink, recipient: str, now: dt.datetime
+    ) -> None:
+        """Mark the link's first answer and, in the same transaction, enqueue its owner's push
+        (a dependent's guardians get it through the relay). However many first requests arrive
+        at once, one ``UPDATE … WHERE first_accessed_at IS NULL RETURNING`` finds the row
+        still unmarked: the others wait for its commit and then find nothing."""
+        first = await session.scalar(
+            update(ShareLink)
+            .where(ShareLink.id == link.id, ShareLink.first_accessed_at.is_(None))
+            .values(first_accessed_at=now)
+            .returning(ShareLink.id)
+        )
+        if first is None:
+            return
+        await outbox.enqueue(
+            session,
+            link.citizen_id,
+            ShareOpened(
+                share_id=str(link.id),
+                recipient=recipient[:200],
+                label=link.label,
+                opened_at=now,
+            ),
+            dedupe_key=f"share:{link.id}:opened",
+            now=now,
+        )
 
     async def _check_passcode(self, link: ShareLink, given: str | None) -> None:
         """Admit the right passcode; otherwise spend one of the link's attempts and answer 401.
@@ -330,3 +443,64 @@ class ShareService:
         if jwe is None:
             raise FileNotFound()
         return jwe
+
+    # --- upkeep -----------------------------------------------------------------------------
+
+    async def sweep(self) -> SweepResult:
+        """Erase what expired or revoked links no longer need: their ciphertext, key and
+        passcode hash once they stopped working ``SHARING_SWEEP_AFTER_DAYS`` ago (the row stays,
+        with its label, dates and status, for the citizen's list and consent history), and
+        every file ticket past its lifetime or of a swept link. Idempotent: two sweeps at once
+        erase nothing twice."""
+        now = self._clock.now()
+        cutoff = now - dt.timedelta(days=self._settings.sweep_after_days)
+        async with self._uow() as uow:
+            swept = list(
+                await uow.session.scalars(
+                    update(ShareLink)
+                    .where(
+                        ShareLink.swept_at.is_(None),
+                        or_(ShareLink.expires_at <= cutoff, ShareLink.revoked_at <= cutoff),
+                    )
+                    .values(jwe=None, key=None, passcode_hash=None, swept_at=now)
+                    .returning(ShareLink.id)
+                )
+            )
+            tickets = await uow.session.execute(
+                delete(ShareTicket).where(
+                    or_(ShareTicket.expires_at <= now, ShareTicket.link_id.in_(swept))
+                    if swept
+                    else ShareTicket.expires_at <= now
+                )
+            )
+        result = SweepResult(
+            links=len(swept), tickets=max(0, int(cast("CursorResult[Any]", tickets).rowcount or 0))
+        )
+        if result.links or result.tickets:
+            logger.info("shares swept", extra={"links": result.links, "tickets": result.tickets})
+        return result
+
+    async def run_sweeps(self, stop: asyncio.Event) -> None:
+        """Sweep every ``SHARING_SWEEP_INTERVAL_SECONDS`` until ``stop`` is set."""
+        while not stop.is_set():
+            try:
+                await self.sweep()
+            except Exception:
+                logger.exception("sweeping shares failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self._settings.sweep_interval_seconds)
+
+
+class _Opened(msgspec.Struct, kw_only=True):
+    """A link a recipient may be answered from, as read when the request arrived."""
+
+    link: ShareLink
+    recipient: str
+    now: dt.datetime
+
+
+class SweepResult(msgspec.Struct, frozen=True, kw_only=True):
+    links: int
+    """Links whose content was erased."""
+    tickets: int
+    """File tickets deleted."""

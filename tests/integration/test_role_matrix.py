@@ -127,6 +127,7 @@ MATRIX: dict[tuple[str, str], str | frozenset[str]] = {
     ("DELETE", "/citizens/{citizen_id}/shares/{share_id}"): frozenset({"citizen"}),
     # a SMART Health Link's recipient has no account: the URL is the secret
     ("POST", "/shl/{manifest_id}"): PUBLIC,
+    ("GET", "/shl/{manifest_id}"): PUBLIC,
     ("GET", "/shl/files/{token}"): PUBLIC,
 }
 
