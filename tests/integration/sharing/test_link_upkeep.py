@@ -19,6 +19,7 @@ from notifications import messages
 from notifications.models import OutboxEntry
 from notifications.policy import suppression
 from tests.integration.sharing.conftest import SHARES, in_days, path_of, share
+from tests.support.cli import run_cli_async
 from tests.support.fhir_samples import IPS
 from tests.support.running import app_client
 
@@ -347,3 +348,27 @@ async def test_the_sweep_at_the_default_retention_takes_links_at_once(
     assert created["id"] in {
         s["id"] for s in (await client.get(SHARES, headers=headers)).json()["items"]
     }
+
+
+async def test_healthbook_shares_sweep_runs_as_a_command_of_its_own(
+    client, app, owner_of, clock, settings
+) -> None:
+    """``healthbook shares sweep`` in its own process, on the same database (its own clock:
+    a link revoked now is due at the default retention of 0 days)."""
+    headers = await owner_of(IPS)
+    revoked = await share(client, headers, clock, passcode="2468")
+    alive = await share(client, headers, clock)
+    assert (await client.delete(f"{SHARES}/{revoked['id']}", headers=headers)).status_code == 204
+    result = await run_cli_async(settings, "shares", "sweep")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "swept 1 link(s), deleted 0 file ticket(s)"
+    rows = {str(row.id): row for row in await _rows(app, ShareLink)}
+    assert rows[revoked["id"]].jwe is None
+    assert rows[revoked["id"]].passcode_hash is None
+    assert rows[revoked["id"]].swept_at is not None
+    assert rows[alive["id"]].jwe is not None
+    again = await run_cli_async(settings, "shares", "sweep")
+    assert again.stdout.strip() == "swept 0 link(s), deleted 0 file ticket(s)"
+    assert (await _manifest(client, links.decode(alive["shlink"]))).status_code == 200
+    refused = await _manifest(client, links.decode(revoked["shlink"]), passcode="2468")
+    assert refused.status_code == 404
