@@ -15,6 +15,7 @@ wake-up hook and the access log's hook belong to this object and the sessions it
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
@@ -541,6 +542,8 @@ class Runtime:
             if self.settings.redis.embedded:
                 logger.info("the relay runs inside the API process (embedded mode)")
             self.relay.start()
+            # no worker in embedded mode: this process sweeps the expired links and tickets
+            self.background.start("shares-sweep", self.sharing.run_sweeps(asyncio.Event()))
         if self.demo_idp is not None:  # demo mode: the demo identity provider is trusted
             await self.demo_idp.register(self.identity_registry)
 

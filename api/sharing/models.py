@@ -62,4 +62,5 @@ class ShareTicket(Base):
     link_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("share_link.id", ondelete="CASCADE"), index=True
     )
-    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    """Past it the ticket answers 404; the sweep deletes it (by this index)."""

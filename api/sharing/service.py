@@ -29,6 +29,7 @@ from typing import Any, Literal, Protocol, cast
 import msgspec
 from sqlalchemy import CursorResult, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from api.core.clock import Clock
 from api.core.errors import InvalidInput, NotFound
@@ -255,121 +256,163 @@ class ShareService:
     async def manifest(
         self, manifest_id: str, request: schemas.ManifestRequest
     ) -> schemas.Manifest:
-        """The manifest of an active link (a ``U`` link answers it too: its one file)."""
-        opened = await self._open(manifest_id, request.recipient, request.passcode)
-        link, now = opened.link, opened.now
-        jwe, jwe_at = await self._current(link, now)
-        embed = request.embedded_length_max is not None and len(jwe) <= request.embedded_length_max
-        token = None if embed else links.new_secret()
-        delivery = "embedded" if embed else "location"
-        await self._answer(opened, jwe if link.key is not None else None, jwe_at, delivery, token)
-        file = schemas.ManifestFile(
-            content_type=links.FHIR_JSON,
-            last_updated=jwe_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
-            status="can-change" if "L" in link.flags else "finalized",
-        )
-        if embed:
-            file.embedded = jwe
-        else:
-            file.location = f"{self._base}/shl/files/{token}"
-        return schemas.Manifest(files=[file])
+        """The manifest of an active link (a ``U`` link answers it too: its one file).
+
+        A link without passcode that is not long-term is answered in one transaction: the link
+        found active, the file ticket, the access-log row (and on the first answer the owner's
+        push). A passcode is checked, and an ``L`` link's polling budget spent and its book
+        exported, between the read and a second transaction that finds the link still active."""
+        now = self._clock.now()
+        embedding = request.embedded_length_max is not None
+        async with self._uow() as uow:
+            link = await self._find(uow.session, manifest_id, now)
+            if link.passcode_hash is None and link.key is None:
+                jwe = await self._stored(uow.session, link, now) if embedding else None
+                return await self._manifest_in(uow.session, link, request, now, jwe)
+        await self._admit(link, request.passcode)
+        new_jwe = await self._reencrypted(link)
+        async with self._uow() as uow:
+            jwe = await self._still_active(uow.session, link, now, new_jwe)
+            return await self._manifest_in(uow.session, link, request, now, jwe)
 
     async def direct(self, manifest_id: str, recipient: str) -> str:
         """``GET <url>?recipient=…`` of a ``U`` link: its single file, the compact JWE. A link
         without ``U`` has no such form: 404, as for an unknown link."""
-        opened = await self._open(manifest_id, recipient, None, direct=True)
-        link, now = opened.link, opened.now
-        jwe, jwe_at = await self._current(link, now)
-        await self._answer(opened, jwe if link.key is not None else None, jwe_at, "direct", None)
-        return jwe
-
-    async def _open(
-        self, manifest_id: str, recipient: str, passcode: str | None, *, direct: bool = False
-    ) -> _Opened:
-        """The active link at ``manifest_id``, once its passcode (if any) is right and its
-        polling budget (``L``) allows another answer; ``LinkNotFound``, ``PasscodeInvalid`` or
-        ``RateLimited`` otherwise."""
         now = self._clock.now()
         async with self._uow() as uow:
-            link = await uow.session.scalar(
-                select(ShareLink).where(ShareLink.manifest_id == manifest_id, *_active(now))
-            )
-        if link is None or link.jwe is None or (direct and "U" not in link.flags):
+            link = await self._find(uow.session, manifest_id, now)
+            if "U" not in link.flags:
+                raise LinkNotFound()
+            if link.key is None:  # U never goes with P: one transaction
+                jwe = await self._stored(uow.session, link, now)
+                await self._record(uow.session, link, recipient, now, "direct")
+                return jwe
+        await self._admit(link, None)
+        new_jwe = await self._reencrypted(link)
+        async with self._uow() as uow:
+            jwe = await self._still_active(uow.session, link, now, new_jwe)
+            await self._record(uow.session, link, recipient, now, "direct")
+            return jwe
+
+    @staticmethod
+    async def _find(session: AsyncSession, manifest_id: str, now: dt.datetime) -> ShareLink:
+        """The active link at ``manifest_id`` (without its ciphertext); ``LinkNotFound``."""
+        link = await session.scalar(
+            select(ShareLink)
+            .options(defer(ShareLink.jwe))
+            .where(ShareLink.manifest_id == manifest_id, *_active(now))
+        )
+        if link is None:
             raise LinkNotFound()
+        return link
+
+    @staticmethod
+    async def _stored(session: AsyncSession, link: ShareLink, now: dt.datetime) -> str:
+        """The link's ciphertext, while the link is active; ``LinkNotFound`` otherwise (revoked,
+        disabled or swept meanwhile)."""
+        jwe = await session.scalar(
+            select(ShareLink.jwe).where(
+                ShareLink.id == link.id, ShareLink.jwe.is_not(None), *_active(now)
+            )
+        )
+        if jwe is None:
+            raise LinkNotFound()
+        return jwe
+
+    async def _admit(self, link: ShareLink, passcode: str | None) -> None:
+        """Its passcode (if any) right, and its polling budget (``L``) allowing another answer;
+        ``PasscodeInvalid``, ``LinkNotFound`` or ``RateLimited`` otherwise."""
         if link.passcode_hash is not None:
             await self._check_passcode(link, passcode)
         if "L" in link.flags and self._polls is not None:
             # a wrong passcode never gets here: it spends an attempt, not the polling budget
             await self._polls.hit(POLL_CLASS, str(link.id))
-        return _Opened(link=link, recipient=recipient, now=now)
 
-    async def _current(self, link: ShareLink, now: dt.datetime) -> tuple[str, dt.datetime]:
-        """The file as it is to be handed out: an ``L`` link's book exported and encrypted
-        anew, else the ciphertext made with the link."""
-        if link.key is not None:  # L: the book as it is now
-            body = await self._book.export(link.citizen_id, kind="ips", guardian=None)
-            return links.encrypt(links.b64url(link.key), body), now
-        assert link.jwe is not None
-        return link.jwe, link.jwe_at
+    async def _reencrypted(self, link: ShareLink) -> str | None:
+        """An ``L`` link's book as it is now, encrypted anew with its key; None for others."""
+        if link.key is None:
+            return None
+        body = await self._book.export(link.citizen_id, kind="ips", guardian=None)
+        return links.encrypt(links.b64url(link.key), body)
 
-    async def _answer(
+    async def _still_active(
+        self, session: AsyncSession, link: ShareLink, now: dt.datetime, new_jwe: str | None
+    ) -> str:
+        """In the answer's transaction: the link still active (``LinkNotFound`` otherwise), an
+        ``L`` link's new ciphertext stored; the ciphertext to hand out."""
+        if new_jwe is None:
+            return await self._stored(session, link, now)
+        still = await session.scalar(
+            update(ShareLink)
+            .where(ShareLink.id == link.id, ShareLink.jwe.is_not(None), *_active(now))
+            .values(jwe=new_jwe, jwe_at=now)
+            .returning(ShareLink.id)
+        )
+        if still is None:
+            raise LinkNotFound()
+        link.jwe_at = now
+        return new_jwe
+
+    async def _manifest_in(
         self,
-        opened: _Opened,
-        new_jwe: str | None,
-        jwe_at: dt.datetime,
-        delivery: str,
-        token: str | None,
-    ) -> None:
-        """One transaction: the link still active (an ``L`` link's new ciphertext stored), the
-        file ticket, the access-log row, and on the link's first answer its owner's push. All
-        or nothing: nothing leaves that is not logged."""
-        link, now = opened.link, opened.now
-        async with self._uow() as uow:
-            session = uow.session
-            if new_jwe is not None:
-                still = await session.scalar(
-                    update(ShareLink)
-                    .where(ShareLink.id == link.id, *_active(now))
-                    .values(jwe=new_jwe, jwe_at=jwe_at)
-                    .returning(ShareLink.id)
+        session: AsyncSession,
+        link: ShareLink,
+        request: schemas.ManifestRequest,
+        now: dt.datetime,
+        jwe: str | None,
+    ) -> schemas.Manifest:
+        """The manifest, its ticket and its log written in ``session`` (the answer's
+        transaction). ``jwe``: the file, when it may be embedded."""
+        limit = request.embedded_length_max
+        embed = jwe is not None and limit is not None and len(jwe) <= limit
+        file = schemas.ManifestFile(
+            content_type=links.FHIR_JSON,
+            last_updated=link.jwe_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+            status="can-change" if "L" in link.flags else "finalized",
+        )
+        if embed:
+            file.embedded = jwe
+        else:
+            token = links.new_secret()
+            # used tickets are deleted by the sweep, not here: one statement less per answer
+            session.add(
+                ShareTicket(
+                    token=token,
+                    link_id=link.id,
+                    expires_at=now + dt.timedelta(seconds=self._settings.file_url_seconds),
                 )
-            elif link.passcode_hash is not None:  # time passed since the link was read
-                still = await session.scalar(
-                    select(ShareLink.id).where(ShareLink.id == link.id, *_active(now))
-                )
-            else:
-                still = link.id
-            if still is None:  # revoked or disabled meanwhile
-                raise LinkNotFound()
-            if token is not None:
-                # the link's used tickets go as it hands out new ones
-                await session.execute(
-                    delete(ShareTicket).where(
-                        ShareTicket.link_id == link.id, ShareTicket.expires_at <= now
-                    )
-                )
-                session.add(
-                    ShareTicket(
-                        token=token,
-                        link_id=link.id,
-                        expires_at=now + dt.timedelta(seconds=self._settings.file_url_seconds),
-                    )
-                )
-            self._log.recipient_read_in(
-                session,
-                link.citizen_id,
-                opened.recipient,
-                SHARED_RESOURCE,
-                {
-                    "share": str(link.id),
-                    "label": link.label,
-                    "recipient": opened.recipient,
-                    "delivery": delivery,
-                },
-                now,
             )
-            if link.first_accessed_at is None:
-                await self._first_access(session, link, opened.recipient, now)
+            file.location = f"{self._base}/shl/files/{token}"
+        await self._record(
+            session, link, request.recipient, now, "embedded" if embed else "location"
+        )
+        return schemas.Manifest(files=[file])
+
+    async def _record(
+        self,
+        session: AsyncSession,
+        link: ShareLink,
+        recipient: str,
+        now: dt.datetime,
+        delivery: str,
+    ) -> None:
+        """The access-log row of an answer, and on the link's first answer its owner's push,
+        in the answer's transaction: nothing leaves that is not logged."""
+        self._log.recipient_read_in(
+            session,
+            link.citizen_id,
+            recipient,
+            SHARED_RESOURCE,
+            {
+                "share": str(link.id),
+                "label": link.label,
+                "recipient": recipient,
+                "delivery": delivery,
+            },
+            now,
+        )
+        if link.first_accessed_at is None:
+            await self._first_access(session, link, recipient, now)
 
     async def _first_access(
         self, session: AsyncSession, link: ShareLink, recipient: str, now: dt.datetime
@@ -489,14 +532,6 @@ class ShareService:
                 logger.exception("sweeping shares failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self._settings.sweep_interval_seconds)
-
-
-class _Opened(msgspec.Struct, kw_only=True):
-    """A link a recipient may be answered from, as read when the request arrived."""
-
-    link: ShareLink
-    recipient: str
-    now: dt.datetime
 
 
 class SweepResult(msgspec.Struct, frozen=True, kw_only=True):

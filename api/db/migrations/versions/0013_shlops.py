@@ -1,4 +1,4 @@
-"""sharing: first access of a link (its owner's push) and the sweep of expired links
+"""sharing: first access of a link (its owner's push), the sweep of expired links and tickets
 
 Revision ID: 0013
 Revises: 0012
@@ -27,10 +27,14 @@ def upgrade() -> None:
             sa.Column("swept_at", api.core.db.UtcDateTime(timezone=True), nullable=True)
         )
         batch_op.alter_column("jwe", existing_type=sa.Text(), nullable=True)
+    op.create_index(
+        op.f("ix_share_ticket_expires_at"), "share_ticket", ["expires_at"], unique=False
+    )
 
 
 def downgrade() -> None:
     # a swept link has no ciphertext left: it cannot come back under NOT NULL
+    op.drop_index(op.f("ix_share_ticket_expires_at"), table_name="share_ticket")
     op.execute("DELETE FROM share_link WHERE jwe IS NULL")
     with op.batch_alter_table("share_link", schema=None) as batch_op:
         batch_op.alter_column("jwe", existing_type=sa.Text(), nullable=False)
