@@ -591,6 +591,7 @@ register(
         body=b'{"recipient":"BS. Bench"}',
         setup=_share_manifest_setup,
         lua=SHARE_MANIFEST_LUA,
+        connections=16,
         target_rps=1000,
         description=(
             "A recipient's manifest request of a SMART Health Link without a passcode, not "

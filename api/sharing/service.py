@@ -12,8 +12,12 @@ attempts_remaining > 0 RETURNING`` before its hash is checked, and a right one g
 concurrent guesses line up on the row, none is counted twice or lost, no more guesses than
 attempts left ever cost a hash, and the link is disabled (404) when the count reaches zero.
 All state is in the database, so every API process refuses a revoked link at once. Each
-manifest answer is written to the citizen's access log (recipient, time, what) before it is
-returned.
+answer (manifest or ``U`` file) is written to the citizen's access log (recipient, time, what)
+in the transaction that hands it out, and the first one also marks the link's
+``first_accessed_at`` (``… WHERE first_accessed_at IS NULL``) and enqueues the owner's push
+through the outbox. Long-term links' polling is limited per link in Redis (the rate limiter's
+sliding window), across API processes. The sweep erases expired and revoked links' content
+(keeping their rows) and used file tickets.
 """
 
 from __future__ import annotations
