@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import subprocess
+import time
 import uuid
 
 import pytest
@@ -19,9 +22,10 @@ from notifications import messages
 from notifications.models import OutboxEntry
 from notifications.policy import suppression
 from tests.integration.sharing.conftest import SHARES, in_days, path_of, share
-from tests.support.cli import run_cli_async
+from tests.support.cli import cli_env, run_cli_async
 from tests.support.fhir_samples import IPS
 from tests.support.running import app_client
+from tests.support.server import HEALTHBOOK
 
 
 async def _manifest(client, payload: links.Payload, **body):
@@ -372,3 +376,29 @@ async def test_healthbook_shares_sweep_runs_as_a_command_of_its_own(
     assert (await _manifest(client, links.decode(alive["shlink"]))).status_code == 200
     refused = await _manifest(client, links.decode(revoked["shlink"]), passcode="2468")
     assert refused.status_code == 404
+
+
+@pytest.mark.parametrize("backend", ["servers"], indirect=True)
+async def test_healthbook_worker_sweeps_periodically(
+    client, app, owner_of, clock, settings, tmp_path
+) -> None:
+    headers = await owner_of(IPS)
+    revoked = await share(client, headers, clock)
+    assert (await client.delete(f"{SHARES}/{revoked['id']}", headers=headers)).status_code == 204
+    env = cli_env(settings, TMPDIR=str(tmp_path), SHARING_SWEEP_INTERVAL_SECONDS="10")
+    with (tmp_path / "worker.log").open("wb") as log:
+        worker = subprocess.Popen(
+            [HEALTHBOOK, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 60
+        swept = None
+        while time.monotonic() < deadline and swept is None:
+            await asyncio.sleep(0.5)
+            (row,) = await _rows(app, ShareLink, ShareLink.id == uuid.UUID(revoked["id"]))
+            swept = row.swept_at
+        assert swept is not None, (tmp_path / "worker.log").read_text()[-2000:]
+        assert row.jwe is None
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(30) == 0
