@@ -60,16 +60,6 @@ class ReadLog:
                 purpose="guardian access",
             )
 
-    async def recipient_read(
-        self, citizen_id: uuid.UUID, recipient: str, resource: str, detail: dict[str, Any]
-    ) -> None:
-        """A shared link opened by its recipient (the name they gave): logged and committed
-        before the content is handed out."""
-        async with self._uow() as uow:
-            self.recipient_read_in(
-                uow.session, citizen_id, recipient, resource, detail, self._clock.now()
-            )
-
     @staticmethod
     def recipient_read_in(
         session: AsyncSession,
@@ -79,7 +69,8 @@ class ReadLog:
         detail: dict[str, Any],
         now: dt.datetime,
     ) -> None:
-        """The same, written in the caller's transaction (committed with what it hands out)."""
+        """A shared link opened by its recipient (the name they gave), written in the caller's
+        transaction: committed with what it hands out, or not at all."""
         access_log.record(
             session,
             citizen_id=citizen_id,
