@@ -731,6 +731,26 @@ def _migrated(settings: Settings) -> None:
         asyncio.run(upgrade(settings.effective_database_url))
 
 
+@main.group()
+def shares() -> None:
+    """SMART Health Links of the book."""
+
+
+@shares.command("sweep")
+def shares_sweep() -> None:
+    """Erase the content of expired and revoked links (after SHARING_SWEEP_AFTER_DAYS) and
+    delete used file tickets; the worker does this every SHARING_SWEEP_INTERVAL_SECONDS."""
+    settings = _settings()
+    _migrated(settings)
+
+    async def run() -> Any:
+        async with _runtime(settings) as runtime:
+            return await runtime.sharing.sweep()
+
+    result = asyncio.run(run())
+    click.echo(f"swept {result.links} link(s), deleted {result.tickets} file ticket(s)")
+
+
 @main.group("insurance-cert")
 def insurance_cert() -> None:
     """Certificates facilities sign their insurance XML (QĐ 130 ``CHUKYDONVI``) with."""

@@ -15,6 +15,7 @@ wake-up hook and the access log's hook belong to this object and the sessions it
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
@@ -71,7 +72,7 @@ from api.insurance.service import InsuranceService
 from api.insurance.service import Limits as InsuranceLimits
 from api.operations.service import OperationsService
 from api.sharing.consents import Consents
-from api.sharing.service import ShareService
+from api.sharing.service import POLL_CLASS, ShareService, poll_budget
 from api.sharing.viewer_page import ViewerPages
 from notifications.outbox import Wakeup, bind_wakeup
 from notifications.relay import Relay, RelayConfig, RelayStats
@@ -372,6 +373,9 @@ class Runtime:
             settings=self.settings.sharing,
             base_url=self.settings.issuer,
             consents=self.consents,
+            polls=RateLimiter(
+                self.redis, self.clock, {POLL_CLASS: poll_budget(self.settings.sharing)}
+            ),
         )
 
     @cached_property
@@ -553,6 +557,8 @@ class Runtime:
             if self.settings.redis.embedded:
                 logger.info("the relay runs inside the API process (embedded mode)")
             self.relay.start()
+            # no worker in embedded mode: this process sweeps the expired links and tickets
+            self.background.start("shares-sweep", self.sharing.run_sweeps(asyncio.Event()))
         if self.demo_idp is not None:  # demo mode: the demo identity provider is trusted
             await self.demo_idp.register(self.identity_registry)
 

@@ -1,6 +1,7 @@
 """``healthbook worker``: the notification relay as a process of its own (any number of replicas),
-and the periodic pull of health records from facilities' FHIR APIs, side by side, on the parts
-the composition root (:class:`api.runtime.Runtime`) builds once.
+the periodic pull of health records from facilities' FHIR APIs and the sweep of expired SMART
+Health Links, side by side, on the parts the composition root (:class:`api.runtime.Runtime`)
+builds once.
 
 It needs the same ``DATABASE_URL`` and ``REDIS_URL`` as the API (without ``REDIS_URL`` it still
 works, polling every ``RELAY_POLL_SECONDS``, but no wake-up crosses processes). SIGTERM or SIGINT
@@ -48,7 +49,7 @@ async def run_worker(settings: Settings) -> None:
         )
     # One engine, one Redis client, one HTTP client for the relay and the pull alike.
     async with Runtime(settings.replace(relay_embedded=False)) as runtime:
-        relay, pull = runtime.relay, runtime.pull
+        relay, pull, sharing = runtime.relay, runtime.pull, runtime.sharing
         # What start-up loaded lives as long as the process: keep it out of the collector's scans.
         gc.freeze()
         loop = asyncio.get_running_loop()
@@ -69,11 +70,15 @@ async def run_worker(settings: Settings) -> None:
             # knows at facilities with a FHIR API (two replicas doing so at once store nothing
             # twice).
             pulling = asyncio.create_task(pull.run_periodic(stop), name="pull-periodic")
+            # … and every SHARING_SWEEP_INTERVAL_SECONDS erases expired and revoked links'
+            # content (replicas sweeping at once erase nothing twice)
+            sweeping = asyncio.create_task(sharing.run_sweeps(stop), name="shares-sweep")
             stopped = asyncio.create_task(stop.wait())
             await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
             stop.set()
             stopped.cancel()
             await pulling
+            await sweeping
             if task.done() and (failure := task.exception()) is not None:
                 raise failure
         finally:

@@ -557,3 +557,46 @@ register(
         ),
     )
 )
+
+
+# --- sharing --------------------------------------------------------------------------------
+
+
+# wrk: request i opens the manifest of link i % #links (one link per citizen, see
+# bench.setups.share_manifests); the body, a recipient's name, is the scenario's.
+SHARE_MANIFEST_LUA = """
+local data = dofile(wrk.headers["X-Bench-Data"])
+wrk.headers["X-Bench-Data"] = nil
+local counter = 0
+
+request = function()
+  counter = counter + 1
+  return wrk.format(nil, data.paths[(counter % #data.paths) + 1])
+end
+"""
+
+
+def _share_manifest_setup(ctx: SetupContext) -> Prepared:
+    from bench.setups import share_manifests
+
+    return share_manifests(ctx)
+
+
+register(
+    Scenario(
+        name="shl_manifest",
+        path="/shl/set-by-the-setup",
+        method="POST",
+        headers={"Content-Type": "application/json"},
+        body=b'{"recipient":"BS. Bench"}',
+        setup=_share_manifest_setup,
+        lua=SHARE_MANIFEST_LUA,
+        connections=16,
+        target_rps=1000,
+        description=(
+            "A recipient's manifest request of a SMART Health Link without a passcode, not "
+            "long-term (32 citizens' links in turn): the link found active, a new file ticket "
+            "(`location`), the citizen's access-log row, in one transaction. Target: 1,000/s."
+        ),
+    )
+)

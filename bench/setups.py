@@ -595,3 +595,38 @@ def insurance_envelope(ctx: SetupContext, episodes: int) -> Prepared:
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/xml"},
         body=envelope(f"{episodes:012d}", encode=True).encode(),
     )
+
+
+# --- sharing --------------------------------------------------------------------------------
+
+SHARE_OWNERS = 32
+"""Citizens whose links the manifest scenario opens in turn: one link's answers line up on its
+citizen's access-log chain (each answer is logged in the citizen's hash chain), as a real load
+spread over many citizens does not."""
+
+
+def share_manifests(ctx: SetupContext) -> Prepared:
+    """A SMART Health Link of each of :data:`SHARE_OWNERS` citizens, without a passcode and not
+    long-term (its manifest answers a ``location``); their manifest paths in a Lua file named by
+    the ``X-Bench-Data`` header, which ``bench.scenarios.SHARE_MANIFEST_LUA`` cycles through."""
+    from concurrent.futures import ThreadPoolExecutor
+    from urllib.parse import urlsplit
+
+    tokens = booking_citizens(ctx, SHARE_OWNERS, 1_090_008_000)
+    expires = (dt.datetime.now(dt.UTC) + dt.timedelta(days=30)).isoformat()
+
+    def make(token: str) -> str:
+        created = ctx.request_json(
+            "POST",
+            "/citizens/me/shares",
+            json={"expires_at": expires, "label": "bench"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=60,
+        )
+        return urlsplit(created["url"]).path
+
+    with ThreadPoolExecutor(4) as pool:
+        paths = list(pool.map(make, tokens))
+    data = ctx.data_dir / "shl_manifest.lua"
+    data.write_text(f"return {{ paths = {_lua_list(paths)} }}\n")
+    return Prepared(path=paths[0], headers={"X-Bench-Data": str(data)})

@@ -258,6 +258,27 @@ class HealthBookViewed(NotificationKind, tag="health_book_viewed", frozen=True, 
         return {"share_id": self.share_id}
 
 
+class ShareOpened(NotificationKind, tag="share_opened", frozen=True, kw_only=True):
+    """A SMART Health Link of the book answered its first recipient (once per link). The push
+    names neither the recipient nor the link; the inbox does."""
+
+    share_id: Ref
+    recipient: Name
+    label: Annotated[str, msgspec.Meta(max_length=80)] | None = None
+    opened_at: Moment
+
+    def values(self, locale: Locale, tz: ZoneInfo) -> dict[str, str]:
+        label = self.label or ("không tên" if locale == "vi" else "untitled")
+        return {
+            "who": self.recipient,
+            "label": label,
+            "time": format_time(self.opened_at, locale, tz),
+        }
+
+    def refs(self) -> dict[str, str]:
+        return {"share_id": self.share_id}
+
+
 class AppointmentRescheduled(
     _AboutAppointment, tag="appointment_rescheduled", frozen=True, kw_only=True
 ):
@@ -282,6 +303,7 @@ Notification = (
     | HealthRecordAvailable
     | HealthBookShared
     | HealthBookViewed
+    | ShareOpened
     | AppointmentRescheduled
     | FollowUpDue
 )

@@ -200,6 +200,22 @@ TEMPLATES: dict[str, dict[Locale, Template]] = {
             "{who} viewed your health book at {time}.",
         ),
     },
+    "share_opened": {
+        "vi": Template(
+            "Liên kết chia sẻ vừa được mở",
+            "Một liên kết chia sẻ sổ sức khỏe vừa được mở lần đầu lúc {time}.",
+            "Liên kết chia sẻ được mở lần đầu",
+            "{who} đã mở liên kết chia sẻ “{label}” lần đầu lúc {time}. Nếu bạn không chia sẻ "
+            "với người này, hãy thu hồi liên kết trong ứng dụng.",
+        ),
+        "en": Template(
+            "Shared link opened",
+            "A link to your health book was opened for the first time at {time}.",
+            "Shared link opened for the first time",
+            "{who} opened your shared link “{label}” for the first time at {time}. If you did "
+            "not share it with them, revoke the link in the app.",
+        ),
+    },
     "appointment_rescheduled": {
         "vi": Template(
             "Đã đổi lịch khám",

@@ -479,6 +479,21 @@ class SharingSettings(_Section, frozen=True, rename=_env("SHARING_")):
     """An external SHL viewer (a web app that reads the payload after ``#``) the link and QR
     open; empty: the viewer this service serves at ``PUBLIC_BASE_URL/viewer``."""
 
+    poll_seconds: Annotated[int, Meta(ge=0, le=86_400)] = 10
+    """Long-term (``L``) links: a recipient polls the manifest at most once per this many
+    seconds on average (429 with ``Retry-After`` past it); 0: not limited."""
+
+    poll_burst: Annotated[int, Meta(ge=1, le=100)] = 6
+    """… allowing this many requests at once: at most ``poll_burst`` manifest answers of one
+    ``L`` link in any ``poll_burst`` × ``poll_seconds`` seconds."""
+
+    sweep_after_days: Annotated[int, Meta(ge=0, le=3650)] = 0
+    """An expired or revoked link's ciphertext, key, passcode hash and file tickets are erased
+    this many days after it stopped working (the row's metadata stays); 0: at the next sweep."""
+
+    sweep_interval_seconds: Annotated[int, Meta(ge=10, le=86_400)] = 3600
+    """How often ``healthbook worker`` sweeps."""
+
 
 class Settings(
     msgspec.Struct,

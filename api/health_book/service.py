@@ -14,6 +14,7 @@ from collections.abc import Collection, Sequence
 from typing import Any, Protocol
 
 import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.clock import Clock
 from api.core.uow import UnitOfWorkFactory
@@ -68,23 +69,28 @@ class ReadLog:
                 purpose="guardian access",
             )
 
-    async def recipient_read(
-        self, citizen_id: uuid.UUID, recipient: str, resource: str, detail: dict[str, Any]
+    @staticmethod
+    def recipient_read_in(
+        session: AsyncSession,
+        citizen_id: uuid.UUID,
+        recipient: str,
+        resource: str,
+        detail: dict[str, Any],
+        now: dt.datetime,
     ) -> None:
-        """A shared link opened by its recipient (the name they gave): logged and committed
-        before the content is handed out."""
-        async with self._uow() as uow:
-            access_log.record(
-                uow.session,
-                citizen_id=citizen_id,
-                actor_kind="recipient",
-                actor_id=recipient,
-                action="read",
-                now=self._clock.now(),
-                resource=resource,
-                purpose="SMART Health Link",
-                detail=detail,
-            )
+        """A shared link opened by its recipient (the name they gave), written in the caller's
+        transaction: committed with what it hands out, or not at all."""
+        access_log.record(
+            session,
+            citizen_id=citizen_id,
+            actor_kind="recipient",
+            actor_id=recipient,
+            action="read",
+            now=now,
+            resource=resource,
+            purpose="SMART Health Link",
+            detail=detail,
+        )
 
 
 class VisitAnswer(msgspec.Struct, frozen=True):

@@ -71,9 +71,12 @@ def new_secret() -> str:
     return b64url(secrets.token_bytes(32))
 
 
-def flags(*, long_term: bool, passcode: bool) -> str:
-    """The ``flag`` letters, in alphabetical order (``U`` is not offered)."""
-    return ("L" if long_term else "") + ("P" if passcode else "")
+def flags(*, long_term: bool, passcode: bool, direct: bool = False) -> str:
+    """The ``flag`` letters, in alphabetical order. ``U`` (the url is the single encrypted file,
+    fetched by ``GET``) never goes with ``P``: the spec forbids the pair."""
+    if direct and passcode:
+        raise PayloadError("flag U cannot be combined with P")
+    return ("L" if long_term else "") + ("P" if passcode else "") + ("U" if direct else "")
 
 
 def encode(*, url: str, key: str, exp: int | None, flag: str, label: str | None) -> str:
@@ -83,8 +86,10 @@ def encode(*, url: str, key: str, exp: int | None, flag: str, label: str | None)
         raise PayloadError(f"url is longer than {MAX_URL_CHARS} characters")
     if label is not None and len(label) > MAX_LABEL_CHARS:
         raise PayloadError(f"label is longer than {MAX_LABEL_CHARS} characters")
-    if "".join(sorted(flag)) != flag or set(flag) - set(FLAG_ORDER):
+    if "".join(sorted(flag)) != flag or set(flag) - set(FLAG_ORDER) or len(set(flag)) != len(flag):
         raise PayloadError("flag letters must be L, P, U in alphabetical order")
+    if "P" in flag and "U" in flag:
+        raise PayloadError("flag U cannot be combined with P")
     body: dict[str, object] = {"url": url, "key": key}
     if exp is not None:
         body["exp"] = exp

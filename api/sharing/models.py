@@ -51,10 +51,16 @@ class ShareLink(Base):
     """Wrong passcodes still allowed over the link's life (decremented by one atomic UPDATE)."""
     key: Mapped[bytes | None] = mapped_column(EncryptedBlob("share_link.key"))
     """The link's key, for ``L`` links only (each manifest request encrypts the book anew)."""
-    jwe: Mapped[str] = mapped_column(Text)
-    """The shared file as compact JWE: the only form the content is kept in."""
+    jwe: Mapped[str | None] = mapped_column(Text)
+    """The shared file as compact JWE: the only form the content is kept in (erased, with the
+    key and the passcode hash, when the link is swept)."""
     jwe_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     """When ``jwe`` was made (the file's ``lastUpdated``)."""
+    first_accessed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    """The first manifest (or ``U`` file) answer; set once, by ``… WHERE first_accessed_at IS
+    NULL``, in the transaction that enqueues the owner's push."""
+    swept_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    """When the sweep erased the content of this expired or revoked link."""
 
 
 class ShareTicket(Base):
@@ -66,4 +72,5 @@ class ShareTicket(Base):
     link_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("share_link.id", ondelete="CASCADE"), index=True
     )
-    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    """Past it the ticket answers 404; the sweep deletes it (by this index)."""

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency
-from litestar.params import Body, FromPath
+from litestar.params import Body, FromPath, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_304_NOT_MODIFIED
 
 from api.core.access_tokens import Principal
@@ -23,6 +23,7 @@ from api.core.guards import (
 )
 from api.core.openapi import documented, fhir_resource, problem_responses
 from api.core.page_assets import COMMON_HEADERS, Asset
+from api.core.ratelimit import RATE_LIMITED
 from api.sharing import docs, errors, schemas
 from api.sharing.service import ShareService
 from api.sharing.viewer_page import (
@@ -134,12 +135,14 @@ class LinkController(Controller):
         description=(
             "`files`: the IPS as `application/fhir+json`, by `location` (valid at most "
             "SHARING_FILE_URL_SECONDS) or `embedded` when it fits `embeddedLengthMax`. 404 for "
-            "an unknown, expired, revoked or disabled link; 401 with `remainingAttempts` for a "
-            "missing or wrong passcode. Each answer is written to the citizen's access log."
+            "an unknown, expired, revoked, disabled or swept link; 401 with `remainingAttempts` "
+            "for a missing or wrong passcode; 429 with `Retry-After` when a long-term (`L`) link "
+            "is polled more often than SHARING_POLL_SECONDS allows. Each answer is written to "
+            "the citizen's access log; the first one sends the citizen a push."
         ),
         status_code=HTTP_200_OK,
         responses=problem_responses(
-            errors.LINK_NOT_FOUND, errors.PASSCODE_REQUIRED, InvalidInput.problem
+            errors.LINK_NOT_FOUND, errors.PASSCODE_REQUIRED, InvalidInput.problem, RATE_LIMITED
         ),
         request_max_body_size=4 * 1024,
     )
@@ -151,6 +154,31 @@ class LinkController(Controller):
     ) -> Response[schemas.Manifest]:
         found = await sharing.manifest(manifest_id, data)
         return Response(found, headers=_NO_STORE)
+
+    @get(
+        "/{manifest_id:str}",
+        operation_id="GetShareDirectFile",
+        summary="A `U` link's single file (GET with the recipient's name): compact JWE",
+        description=(
+            "Only for links made with `direct` (flag `U`): the encrypted file itself, "
+            "`application/jose`, no manifest. `recipient` is required (400 without it). 404 for "
+            "a link without `U` (that link is read by `POST`), and for an unknown, expired, "
+            "revoked or swept one; 429 with `Retry-After` when a long-term (`L`) link is polled "
+            "too often. Written to the citizen's access log like a manifest answer."
+        ),
+        media_type=JOSE,
+        responses=problem_responses(errors.LINK_NOT_FOUND, InvalidInput.problem, RATE_LIMITED),
+    )
+    async def direct(
+        self,
+        manifest_id: FromPath[str],
+        recipient: Annotated[
+            str, QueryParameter(min_length=1, max_length=200, description="the recipient's name")
+        ],
+        sharing: NamedDependency[ShareService],
+    ) -> Response[bytes]:
+        jwe = await sharing.direct(manifest_id, recipient)
+        return Response(jwe.encode("ascii"), media_type=JOSE, headers=_NO_STORE)
 
     @get(
         "/files/{token:str}",

@@ -51,6 +51,9 @@ class ShareCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Set: flag ``P``; the recipient must give it (only its hash is stored)."""
     long_term: bool = False
     """Flag ``L``: each access gets the book as it is then, not as it was at sharing time."""
+    direct: bool = False
+    """Flag ``U``: the link's URL is the single encrypted file, fetched by ``GET
+    <url>?recipient=…`` (no manifest needed); never with a ``passcode``."""
 
 
 class Share(msgspec.Struct, kw_only=True):

@@ -17,23 +17,33 @@ attempts_remaining > 0 RETURNING`` before its hash is checked, and a right one g
 concurrent guesses line up on the row, none is counted twice or lost, no more guesses than
 attempts left ever cost a hash, and the link is disabled (404) when the count reaches zero.
 All state is in the database, so every API process refuses a revoked link at once. Each
-manifest answer is written to the citizen's access log (recipient, time, what) before it is
-returned.
+answer (manifest or ``U`` file) is written to the citizen's access log (recipient, time, what)
+in the transaction that hands it out, and the first one also marks the link's
+``first_accessed_at`` (``… WHERE first_accessed_at IS NULL``) and enqueues the owner's push
+through the outbox. Long-term links' polling is limited per link in Redis (the rate limiter's
+sliding window), across API processes. The sweep erases expired and revoked links' content
+(keeping their rows) and used file tickets.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime as dt
+import logging
 import uuid
 from collections.abc import Collection
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
-from sqlalchemy import delete, func, select, update
+import msgspec
+from sqlalchemy import CursorResult, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from api.core.clock import Clock
 from api.core.errors import Forbidden, InvalidInput, NotFound
+from api.core.ratelimit import RateLimiter
 from api.core.settings import SharingSettings
 from api.core.uow import UnitOfWorkFactory
 from api.sharing import links, schemas
@@ -41,8 +51,35 @@ from api.sharing.consents import Consents, shared_categories
 from api.sharing.errors import FileNotFound, LinkNotFound, PasscodeInvalid
 from api.sharing.models import ShareLink, ShareTicket
 from api.sharing.viewer_page import VIEWER_PATH
+from notifications import outbox
+from notifications.messages import ShareOpened
+
+logger = logging.getLogger("healthbook.sharing")
 
 SHARED_RESOURCE = "health-book/export/ips"
+
+
+def shared_resource(link: ShareLink) -> str:
+    """What a recipient fetched, as the access log names it: the book's narrowing export, with
+    the share's visit or categories (as a guardian's export of the same choice is logged)."""
+    categories = shared_categories(link)
+    if link.visit_id is not None:
+        return f"{SHARED_RESOURCE}?visit={link.visit_id}"
+    if categories is not None:
+        return f"{SHARED_RESOURCE}?categories=" + ",".join(sorted(categories))
+    return SHARED_RESOURCE
+
+
+POLL_CLASS = "share-poll"
+"""The polling budget of ``L`` links (a :class:`RateLimiter` class, one counter per link)."""
+
+
+def poll_budget(settings: SharingSettings) -> tuple[int, int] | None:
+    """At most ``SHARING_POLL_BURST`` answers of one ``L`` link in any ``SHARING_POLL_BURST`` ×
+    ``SHARING_POLL_SECONDS`` seconds (on average one per ``SHARING_POLL_SECONDS``); None: off."""
+    if settings.poll_seconds == 0:
+        return None
+    return settings.poll_burst, settings.poll_burst * settings.poll_seconds
 
 
 class BookExports(Protocol):
@@ -70,10 +107,16 @@ class BookExports(Protocol):
 
 
 class RecipientReads(Protocol):
-    """The citizen's access log (the health book's), committed when the call returns."""
+    """The citizen's access log (the health book's), written in the caller's transaction."""
 
-    async def recipient_read(
-        self, citizen_id: uuid.UUID, recipient: str, resource: str, detail: dict[str, Any]
+    def recipient_read_in(
+        self,
+        session: AsyncSession,
+        citizen_id: uuid.UUID,
+        recipient: str,
+        resource: str,
+        detail: dict[str, Any],
+        now: dt.datetime,
     ) -> None: ...
 
 
@@ -96,7 +139,11 @@ class ShareService:
         settings: SharingSettings,
         base_url: str,
         consents: Consents,
+        polls: RateLimiter | None = None,
     ) -> None:
+        """``polls``: the limiter of ``L`` links' polling (class :data:`POLL_CLASS`, in Redis
+        so it holds across API processes); None: not limited."""
+        self._polls = polls
         self._uow = uow
         self._clock = clock
         self._book = book
@@ -198,6 +245,11 @@ class ShareService:
             raise InvalidInput(
                 f"expires_at is at most {self._settings.max_days} days ahead", field="expires_at"
             )
+        if data.direct and data.passcode is not None:
+            raise InvalidInput(
+                "a direct (flag U) link cannot have a passcode: the spec forbids U with P",
+                field="direct",
+            )
         expires_at = expires_at.astimezone(dt.UTC)  # within range now (year 1 would overflow)
         visit_id, categories = await self._choice(citizen_id, data, guardian=guardian)
         key = links.new_key()
@@ -206,7 +258,9 @@ class ShareService:
             if data.passcode is None
             else await asyncio.to_thread(links.hash_passcode, data.passcode)
         )
-        flag = links.flags(long_term=data.long_term, passcode=data.passcode is not None)
+        flag = links.flags(
+            long_term=data.long_term, passcode=data.passcode is not None, direct=data.direct
+        )
         link = ShareLink(
             id=uuid.uuid4(),
             citizen_id=citizen_id,
@@ -300,72 +354,192 @@ class ShareService:
     async def manifest(
         self, manifest_id: str, request: schemas.ManifestRequest
     ) -> schemas.Manifest:
+        """The manifest of an active link (a ``U`` link answers it too: its one file).
+
+        A link without passcode that is not long-term is answered in one transaction: the link
+        found active, the file ticket, the access-log row (and on the first answer the owner's
+        push). A passcode is checked, and an ``L`` link's polling budget spent and its book
+        exported, between the read and a second transaction that finds the link still active."""
+        now = self._clock.now()
+        embedding = request.embedded_length_max is not None
+        async with self._uow() as uow:
+            link = await self._find(uow.session, manifest_id, now)
+            if link.passcode_hash is None and link.key is None:
+                jwe = await self._stored(uow.session, link, now) if embedding else None
+                return await self._manifest_in(uow.session, link, request, now, jwe)
+        await self._admit(link, request.passcode)
+        new_jwe = await self._reencrypted(link)
+        async with self._uow() as uow:
+            jwe = await self._still_active(uow.session, link, now, new_jwe)
+            return await self._manifest_in(uow.session, link, request, now, jwe)
+
+    async def direct(self, manifest_id: str, recipient: str) -> str:
+        """``GET <url>?recipient=…`` of a ``U`` link: its single file, the compact JWE. A link
+        without ``U`` has no such form: 404, as for an unknown link."""
         now = self._clock.now()
         async with self._uow() as uow:
-            link = await uow.session.scalar(
-                select(ShareLink).where(ShareLink.manifest_id == manifest_id, *_active(now))
-            )
+            link = await self._find(uow.session, manifest_id, now)
+            if "U" not in link.flags:
+                raise LinkNotFound()
+            if link.key is None:  # U never goes with P: one transaction
+                jwe = await self._stored(uow.session, link, now)
+                await self._record(uow.session, link, recipient, now, "direct")
+                return jwe
+        await self._admit(link, None)
+        new_jwe = await self._reencrypted(link)
+        async with self._uow() as uow:
+            jwe = await self._still_active(uow.session, link, now, new_jwe)
+            await self._record(uow.session, link, recipient, now, "direct")
+            return jwe
+
+    @staticmethod
+    async def _find(session: AsyncSession, manifest_id: str, now: dt.datetime) -> ShareLink:
+        """The active link at ``manifest_id`` (without its ciphertext); ``LinkNotFound``."""
+        link = await session.scalar(
+            select(ShareLink)
+            .options(defer(ShareLink.jwe))
+            .where(ShareLink.manifest_id == manifest_id, *_active(now))
+        )
         if link is None:
             raise LinkNotFound()
-        if link.passcode_hash is not None:
-            await self._check_passcode(link, request.passcode)
-        jwe = link.jwe
-        jwe_at = link.jwe_at
-        if link.key is not None:  # L: the book as it is now
-            body = await self._content(link)
-            jwe = links.encrypt(links.b64url(link.key), body)
-            jwe_at = now
-        embed = request.embedded_length_max is not None and len(jwe) <= request.embedded_length_max
-        token = None if embed else links.new_secret()
-        async with self._uow() as uow:
-            if link.key is not None:
-                still = await uow.session.scalar(
-                    update(ShareLink)
-                    .where(ShareLink.id == link.id, *_active(now))
-                    .values(jwe=jwe, jwe_at=jwe_at)
-                    .returning(ShareLink.id)
-                )
-            else:
-                still = await uow.session.scalar(
-                    select(ShareLink.id).where(ShareLink.id == link.id, *_active(now))
-                )
-            # the link's used tickets go as it hands out new ones (no sweep needed for them)
-            await uow.session.execute(
-                delete(ShareTicket).where(
-                    ShareTicket.link_id == link.id, ShareTicket.expires_at <= now
-                )
+        return link
+
+    @staticmethod
+    async def _stored(session: AsyncSession, link: ShareLink, now: dt.datetime) -> str:
+        """The link's ciphertext, while the link is active; ``LinkNotFound`` otherwise (revoked,
+        disabled or swept meanwhile)."""
+        jwe = await session.scalar(
+            select(ShareLink.jwe).where(
+                ShareLink.id == link.id, ShareLink.jwe.is_not(None), *_active(now)
             )
-            if still is not None and token is not None:
-                uow.session.add(
-                    ShareTicket(
-                        token=token,
-                        link_id=link.id,
-                        expires_at=now + dt.timedelta(seconds=self._settings.file_url_seconds),
-                    )
-                )
-        if still is None:  # revoked or disabled meanwhile
-            raise LinkNotFound()
-        await self._log.recipient_read(
-            link.citizen_id,
-            request.recipient,
-            SHARED_RESOURCE,
-            {
-                "share": str(link.id),
-                "label": link.label,
-                "recipient": request.recipient,
-                "delivery": "embedded" if embed else "location",
-            },
         )
+        if jwe is None:
+            raise LinkNotFound()
+        return jwe
+
+    async def _admit(self, link: ShareLink, passcode: str | None) -> None:
+        """Its passcode (if any) right, and its polling budget (``L``) allowing another answer;
+        ``PasscodeInvalid``, ``LinkNotFound`` or ``RateLimited`` otherwise."""
+        if link.passcode_hash is not None:
+            await self._check_passcode(link, passcode)
+        if "L" in link.flags and self._polls is not None:
+            # a wrong passcode never gets here: it spends an attempt, not the polling budget
+            await self._polls.hit(POLL_CLASS, str(link.id))
+
+    async def _reencrypted(self, link: ShareLink) -> str | None:
+        """An ``L`` link's book as it is now, encrypted anew with its key; None for others."""
+        if link.key is None:
+            return None
+        body = await self._content(link)
+        return links.encrypt(links.b64url(link.key), body)
+
+    async def _still_active(
+        self, session: AsyncSession, link: ShareLink, now: dt.datetime, new_jwe: str | None
+    ) -> str:
+        """In the answer's transaction: the link still active (``LinkNotFound`` otherwise), an
+        ``L`` link's new ciphertext stored; the ciphertext to hand out."""
+        if new_jwe is None:
+            return await self._stored(session, link, now)
+        still = await session.scalar(
+            update(ShareLink)
+            .where(ShareLink.id == link.id, ShareLink.jwe.is_not(None), *_active(now))
+            .values(jwe=new_jwe, jwe_at=now)
+            .returning(ShareLink.id)
+        )
+        if still is None:
+            raise LinkNotFound()
+        link.jwe_at = now
+        return new_jwe
+
+    async def _manifest_in(
+        self,
+        session: AsyncSession,
+        link: ShareLink,
+        request: schemas.ManifestRequest,
+        now: dt.datetime,
+        jwe: str | None,
+    ) -> schemas.Manifest:
+        """The manifest, its ticket and its log written in ``session`` (the answer's
+        transaction). ``jwe``: the file, when it may be embedded."""
+        limit = request.embedded_length_max
+        embed = jwe is not None and limit is not None and len(jwe) <= limit
         file = schemas.ManifestFile(
             content_type=links.FHIR_JSON,
-            last_updated=jwe_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+            last_updated=link.jwe_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
             status="can-change" if "L" in link.flags else "finalized",
         )
         if embed:
             file.embedded = jwe
         else:
+            token = links.new_secret()
+            # used tickets are deleted by the sweep, not here: one statement less per answer
+            session.add(
+                ShareTicket(
+                    token=token,
+                    link_id=link.id,
+                    expires_at=now + dt.timedelta(seconds=self._settings.file_url_seconds),
+                )
+            )
             file.location = f"{self._base}/shl/files/{token}"
+        await self._record(
+            session, link, request.recipient, now, "embedded" if embed else "location"
+        )
         return schemas.Manifest(files=[file])
+
+    async def _record(
+        self,
+        session: AsyncSession,
+        link: ShareLink,
+        recipient: str,
+        now: dt.datetime,
+        delivery: str,
+    ) -> None:
+        """The access-log row of an answer, and on the link's first answer its owner's push,
+        in the answer's transaction: nothing leaves that is not logged."""
+        self._log.recipient_read_in(
+            session,
+            link.citizen_id,
+            recipient,
+            shared_resource(link),
+            {
+                "share": str(link.id),
+                "content": link.content,
+                "label": link.label,
+                "recipient": recipient,
+                "delivery": delivery,
+            },
+            now,
+        )
+        if link.first_accessed_at is None:
+            await self._first_access(session, link, recipient, now)
+
+    async def _first_access(
+        self, session: AsyncSession, link: ShareLink, recipient: str, now: dt.datetime
+    ) -> None:
+        """Mark the link's first answer and, in the same transaction, enqueue its owner's push
+        (a dependent's guardians get it through the relay). However many first requests arrive
+        at once, one ``UPDATE … WHERE first_accessed_at IS NULL RETURNING`` finds the row
+        still unmarked: the others wait for its commit and then find nothing."""
+        first = await session.scalar(
+            update(ShareLink)
+            .where(ShareLink.id == link.id, ShareLink.first_accessed_at.is_(None))
+            .values(first_accessed_at=now)
+            .returning(ShareLink.id)
+        )
+        if first is None:
+            return
+        await outbox.enqueue(
+            session,
+            link.citizen_id,
+            ShareOpened(
+                share_id=str(link.id),
+                recipient=recipient[:200],
+                label=link.label,
+                opened_at=now,
+            ),
+            dedupe_key=f"share:{link.id}:opened",
+            now=now,
+        )
 
     async def _check_passcode(self, link: ShareLink, given: str | None) -> None:
         """Admit the right passcode; otherwise spend one of the link's attempts and answer 401.
@@ -411,3 +585,56 @@ class ShareService:
         if jwe is None:
             raise FileNotFound()
         return jwe
+
+    # --- upkeep -----------------------------------------------------------------------------
+
+    async def sweep(self) -> SweepResult:
+        """Erase what expired or revoked links no longer need: their ciphertext, key and
+        passcode hash once they stopped working ``SHARING_SWEEP_AFTER_DAYS`` ago (the row stays,
+        with its label, dates and status, for the citizen's list and consent history), and
+        every file ticket past its lifetime or of a swept link. Idempotent: two sweeps at once
+        erase nothing twice."""
+        now = self._clock.now()
+        cutoff = now - dt.timedelta(days=self._settings.sweep_after_days)
+        async with self._uow() as uow:
+            swept = list(
+                await uow.session.scalars(
+                    update(ShareLink)
+                    .where(
+                        ShareLink.swept_at.is_(None),
+                        or_(ShareLink.expires_at <= cutoff, ShareLink.revoked_at <= cutoff),
+                    )
+                    .values(jwe=None, key=None, passcode_hash=None, swept_at=now)
+                    .returning(ShareLink.id)
+                )
+            )
+            tickets = await uow.session.execute(
+                delete(ShareTicket).where(
+                    or_(ShareTicket.expires_at <= now, ShareTicket.link_id.in_(swept))
+                    if swept
+                    else ShareTicket.expires_at <= now
+                )
+            )
+        result = SweepResult(
+            links=len(swept), tickets=max(0, int(cast("CursorResult[Any]", tickets).rowcount or 0))
+        )
+        if result.links or result.tickets:
+            logger.info("shares swept", extra={"links": result.links, "tickets": result.tickets})
+        return result
+
+    async def run_sweeps(self, stop: asyncio.Event) -> None:
+        """Sweep every ``SHARING_SWEEP_INTERVAL_SECONDS`` until ``stop`` is set."""
+        while not stop.is_set():
+            try:
+                await self.sweep()
+            except Exception:
+                logger.exception("sweeping shares failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self._settings.sweep_interval_seconds)
+
+
+class SweepResult(msgspec.Struct, frozen=True, kw_only=True):
+    links: int
+    """Links whose content was erased."""
+    tickets: int
+    """File tickets deleted."""

@@ -129,6 +129,7 @@ MATRIX: dict[tuple[str, str], str | frozenset[str]] = {
     ("GET", "/citizens/{citizen_id}/consents/{consent_id}"): frozenset({"citizen"}),
     # a SMART Health Link's recipient has no account: the URL is the secret
     ("POST", "/shl/{manifest_id}"): PUBLIC,
+    ("GET", "/shl/{manifest_id}"): PUBLIC,
     ("GET", "/shl/files/{token}"): PUBLIC,
     # the viewer page a link opens, and its scripts
     ("GET", "/viewer"): PUBLIC,

@@ -182,6 +182,10 @@ VARIABLES_BEFORE_NESTING = [
     "SHARING_VIEWER_URL",
     "SHARING_MAX_DAYS",
     "SHARING_PASSCODE_ATTEMPTS",
+    "SHARING_POLL_BURST",
+    "SHARING_POLL_SECONDS",
+    "SHARING_SWEEP_AFTER_DAYS",
+    "SHARING_SWEEP_INTERVAL_SECONDS",
     "SIGNING_KEYS_DIR",
     "SIGNING_KEY_VERIFY_KEEP_DAYS",
     "TOKEN_LEEWAY_SECONDS",
@@ -194,7 +198,7 @@ VARIABLES_BEFORE_NESTING = [
 
 def test_the_environment_variables_are_those_of_the_flat_settings() -> None:
     assert Settings.environment_variables() == frozenset(VARIABLES_BEFORE_NESTING)
-    assert len(VARIABLES_BEFORE_NESTING) == 91
+    assert len(VARIABLES_BEFORE_NESTING) == 95
 
 
 def test_each_variable_lands_in_its_section() -> None:

@@ -61,6 +61,9 @@ SAMPLES: dict[str, messages.NotificationKind] = {
     "health_book_viewed": messages.HealthBookViewed(
         share_id="s1", viewer="BS. Nguyễn Văn Bình", viewed_at=AT
     ),
+    "share_opened": messages.ShareOpened(
+        share_id="s1", recipient="BS. Nguyễn Văn Bình", label="Cho bác sĩ", opened_at=AT
+    ),
     "appointment_rescheduled": messages.AppointmentRescheduled(
         appointment_id="a1",
         facility_name=FACILITY,

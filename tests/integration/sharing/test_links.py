@@ -171,7 +171,7 @@ async def test_a_wrong_passcode_counts_down(client, owner_of, clock) -> None:
     assert listed["passcode_attempts_remaining"] == 7
 
 
-@pytest.mark.parametrize("guesses", [120])
+@pytest.mark.parametrize("guesses", [200])
 async def test_concurrent_wrong_passcodes_never_pass_the_allowed_count(
     client, owner_of, clock, guesses
 ) -> None:
