@@ -150,6 +150,9 @@ async def test_one_visit_and_what_was_recorded_for_it(client, owner_of, clock) -
     assert sum(expected.values()) < sum(book.values())
     # the sections it leaves out are withheld, not "unavailable"
     assert sections(bundle)["48765-2"]["emptyReason"]["coding"][0]["code"] == "withheld"
+    log = (await client.get("/citizens/me/access-log", headers=headers)).json()["items"]
+    (read,) = [e for e in log if e["actor_kind"] == "recipient"]
+    assert read["resource"] == f"health-book/export/ips?visit={visit_id}"
 
 
 async def test_immunizations_only(client, owner_of, clock) -> None:
@@ -183,6 +186,10 @@ async def test_chosen_categories(client, owner_of, clock) -> None:
     listed = (await client.get(SHARES, headers=headers)).json()["items"][0]
     assert listed["content"] == "categories"
     assert listed["categories"] == ["allergies", "conditions"]
+    # the access log names what the recipient fetched: the narrowed export
+    log = (await client.get("/citizens/me/access-log", headers=headers)).json()["items"]
+    (read,) = [e for e in log if e["actor_kind"] == "recipient"]
+    assert read["resource"] == "health-book/export/ips?categories=allergies,conditions"
 
 
 async def test_a_long_term_share_follows_the_book_with_the_same_choice(
