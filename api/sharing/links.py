@@ -13,17 +13,13 @@ import base64
 import binascii
 import hashlib
 import hmac
-import io
 import secrets
 from typing import Annotated
 
 import msgspec
-import qrcode
-import qrcode.constants
 from joserfc import jwe
 from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
-from qrcode.image.pil import PilImage
 
 PREFIX = "shlink:/"
 MAX_URL_CHARS = 128
@@ -145,13 +141,3 @@ def check_passcode(stored: str, passcode: str) -> bool:
         return False
     digest = hashlib.scrypt(passcode.encode(), salt=b64url_decode(salt), dklen=32, **_SCRYPT)
     return hmac.compare_digest(b64url(digest), expected)
-
-
-def qr_png(text: str) -> bytes:
-    """A QR code of ``text`` as PNG, error correction M (as the spec asks)."""
-    symbol = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=8, border=4)
-    symbol.add_data(text)
-    symbol.make(fit=True)
-    buffer = io.BytesIO()
-    symbol.make_image(image_factory=PilImage).save(buffer, format="PNG")
-    return buffer.getvalue()

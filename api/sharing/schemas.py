@@ -89,6 +89,8 @@ class ShareCreated(Share, kw_only=True):
     configured an external SHL viewer."""
     qr_png: str
     """The QR code of ``viewer_url`` (error correction M), PNG in base64."""
+    qr_svg: str
+    """The same QR code as an SVG document (vector: for print or any screen size)."""
 
 
 class ShareList(msgspec.Struct):

@@ -41,6 +41,7 @@ from sqlalchemy import CursorResult, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
+from api.core import qr
 from api.core.clock import Clock
 from api.core.errors import Forbidden, InvalidInput, NotFound
 from api.core.ratelimit import RateLimiter
@@ -296,12 +297,15 @@ class ShareService:
         # external viewer when configured, else the one this service serves
         viewer = self._settings.viewer_url or f"{self._base}{VIEWER_PATH}"
         viewer_url = f"{viewer}#{payload}"
-        qr = await asyncio.to_thread(links.qr_png, viewer_url)
+        # never cached: the QR carries the link's key
+        png = await asyncio.to_thread(qr.png, viewer_url)
+        svg = await asyncio.to_thread(qr.svg, viewer_url)
         return schemas.ShareCreated(
             **self._share(link, now),
             shlink=payload,
             viewer_url=viewer_url,
-            qr_png=base64.b64encode(qr).decode("ascii"),
+            qr_png=base64.b64encode(png).decode("ascii"),
+            qr_svg=svg.decode("utf-8"),
         )
 
     async def shares(self, citizen_id: uuid.UUID) -> schemas.ShareList:

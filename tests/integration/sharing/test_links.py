@@ -16,6 +16,7 @@ from PIL import Image
 
 from api.app import create_app
 from api.sharing import links
+from tests.integration.checkin.conftest import decode_svg
 from tests.integration.health_book.conftest import patient_number
 from tests.integration.sharing.conftest import SHARES, in_days, path_of, share
 from tests.support.auth import bearer, login
@@ -69,6 +70,9 @@ async def test_the_answer_is_the_payload_the_spec_defines(client, owner_of, cloc
     assert symbol.format == zxingcpp.BarcodeFormat.QRCode
     assert symbol.text == created["viewer_url"]
     assert symbol.ec_level == "M"
+    # the same code as vector SVG, for print
+    assert created["qr_svg"].startswith("<?xml")
+    assert decode_svg(created["qr_svg"].encode()) == created["viewer_url"]
     # no passcode, not long-term: no flag at all; no label: none in the payload
     plain = links.decode((await share(client, headers, clock))["shlink"])
     assert plain.flag is None
