@@ -113,8 +113,11 @@ def decode(text: str) -> Payload:
 
 
 def encrypt(key: str, plaintext: bytes, content_type: str = FHIR_JSON) -> str:
-    """Compact JWE: ``{"alg":"dir","enc":"A256GCM","cty":content_type}``, a fresh IV."""
-    header = {"alg": "dir", "enc": "A256GCM", "cty": content_type}
+    """Compact JWE: ``{"alg":"dir","enc":"A256GCM","cty":content_type,"zip":"DEF"}``, a fresh
+    IV. The plaintext is compressed with raw DEFLATE before encryption (the spec's optional
+    ``zip``, which every SHL receiver must read): FHIR JSON shrinks several times, so more files
+    fit ``embeddedLengthMax`` and fewer bytes travel."""
+    header = {"alg": "dir", "enc": "A256GCM", "cty": content_type, "zip": "DEF"}
     return jwe.encrypt_compact(header, plaintext, OctKey.import_key(b64url_decode(key)))
 
 

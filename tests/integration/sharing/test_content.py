@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import zlib
 from collections import Counter
 from typing import Any
 
@@ -59,11 +60,14 @@ def open_jwe(key: str, token: str) -> bytes:
     header, encrypted_key, iv, ciphertext, tag = token.split(".")
     assert encrypted_key == ""
     assert json.loads(links.b64url_decode(header))["enc"] == "A256GCM"
-    return AESGCM(links.b64url_decode(key)).decrypt(
+    protected = json.loads(links.b64url_decode(header))
+    plaintext = AESGCM(links.b64url_decode(key)).decrypt(
         links.b64url_decode(iv),
         links.b64url_decode(ciphertext) + links.b64url_decode(tag),
         header.encode("ascii"),
     )
+    # raw DEFLATE (RFC 1951) when the header says zip DEF, as the JWE spec defines it
+    return zlib.decompress(plaintext, -15) if protected.get("zip") == "DEF" else plaintext
 
 
 def resources(bundle: dict[str, Any], resource_type: str | None = None) -> list[dict[str, Any]]:

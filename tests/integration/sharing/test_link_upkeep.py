@@ -58,7 +58,7 @@ async def test_a_direct_link_is_flag_u_and_its_url_answers_the_file(
     assert answer.headers["content-type"].startswith("application/jose")
     assert answer.headers["cache-control"] == "no-store"
     header = json.loads(links.b64url_decode(answer.text.split(".")[0]))
-    assert header == {"alg": "dir", "enc": "A256GCM", "cty": "application/fhir+json"}
+    assert header == {"alg": "dir", "enc": "A256GCM", "cty": "application/fhir+json", "zip": "DEF"}
     bundle = json.loads(links.decrypt(payload.key, answer.text))
     assert bundle["resourceType"] == "Bundle"
     assert bundle["type"] == "document"

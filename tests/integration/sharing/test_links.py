@@ -104,7 +104,12 @@ async def test_the_manifest_file_decrypts_to_the_ips_bundle(client, owner_of, cl
     token = fetched.text
     assert token.count(".") == 4
     assert token.split(".")[1] == ""
-    assert _jwe_header(token) == {"alg": "dir", "enc": "A256GCM", "cty": "application/fhir+json"}
+    assert _jwe_header(token) == {
+        "alg": "dir",
+        "enc": "A256GCM",
+        "cty": "application/fhir+json",
+        "zip": "DEF",
+    }
     assert len(links.b64url_decode(token.split(".")[2])) == 12  # a 96-bit IV
     bundle = json.loads(links.decrypt(payload.key, token))
     assert bundle["resourceType"] == "Bundle"

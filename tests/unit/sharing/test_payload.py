@@ -104,7 +104,7 @@ def test_jwe_round_trip_with_a_fresh_iv_each_time() -> None:
     second = links.encrypt(key, b'{"resourceType":"Bundle"}')
     assert first.split(".")[2] != second.split(".")[2]
     header = json.loads(links.b64url_decode(first.split(".")[0]))
-    assert header == {"alg": "dir", "enc": "A256GCM", "cty": "application/fhir+json"}
+    assert header == {"alg": "dir", "enc": "A256GCM", "cty": "application/fhir+json", "zip": "DEF"}
     assert links.decrypt(key, first) == b'{"resourceType":"Bundle"}'
     with pytest.raises(links.PayloadError):
         links.decrypt(links.new_key(), first)

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import string
+import zlib
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from joserfc import jwe
@@ -88,8 +90,15 @@ def test_a_file_decrypts_to_its_plaintext_with_its_key_only(
     assert len(links.b64url_decode(iv)) == 12  # a 96-bit IV
     assert len(links.b64url_decode(tag)) == 16
     header = json.loads(links.b64url_decode(protected))
-    assert header == {"alg": "dir", "enc": "A256GCM", "cty": content_type}
+    assert header == {"alg": "dir", "enc": "A256GCM", "cty": content_type, "zip": "DEF"}
     assert links.decrypt(key, token) == plaintext
+    # any receiver: AES-GCM with the protected header as AAD, then raw DEFLATE (RFC 1951)
+    opened = AESGCM(links.b64url_decode(key)).decrypt(
+        links.b64url_decode(iv),
+        links.b64url_decode(ciphertext) + links.b64url_decode(tag),
+        protected.encode("ascii"),
+    )
+    assert zlib.decompress(opened, -15) == plaintext
     assert links.encrypt(key, plaintext, content_type).split(".")[2] != iv  # a fresh IV
     other = links.new_key()
     with pytest.raises(links.PayloadError):
