@@ -16,9 +16,7 @@ from api.health_cards.keys import HealthCardKeys, new_key_text
 from tests.support.health_cards import SPEC_KID, example, payload_of, spec_jwks, unb64
 
 JWS_ALPHABET = st.text(
-    alphabet=st.sampled_from(
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
-    ),
+    alphabet=st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."),
     min_size=1,
     max_size=1500,
 )
@@ -35,7 +33,8 @@ def test_the_spec_qr_text_decodes_to_the_spec_jws() -> None:
 def test_numeric_encoding_round_trips(jws: str) -> None:
     numeric = cards.to_numeric(jws)
     assert numeric.startswith("shc:/")
-    assert numeric[5:].isdigit() and len(numeric) == 5 + 2 * len(jws)
+    assert numeric[5:].isdigit()
+    assert len(numeric) == 5 + 2 * len(jws)
     assert cards.from_numeric(numeric) == jws
 
 
@@ -94,9 +93,15 @@ def test_minification_follows_the_qr_rules() -> None:
     assert bundle["type"] == "collection"
     assert [e["fullUrl"] for e in bundle["entry"]] == ["resource:0", "resource:1"]
     p, i = (e["resource"] for e in bundle["entry"])
-    assert p == {"resourceType": "Patient", "name": [{"family": "Nguyễn", "given": ["An"], "text": "Nguyễn An"}]}
-    assert "id" not in i and i["meta"] == {"security": [{"system": "urn:s", "code": "R"}]}
-    assert i["vaccineCode"] == {"coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": "207"}]}
+    assert p == {
+        "resourceType": "Patient",
+        "name": [{"family": "Nguyễn", "given": ["An"], "text": "Nguyễn An"}],
+    }
+    assert "id" not in i
+    assert i["meta"] == {"security": [{"system": "urn:s", "code": "R"}]}
+    assert i["vaccineCode"] == {
+        "coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": "207"}]
+    }
     assert i["patient"] == {"reference": "resource:0"}
     assert "encounter" not in i  # its target is not in the card
     assert i["performer"] == [{"actor": {"display": "BV Bạch Mai"}}]
@@ -135,7 +140,8 @@ def test_the_qr_symbol_reads_back_as_the_numeric_text(tmp_path) -> None:
 
 def test_the_largest_single_qr_card_fits_version_22() -> None:
     jws = "A" * cards.MAX_QR_JWS
-    assert cards.fits_one_qr(jws) and not cards.fits_one_qr(jws + "A")
+    assert cards.fits_one_qr(jws)
+    assert not cards.fits_one_qr(jws + "A")
     assert cards.qr_version(jws) == cards.MAX_QR_VERSION
 
 

@@ -53,8 +53,10 @@ async def test_the_spec_cards_verify_with_the_spec_issuer_keys(name: str) -> Non
     assert verdict.valid, verdict
     assert verdict.reason is None
     assert verdict.issuer == SPEC_ISSUER
-    assert verdict.nbf is not None and verdict.nbf % 1 != 0  # fractional nbf tolerated
-    assert verdict.fhir_bundle is not None and verdict.fhir_bundle["resourceType"] == "Bundle"
+    assert verdict.nbf is not None
+    assert verdict.nbf % 1 != 0
+    assert verdict.fhir_bundle is not None
+    assert verdict.fhir_bundle["resourceType"] == "Bundle"
     assert f"{SPEC_ISSUER}/.well-known/jwks.json" in web.requests
 
 
