@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, get, post
@@ -67,6 +68,15 @@ def _qr(
     return Response(service.qr(card, image), media_type=_IMAGES[image], headers=_NO_STORE)
 
 
+def _by_image(base: str) -> Callable[..., str]:
+    """An operation id per QR path: ``…Png`` for ``qr.png``, ``…Svg`` for ``qr.svg``."""
+
+    def operation_id(_handler: Any, _method: Any, components: list[Any]) -> str:
+        return base + ("Svg" if str(components[-1]).endswith(".svg") else "Png")
+
+    return operation_id
+
+
 class HealthCardController(Controller):
     path = "/citizens/{citizen_id:str}/health-cards"
     tags = ("health-cards",)
@@ -125,7 +135,7 @@ class HealthCardController(Controller):
 
     @get(
         ["/immunizations/qr.png", "/immunizations/qr.svg"],
-        operation_id="GetImmunizationHealthCardQr",
+        operation_id=_by_image("GetImmunizationHealthCardQr"),
         summary="The immunization card as one `shc:/` QR code (`qr.png` or `qr.svg`)",
         description=(
             "One QR symbol (numeric mode, at most version 22); 422 when the card is longer than "
@@ -170,7 +180,7 @@ class HealthCardController(Controller):
 
     @get(
         ["/visits/{visit_id:uuid}/qr.png", "/visits/{visit_id:uuid}/qr.svg"],
-        operation_id="GetVisitHealthCardQr",
+        operation_id=_by_image("GetVisitHealthCardQr"),
         summary="One visit's card as one `shc:/` QR code (`qr.png` or `qr.svg`)",
         media_type="image/png",
         responses=_QR_ERRORS,

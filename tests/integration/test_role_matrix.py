@@ -128,6 +128,21 @@ MATRIX: dict[tuple[str, str], str | frozenset[str]] = {
     # a SMART Health Link's recipient has no account: the URL is the secret
     ("POST", "/shl/{manifest_id}"): PUBLIC,
     ("GET", "/shl/files/{token}"): PUBLIC,
+    ("POST", "/citizens/{citizen_id}/health-cards"): frozenset({"citizen"}),
+    ("GET", "/citizens/{citizen_id}/health-cards/immunizations/card.smart-health-card"): frozenset(
+        {"citizen"}
+    ),
+    ("GET", "/citizens/{citizen_id}/health-cards/immunizations/qr.png"): frozenset({"citizen"}),
+    ("GET", "/citizens/{citizen_id}/health-cards/immunizations/qr.svg"): frozenset({"citizen"}),
+    (
+        "GET",
+        "/citizens/{citizen_id}/health-cards/visits/{visit_id}/card.smart-health-card",
+    ): frozenset({"citizen"}),
+    ("GET", "/citizens/{citizen_id}/health-cards/visits/{visit_id}/qr.png"): frozenset({"citizen"}),
+    ("GET", "/citizens/{citizen_id}/health-cards/visits/{visit_id}/qr.svg"): frozenset({"citizen"}),
+    ("POST", "/citizens/{citizen_id}/health-cards/revoke"): frozenset({"citizen"}),
+    ("GET", "/.well-known/crl/{name}"): PUBLIC,
+    ("POST", "/health-cards/verify"): PUBLIC,
 }
 
 SAMPLE_PARAMS = {
