@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -881,6 +882,13 @@ def shc() -> None:
     """SMART Health Cards: verify a card, make an issuer key."""
 
 
+def _is_file(name: str) -> bool:
+    try:
+        return Path(name).is_file()
+    except OSError:  # a name too long for a path: card text given inline
+        return False
+
+
 @shc.command("verify")
 @click.argument("card")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole verdict as JSON.")
@@ -894,9 +902,9 @@ def shc_verify(card: str, as_json: bool) -> None:
 
     if card == "-":
         text = click.get_text_stream("stdin").read()
-    elif Path(card).is_file():
+    elif _is_file(card):
         text = Path(card).read_text(encoding="utf-8", errors="replace")
-    elif card.lstrip().lower().startswith("shc:/") or card.count(".") == 2:
+    elif card.lstrip().lower().startswith("shc:/") or re.fullmatch(r"[\w-]+\.[\w-]+\.[\w-]+", card):
         text = card
     else:
         raise click.ClickException(f"{card}: no such file (nor shc:/ text or a JWS)")
