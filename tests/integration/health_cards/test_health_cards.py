@@ -17,7 +17,8 @@ from api.core.settings import Settings
 from api.health_cards import cards
 from api.health_cards.keys import IssuerKey, load_key, new_key_text
 from tests.integration.health_cards.conftest import CARDS, few_immunizations, many_immunizations
-from tests.support.fhir_samples import IPS, LEONOR, RUSTY
+from tests.support.auth import bearer, login
+from tests.support.fhir_samples import IPS, LEONOR, NATIONAL_ID_SYSTEMS, RUSTY
 from tests.support.health_cards import example, payload_of
 from tests.support.running import app_client
 
@@ -258,3 +259,54 @@ async def test_rotation_the_new_key_signs_the_old_one_still_verifies(
     async with app_client(dropped) as client:
         verdict = await verify(client, first["jws"])
         assert (verdict["valid"], verdict["reason"]) == (False, "kid_not_in_jwks")
+
+
+async def test_a_guardian_issues_a_dependents_card_and_it_is_logged(
+    client: httpx.AsyncClient, owner_of, hospital, admin_token, idp
+) -> None:
+    del owner_of  # (registers the identity provider)
+    number = "001090000777"
+    document = json.loads(few_immunizations(1))
+    for entry in document["entry"]:
+        for identifier in entry["resource"].get("identifier", []):
+            if identifier.get("system") in NATIONAL_ID_SYSTEMS:
+                identifier["value"] = number
+    published = await client.post(
+        "/hospital/summaries", content=json.dumps(document), headers=hospital.headers
+    )
+    assert published.status_code in (200, 201), published.text
+    child = bearer((await login(client, idp, number))["access_token"])
+    child_id = (await client.get("/citizens/me", headers=child)).json()["id"]
+    stranger = bearer((await login(client, idp, "001085000002"))["access_token"])
+    refused = await client.post(
+        f"/citizens/{child_id}/health-cards", json={"content": "immunizations"}, headers=stranger
+    )
+    assert refused.status_code == 404
+    recorded = await client.post(
+        "/admin/guardianships",
+        json={
+            "guardian_national_id": "001085000001",
+            "dependent_national_id": number,
+            "kind": "legal_representative",
+        },
+        headers=bearer(admin_token),
+    )
+    assert recorded.status_code == 201, recorded.text
+    guardian = bearer((await login(client, idp, "001085000001"))["access_token"])
+    guardian_id = (await client.get("/citizens/me", headers=guardian)).json()["id"]
+    answer = await client.post(
+        f"/citizens/{child_id}/health-cards", json={"content": "immunizations"}, headers=guardian
+    )
+    assert answer.status_code == 200, answer.text
+    card = answer.json()
+    own = await issue(client, child)
+    assert card["rid"] == own["rid"]  # the dependent's card, not the guardian's
+    assert (await verify(client, card["jws"]))["valid"]
+    log = (await client.get("/citizens/me/access-log", headers=child)).json()["items"]
+    assert ("guardian", guardian_id, "health-book/export/collection") in {
+        (e["actor_kind"], e["actor_id"], e["resource"]) for e in log
+    }
+    # the guardian revokes the dependent's cards
+    revoked = await client.post(f"/citizens/{child_id}/health-cards/revoke", headers=guardian)
+    assert revoked.status_code == 204
+    assert (await verify(client, own["jws"]))["reason"] == "revoked"
