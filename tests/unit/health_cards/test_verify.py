@@ -228,3 +228,14 @@ def test_keys_refuse_what_is_not_p256() -> None:
     )
     escaped = pem.replace("\n", "\\n")
     assert HealthCardKeys([escaped, new_key_text()]).keys[0].kid == HealthCardKeys([pem]).kids[0]
+
+
+def test_without_a_key_nothing_is_signed_or_published() -> None:
+    import uuid
+
+    from api.health_cards.errors import IssuerNotConfigured
+
+    service = verifier(Web(), keys=HealthCardKeys([]))
+    with pytest.raises(IssuerNotConfigured):
+        service.sign_bundle(uuid.uuid4(), {"resourceType": "Bundle"}, [])
+    assert service.keys.kids == []
