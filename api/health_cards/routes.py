@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, get, post
@@ -48,6 +47,11 @@ _NO_STORE = {"Cache-Control": "no-store"}
 _OPEN = {"Access-Control-Allow-Origin": "*"}
 _IMAGES = {"png": "image/png", "svg": "image/svg+xml"}
 _IMMUNIZATIONS = schemas.CardRequest(content="immunizations")
+_QR_DESCRIPTION = (
+    "One QR symbol: `shc:/` in byte mode, the digits in numeric mode, error correction L, at "
+    "most version 22. 422 (`health-card-too-large-for-qr`) when the card is longer than 1195 "
+    "characters: cards are never split over several codes; share by SMART Health Link instead."
+)
 
 
 def _guardian(request: Request[Any, Any, Any], principal: Principal) -> str | None:
@@ -66,15 +70,6 @@ def _qr(
     service: HealthCardService, card: schemas.IssuedCard, image: Literal["png", "svg"]
 ) -> Response[bytes]:
     return Response(service.qr(card, image), media_type=_IMAGES[image], headers=_NO_STORE)
-
-
-def _by_image(base: str) -> Callable[..., str]:
-    """An operation id per QR path: ``…Png`` for ``qr.png``, ``…Svg`` for ``qr.svg``."""
-
-    def operation_id(_handler: Any, _method: Any, components: list[Any]) -> str:
-        return base + ("Svg" if str(components[-1]).endswith(".svg") else "Png")
-
-    return operation_id
 
 
 class HealthCardController(Controller):
@@ -134,28 +129,44 @@ class HealthCardController(Controller):
         return _file(health_cards, card, "immunizations.smart-health-card")
 
     @get(
-        ["/immunizations/qr.png", "/immunizations/qr.svg"],
-        operation_id=_by_image("GetImmunizationHealthCardQr"),
-        summary="The immunization card as one `shc:/` QR code (`qr.png` or `qr.svg`)",
-        description=(
-            "One QR symbol (numeric mode, at most version 22); 422 when the card is longer than "
-            "1195 characters: cards are never split over several codes."
-        ),
+        "/immunizations/qr.png",
+        operation_id="GetImmunizationHealthCardQrPng",
+        summary="The immunization card as one `shc:/` QR code (PNG)",
+        description=_QR_DESCRIPTION,
         media_type="image/png",
         responses=_QR_ERRORS,
     )
-    async def immunization_qr(
+    async def immunization_qr_png(
         self,
         request: Request[Any, Any, Any],
         principal: NamedDependency[Principal],
         target_citizen_id: NamedDependency[uuid.UUID],
         health_cards: NamedDependency[HealthCardService],
     ) -> Response[bytes]:
-        kind = _image(request)
         card = await health_cards.issue(
             target_citizen_id, _IMMUNIZATIONS, guardian=_guardian(request, principal)
         )
-        return _qr(health_cards, card, kind)
+        return _qr(health_cards, card, "png")
+
+    @get(
+        "/immunizations/qr.svg",
+        operation_id="GetImmunizationHealthCardQrSvg",
+        summary="The immunization card as one `shc:/` QR code (SVG)",
+        description=_QR_DESCRIPTION,
+        media_type="image/svg+xml",
+        responses=_QR_ERRORS,
+    )
+    async def immunization_qr_svg(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        target_citizen_id: NamedDependency[uuid.UUID],
+        health_cards: NamedDependency[HealthCardService],
+    ) -> Response[bytes]:
+        card = await health_cards.issue(
+            target_citizen_id, _IMMUNIZATIONS, guardian=_guardian(request, principal)
+        )
+        return _qr(health_cards, card, "svg")
 
     @get(
         "/visits/{visit_id:uuid}/card.smart-health-card",
@@ -179,13 +190,14 @@ class HealthCardController(Controller):
         return _file(health_cards, card, f"visit-{visit_id}.smart-health-card")
 
     @get(
-        ["/visits/{visit_id:uuid}/qr.png", "/visits/{visit_id:uuid}/qr.svg"],
-        operation_id=_by_image("GetVisitHealthCardQr"),
-        summary="One visit's card as one `shc:/` QR code (`qr.png` or `qr.svg`)",
+        "/visits/{visit_id:uuid}/qr.png",
+        operation_id="GetVisitHealthCardQrPng",
+        summary="One visit's card as one `shc:/` QR code (PNG)",
+        description=_QR_DESCRIPTION,
         media_type="image/png",
         responses=_QR_ERRORS,
     )
-    async def visit_qr(
+    async def visit_qr_png(
         self,
         request: Request[Any, Any, Any],
         visit_id: FromPath[uuid.UUID],
@@ -193,12 +205,33 @@ class HealthCardController(Controller):
         target_citizen_id: NamedDependency[uuid.UUID],
         health_cards: NamedDependency[HealthCardService],
     ) -> Response[bytes]:
-        kind = _image(request)
         wanted = schemas.CardRequest(content="visit", visit_id=visit_id)
         card = await health_cards.issue(
             target_citizen_id, wanted, guardian=_guardian(request, principal)
         )
-        return _qr(health_cards, card, kind)
+        return _qr(health_cards, card, "png")
+
+    @get(
+        "/visits/{visit_id:uuid}/qr.svg",
+        operation_id="GetVisitHealthCardQrSvg",
+        summary="One visit's card as one `shc:/` QR code (SVG)",
+        description=_QR_DESCRIPTION,
+        media_type="image/svg+xml",
+        responses=_QR_ERRORS,
+    )
+    async def visit_qr_svg(
+        self,
+        request: Request[Any, Any, Any],
+        visit_id: FromPath[uuid.UUID],
+        principal: NamedDependency[Principal],
+        target_citizen_id: NamedDependency[uuid.UUID],
+        health_cards: NamedDependency[HealthCardService],
+    ) -> Response[bytes]:
+        wanted = schemas.CardRequest(content="visit", visit_id=visit_id)
+        card = await health_cards.issue(
+            target_citizen_id, wanted, guardian=_guardian(request, principal)
+        )
+        return _qr(health_cards, card, "svg")
 
     @post(
         "/revoke",
@@ -218,10 +251,6 @@ class HealthCardController(Controller):
         health_cards: NamedDependency[HealthCardService],
     ) -> None:
         await health_cards.revoke(target_citizen_id)
-
-
-def _image(request: Request[Any, Any, Any]) -> Literal["png", "svg"]:
-    return "svg" if request.url.path.endswith(".svg") else "png"
 
 
 class HealthCardPublicController(Controller):
