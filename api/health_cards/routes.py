@@ -15,14 +15,14 @@ from litestar.params import Body, FromPath
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from api.core.access_tokens import Principal
-from api.core.errors import InvalidInput, NotFound
+from api.core.errors import PAYLOAD_TOO_LARGE, InvalidInput, NotFound
 from api.core.guards import (
     INSUFFICIENT_SCOPE,
     INVALID_TOKEN,
     acting_on_behalf,
     requires_citizen_access,
 )
-from api.core.openapi import problem_responses
+from api.core.openapi import documented, problem_responses, raw_body
 from api.health_cards import docs, errors, schemas
 from api.health_cards.cards import MEDIA_TYPE
 from api.health_cards.service import HealthCardService
@@ -292,8 +292,18 @@ class HealthCardPublicController(Controller):
             "listed in HEALTH_CARD_TRUSTED_ISSUERS (their keys fetched from their JWKS)."
         ),
         status_code=HTTP_200_OK,
-        responses=problem_responses(InvalidInput.problem),
+        responses=problem_responses(InvalidInput.problem, PAYLOAD_TOO_LARGE),
         request_max_body_size=256 * 1024,
+        operation_class=documented(
+            body=raw_body(
+                'The card: `{"card": …}` as JSON, or the card itself (`shc:/` text or a JWS as '
+                "text, a `.smart-health-card` file as sent)",
+                {
+                    "application/json": (docs.VERIFY_JSON_SCHEMA, docs.VERIFY_JSON_EXAMPLES),
+                    "text/plain": (docs.TEXT_SCHEMA, [docs.QR_TEXT_EXAMPLE]),
+                },
+            )
+        ),
     )
     async def verify(
         self,
@@ -304,19 +314,23 @@ class HealthCardPublicController(Controller):
             text = (await request.body()).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InvalidInput("the card is not UTF-8 text") from exc
-        return Response(await health_cards.verify(_card_of(text)), headers=_OPEN)
+        if not text.strip():
+            raise InvalidInput("the body must hold the card")
+        if request.content_type[0] == "application/json":
+            text = _card_of(text)
+        return Response(await health_cards.verify(text), headers=_OPEN)
 
 
 def _card_of(text: str) -> str:
-    """``{"card": ...}`` unwrapped; anything else is the card itself."""
-    if text.lstrip().startswith("{"):
-        try:
-            document = json.loads(text)
-        except ValueError:
-            return text
-        if isinstance(document, dict) and isinstance(document.get("card"), str):
-            return document["card"]
-    return text
+    """The ``card`` of a JSON body ``{"card": "..."}``."""
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise InvalidInput("the body is not JSON") from exc
+    card = document.get("card") if isinstance(document, dict) else None
+    if not isinstance(card, str) or not card.strip():
+        raise InvalidInput('a JSON body is {"card": "..."}', field="card")
+    return card
 
 
 HEALTH_CARD_ROUTES = (HealthCardController, HealthCardPublicController)

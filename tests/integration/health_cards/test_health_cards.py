@@ -102,6 +102,12 @@ async def test_the_file_and_the_qr_codes(client: httpx.AsyncClient, owner_of) ->
     assert list(file) == ["verifiableCredential"]
     assert len(file["verifiableCredential"]) == 1
     assert (await verify(client, response.text))["valid"]
+    as_sent = await client.post(
+        "/health-cards/verify",
+        content=response.content,
+        headers={"content-type": cards.MEDIA_TYPE},
+    )
+    assert as_sent.json()["valid"]
 
     png = await client.get(f"{CARDS}/immunizations/qr.png", headers=headers)
     assert png.status_code == 200, png.text
@@ -235,6 +241,16 @@ async def test_other_issuers_are_refused_unless_trusted(client: httpx.AsyncClien
     assert verdict["issuer"] == "https://spec.smarthealth.cards/examples/issuer"
     bad = await verify(client, "shc:/99")
     assert (bad["valid"], bad["reason"]) == (False, "malformed")
+    huge = await client.post(
+        "/health-cards/verify",
+        content=b"shc:/" + b"5" * 300_000,
+        headers={"content-type": "text/plain"},
+    )
+    assert huge.status_code == 413
+    binary = await client.post("/health-cards/verify", content=b"\xff\xfe\x00")
+    assert binary.status_code == 400
+    not_a_card = await client.post("/health-cards/verify", json={"jws": "x"})
+    assert not_a_card.status_code == 400
 
 
 async def test_rotation_the_new_key_signs_the_old_one_still_verifies(
