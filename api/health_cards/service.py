@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Literal, Protocol
 
 import httpx
+import jwt
 import msgspec
 from sqlalchemy import func, select
 
@@ -335,8 +336,6 @@ class HealthCardService:
         raise CardError("kid_not_in_jwks", "the kid is not among this issuer's keys")
 
     async def _remote_key(self, iss: str, kid: str) -> dict[str, Any]:
-        import jwt  # the key source's errors
-
         try:
             key = await self._remote_keys.get_key(f"{iss}/.well-known/jwks.json", kid)
         except jwt.InvalidKeyError as exc:
