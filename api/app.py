@@ -24,6 +24,7 @@ from api.core.settings import Settings
 from api.db.migrate import upgrade
 from api.facilities.routes import FACILITY_ROUTES
 from api.health_book.routes import HEALTH_BOOK_ROUTES
+from api.health_cards.routes import HEALTH_CARD_ROUTES
 from api.identity.deps import IDENTITY_DEPENDENCIES
 from api.identity.routes import IDENTITY_ROUTES, demo_routes
 from api.insurance.routes import INSURANCE_ROUTES
@@ -126,6 +127,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             *CHECKIN_ROUTES,
             *INSURANCE_ROUTES,
             *SHARING_ROUTES,
+            *HEALTH_CARD_ROUTES,
         ],
         dependencies={
             **providers.dependencies(),

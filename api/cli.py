@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -455,7 +456,12 @@ def migrate(revision: str, down: bool) -> None:
 def check_config() -> None:
     """Validate the environment's settings and print them (secrets hidden)."""
     settings = _settings()
-    secrets = {"IDENTIFIER_HASH_KEY", "DOCUMENT_ENCRYPTION_KEYS", "METRICS_TOKEN"}
+    secrets = {
+        "IDENTIFIER_HASH_KEY",
+        "DOCUMENT_ENCRYPTION_KEYS",
+        "METRICS_TOKEN",
+        "HEALTH_CARD_SIGNING_KEYS",
+    }
     for name, value in settings.by_variable().items():
         shown = "***" if name in secrets and value else value
         click.echo(f"{name}={'' if shown is None else shown}")
@@ -465,6 +471,13 @@ def check_config() -> None:
             "from "
             + ", ".join(settings.insurance.accept_unsigned_facilities)
             + " is accepted without a valid signature",
+            err=True,
+        )
+    if settings.production and not settings.health_cards.signing_keys:
+        click.echo(
+            "WARNING: HEALTH_CARD_SIGNING_KEYS is not set in production: no SMART Health Card "
+            "is issued (the embedded key of DATA_DIR is never used in production; "
+            "`healthbook shc new-key` makes one)",
             err=True,
         )
 
@@ -882,6 +895,73 @@ def import_xml(facility_id: str, paths: tuple[str, ...]) -> None:
         raise click.ClickException(
             f"{totals['rejected']} episode(s) rejected, {totals['files_refused']} file(s) refused"
         )
+
+
+@main.group()
+def shc() -> None:
+    """SMART Health Cards: verify a card, make an issuer key."""
+
+
+def _is_file(name: str) -> bool:
+    try:
+        return Path(name).is_file()
+    except OSError:  # a name too long for a path: card text given inline
+        return False
+
+
+@shc.command("verify")
+@click.argument("card")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole verdict as JSON.")
+def shc_verify(card: str, as_json: bool) -> None:
+    """Verify CARD: a file (.smart-health-card, a JWS, or shc:/ text), ``-`` for standard
+    input, or the shc:/ text or JWS itself. Exit 0 when valid, 1 with the reason otherwise.
+    Trusts this service's keys and HEALTH_CARD_TRUSTED_ISSUERS."""
+    import msgspec
+
+    from api.health_cards.schemas import Verification
+
+    if card == "-":
+        text = click.get_text_stream("stdin").read()
+    elif _is_file(card):
+        text = Path(card).read_text(encoding="utf-8", errors="replace")
+    elif card.lstrip().lower().startswith("shc:/") or re.fullmatch(r"[\w-]+\.[\w-]+\.[\w-]+", card):
+        text = card
+    else:
+        raise click.ClickException(f"{card}: no such file (nor shc:/ text or a JWS)")
+    settings = _settings()
+
+    async def run() -> Verification:
+        if settings.migrate_on_start:
+            from api.db.migrate import upgrade
+
+            await upgrade(settings.effective_database_url)
+        async with _runtime(settings) as runtime:
+            return await runtime.health_cards.verify(text)
+
+    verdict = asyncio.run(run())
+    if as_json:
+        click.echo(msgspec.json.encode(verdict).decode())
+    else:
+        entries = (verdict.fhir_bundle or {}).get("entry") or []
+        kinds = sorted({str((e.get("resource") or {}).get("resourceType")) for e in entries})
+        click.echo(f"issuer: {verdict.issuer or '-'}")
+        click.echo(f"kid: {verdict.kid or '-'}")
+        click.echo(f"nbf: {verdict.nbf if verdict.nbf is not None else '-'}")
+        click.echo(f"resources: {len(entries)} ({', '.join(kinds) or '-'})")
+        click.echo("valid" if verdict.valid else f"invalid: {verdict.reason}: {verdict.detail}")
+    if not verdict.valid:
+        sys.exit(1)
+
+
+@shc.command("new-key")
+def shc_new_key() -> None:
+    """Print a new issuer key (EC P-256, base64 PKCS#8 DER) to put first in
+    HEALTH_CARD_SIGNING_KEYS (keep the previous key after it: it still verifies)."""
+    from api.health_cards.keys import IssuerKey, load_key, new_key_text
+
+    text = new_key_text()
+    click.echo(text)
+    click.echo(f"kid {IssuerKey(load_key(text)).kid}", err=True)
 
 
 if __name__ == "__main__":

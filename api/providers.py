@@ -11,6 +11,7 @@ from api.checkin.services import CheckInService, QueueDeskService
 from api.facilities.service import FacilityService
 from api.health_book.publishing import SummaryService
 from api.health_book.service import BookService
+from api.health_cards.service import HealthCardService
 from api.identity.citizens import CitizenDirectory
 from api.identity.demo_idp import DemoIdentityProvider
 from api.identity.guardianships import GuardianshipService
@@ -64,6 +65,7 @@ class Providers:
             "queue_feeds": Provide(self.queue_feeds, sync_to_thread=False),
             "sharing": Provide(self.sharing, sync_to_thread=False),
             "viewer_pages": Provide(self.viewer_pages, sync_to_thread=False),
+            "health_cards": Provide(self.health_cards, sync_to_thread=False),
         }
 
     def facilities(self) -> FacilityService:
@@ -125,3 +127,5 @@ class Providers:
 
     def viewer_pages(self) -> ViewerPages:
         return self.runtime.viewer_pages
+    def health_cards(self) -> HealthCardService:
+        return self.runtime.health_cards

@@ -61,6 +61,8 @@ from api.health_book.publishing import BookChanges, SummaryService
 from api.health_book.pull.http import FhirHttp
 from api.health_book.pull.service import PullService, pull_ingest_config
 from api.health_book.service import BookService, ReadLog
+from api.health_cards.keys import HealthCardKeys
+from api.health_cards.service import HealthCardService
 from api.identity.citizens import CitizenDirectory, guardians_of
 from api.identity.demo_idp import DemoIdentityProvider
 from api.identity.guardianships import GuardianshipService
@@ -270,6 +272,8 @@ class Runtime:
             self.background.start("pull-at-first-login", self.pull.sync_national_id(number))
 
         identity.on_first_login = pull_at_first_login
+        # the health card issuer's keys are published beside ours (built on the first request)
+        identity.published_key_sources.append(lambda: self.health_cards.public_keys())
         return identity
 
     @cached_property
@@ -382,6 +386,43 @@ class Runtime:
     def viewer_pages(self) -> ViewerPages:
         """The SMART Health Link viewer page and its assets."""
         return ViewerPages()
+    def health_card_keys(self) -> HealthCardKeys:
+        settings = self.settings
+        return HealthCardKeys.configured(
+            settings.health_cards.signing_keys,
+            data_dir=Path(settings.data_dir),
+            production=settings.production,
+        )
+
+    @cached_property
+    def health_card_issuers(self) -> JwksCache:
+        """Trusted health card issuers' keys: a cache of its own, as careful as the identity
+        providers' (same TTL, cool-down, staleness and timeout settings)."""
+        settings = self.settings
+        return JwksCache(
+            self.http,
+            ttl=settings.identity.jwks_cache_ttl_seconds,
+            cooldown=settings.identity.jwks_refetch_cooldown_seconds,
+            max_staleness=settings.identity.jwks_max_staleness_seconds,
+            fetch_timeout=settings.identity.jwks_fetch_timeout_seconds,
+        )
+
+    @cached_property
+    def health_cards(self) -> HealthCardService:
+        """SMART Health Cards of the book: issued from the health book's service, verified
+        with our keys or trusted issuers' (HEALTH_CARD_TRUSTED_ISSUERS)."""
+        settings = self.settings
+        return HealthCardService(
+            uow=self.uow,
+            clock=self.clock,
+            book=self.health_book,
+            keys=self.health_card_keys,
+            issuer=settings.issuer,
+            rid_secret=self.identifier_key,
+            trusted_issuers=settings.health_cards.trusted_issuers,
+            remote_keys=self.health_card_issuers,
+            http=self.http,
+        )
 
     @cached_property
     def pull(self) -> PullService:

@@ -75,6 +75,28 @@ def parse_document_keys(values: list[str]) -> list[tuple[str, bytes]]:
     return keys
 
 
+def parse_health_card_key(text: str) -> Any:
+    """One HEALTH_CARD_SIGNING_KEYS item -> its EC P-256 private key: PKCS#8 as PEM (newlines
+    may be written ``\\n``) or the base64 (standard or URL-safe) of its DER."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    value = text.strip()
+    try:
+        if value.startswith("-----BEGIN"):
+            key: Any = serialization.load_pem_private_key(
+                value.replace("\\n", "\n").encode(), password=None
+            )
+        else:
+            der = base64.b64decode(value + "=" * (-len(value) % 4), altchars=b"-_")
+            key = serialization.load_der_private_key(der, password=None)
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise ValueError("not a PKCS#8 private key (PEM or base64 DER)") from exc
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
+        raise ValueError("a health card key must be an EC P-256 key (ES256)")
+    return key
+
+
 class SettingsError(ValueError):
     """The environment does not describe a service that may start."""
 
@@ -495,6 +517,21 @@ class SharingSettings(_Section, frozen=True, rename=_env("SHARING_")):
     """How often ``healthbook worker`` sweeps."""
 
 
+class HealthCardSettings(_Section, frozen=True, rename=_env("HEALTH_CARD_")):
+    """SMART Health Cards this service signs and verifies (README, "SMART Health Cards")."""
+
+    signing_keys: list[str] = msgspec.field(default_factory=list)
+    """Issuer private keys (EC P-256), comma-separated, each PKCS#8 PEM or base64 DER: the first
+    signs, the others only verify (rotation). Unset outside production: one generated into
+    DATA_DIR/health-card-keys; unset in production: no card is issued. A secret."""
+
+    trusted_issuers: list[
+        Annotated[str, Meta(max_length=200, pattern=r"^https://[^\s/#?]+(/[^\s#?]*[^\s#?/])?$")]
+    ] = msgspec.field(default_factory=list)
+    """Other issuers (their ``iss``, https, no trailing slash) whose cards the verifier accepts;
+    their keys are fetched from ``ISS/.well-known/jwks.json``. This service is always trusted."""
+
+
 class Settings(
     msgspec.Struct,
     frozen=True,
@@ -525,6 +562,7 @@ class Settings(
     rate_limits: RateLimitSettings = msgspec.field(default_factory=RateLimitSettings)
     insurance: InsuranceSettings = msgspec.field(default_factory=InsuranceSettings)
     sharing: SharingSettings = msgspec.field(default_factory=SharingSettings)
+    health_cards: HealthCardSettings = msgspec.field(default_factory=HealthCardSettings)
 
     @property
     def effective_database_url(self) -> str:
@@ -600,6 +638,11 @@ class Settings(
             parse_document_keys(self.security.document_encryption_keys)
         except ValueError as exc:
             problems.append(f"DOCUMENT_ENCRYPTION_KEYS: {exc}")
+        for position, text in enumerate(self.health_cards.signing_keys, start=1):
+            try:
+                parse_health_card_key(text)
+            except ValueError as exc:
+                problems.append(f"HEALTH_CARD_SIGNING_KEYS: key {position}: {exc}")
         if self.production:
             problems.extend(self._production_problems())
         return problems
@@ -612,6 +655,7 @@ class Settings(
             "IDENTIFIER_HASH_KEY": self.security.identifier_hash_key,
             "METRICS_TOKEN": self.observability.metrics_token,
             "DOCUMENT_ENCRYPTION_KEYS": self.security.document_encryption_keys,
+            "HEALTH_CARD_SIGNING_KEYS": self.health_cards.signing_keys,
         }
         placeholders = sorted(
             name for name, value in secrets.items() if "REPLACE-ME" in str(value or "")

@@ -5,6 +5,7 @@ from api.checkin import models as checkin_models
 from api.core.db import Base
 from api.facilities import models as facility_models
 from api.health_book import models as health_book_models
+from api.health_cards import models as health_card_models
 from api.identity import models as identity_models
 from api.insurance import models as insurance_models
 from api.sharing import models as sharing_models
@@ -16,6 +17,7 @@ __all__ = [
     "checkin_models",
     "facility_models",
     "health_book_models",
+    "health_card_models",
     "identity_models",
     "insurance_models",
     "notification_models",

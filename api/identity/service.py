@@ -11,7 +11,7 @@ import hashlib
 import logging
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, cast
 
@@ -102,12 +102,23 @@ class IdentityService:
         """Called (after commit) with the national ID number as the identity provider gave it,
         in memory only, when a citizen logs in for the first time: the app pulls their records
         from hospitals' FHIR APIs."""
+        self.published_key_sources: list[Callable[[], Awaitable[list[dict[str, Any]]]]] = []
+        """Other public keys ``/.well-known/jwks.json`` lists beside ours (the composition root
+        adds the health card issuer's): each source answers its JWKs."""
 
     # -- what the authorization server publishes --------------------------------------------------
 
     def public_keys(self) -> dict[str, Any]:
         """Our public signing keys as a JWK Set (access tokens, check-in codes, assertions)."""
         return self.tokens.keys.jwks()
+
+    async def published_keys(self) -> dict[str, Any]:
+        """The JWK Set ``/.well-known/jwks.json`` serves: ours and the other sources' keys."""
+        document = self.public_keys()
+        keys = list(document.get("keys", []))
+        for source in self.published_key_sources:
+            keys.extend(await source())
+        return {**document, "keys": keys}
 
     def metadata(self) -> dict[str, Any]:
         """OAuth 2.0 authorization server metadata (RFC 8414)."""

@@ -134,6 +134,21 @@ MATRIX: dict[tuple[str, str], str | frozenset[str]] = {
     # the viewer page a link opens, and its scripts
     ("GET", "/viewer"): PUBLIC,
     ("GET", "/static/viewer/{name}"): PUBLIC,
+    ("POST", "/citizens/{citizen_id}/health-cards"): frozenset({"citizen"}),
+    ("GET", "/citizens/{citizen_id}/health-cards/immunizations/card.smart-health-card"): frozenset(
+        {"citizen"}
+    ),
+    ("GET", "/citizens/{citizen_id}/health-cards/immunizations/qr.png"): frozenset({"citizen"}),
+    ("GET", "/citizens/{citizen_id}/health-cards/immunizations/qr.svg"): frozenset({"citizen"}),
+    (
+        "GET",
+        "/citizens/{citizen_id}/health-cards/visits/{visit_id}/card.smart-health-card",
+    ): frozenset({"citizen"}),
+    ("GET", "/citizens/{citizen_id}/health-cards/visits/{visit_id}/qr.png"): frozenset({"citizen"}),
+    ("GET", "/citizens/{citizen_id}/health-cards/visits/{visit_id}/qr.svg"): frozenset({"citizen"}),
+    ("POST", "/citizens/{citizen_id}/health-cards/revoke"): frozenset({"citizen"}),
+    ("GET", "/.well-known/crl/{name}"): PUBLIC,
+    ("POST", "/health-cards/verify"): PUBLIC,
 }
 
 SAMPLE_PARAMS = {

@@ -21,6 +21,7 @@ MODEL_MODULES = (
     "api.checkin.models",
     "api.insurance.models",
     "api.sharing.models",
+    "api.health_cards.models",
     "notifications.models",
 )
 

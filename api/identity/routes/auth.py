@@ -89,10 +89,19 @@ class AuthController(Controller):
     @get(
         "/.well-known/jwks.json",
         operation_id="GetJwks",
-        summary="Our public signing keys (access tokens, check-in codes, assertions to facilities)",
+        summary="Our public signing keys (access tokens, check-in codes, assertions to facilities, "
+        "SMART Health Cards)",
+        description=(
+            "A JWK Set. The SMART Health Card issuer keys (EC P-256, `alg` ES256, `kid` the RFC "
+            "7638 thumbprint) carry `crlVersion` once they have revocations. Readable from any "
+            "origin (`Access-Control-Allow-Origin: *`): verifier apps fetch it from browsers."
+        ),
     )
-    async def jwks(self, identity: NamedDependency[IdentityService]) -> dict[str, Any]:
-        return identity.public_keys()
+    async def jwks(self, identity: NamedDependency[IdentityService]) -> Response[dict[str, Any]]:
+        return Response(
+            await identity.published_keys(),
+            headers={"Access-Control-Allow-Origin": "*"},
+        )
 
     @get(
         "/.well-known/oauth-authorization-server",

@@ -76,6 +76,9 @@ async def test_guardian_reads_the_childs_routes(client, citizen, admin_token) ->
     assert me["dependents"][0]["relationship"] == "parent"
     for path in await _routes(client, child_id):
         response = await client.get(path, headers=bearer(parent["access_token"]))
+        if response.status_code == 404:  # a health card of a book with nothing to sign
+            assert response.json()["type"] == problem_uri("health-card-empty"), path
+            continue
         assert response.status_code == 200, (path, response.text)
     profile = (
         await client.get(f"/citizens/{child_id}", headers=bearer(parent["access_token"]))
