@@ -423,7 +423,7 @@ async def publish(
             now=now,
         )
     stable_id = new_document.id if latest is None else await first_version_id(session, latest)
-    uow.after_commit(partial(on_change, citizen_id))
+    uow.after_commit(partial(on_change, citizen_id), key=("book-changed", citizen_id))
     result = PublishResult(
         document_id=str(stable_id),
         version=version,
@@ -502,7 +502,7 @@ async def remove_restricted(
         by_facility.setdefault(facility, []).append(source_key)
     for facility, source_keys in by_facility.items():
         await recompute_active(session, citizen_id, facility, source_keys)
-    uow.after_commit(partial(on_change, citizen_id))
+    uow.after_commit(partial(on_change, citizen_id), key=("book-changed", citizen_id))
     return len(ids)
 
 
@@ -599,7 +599,7 @@ async def choose_restricted(
     )
     if not show:
         await remove_restricted(uow, citizen_id, on_change=on_change)
-    uow.after_commit(partial(on_change, citizen_id))
+    uow.after_commit(partial(on_change, citizen_id), key=("book-changed", citizen_id))
     return True
 
 

@@ -29,9 +29,27 @@ class FakeSession:
     def in_transaction(self) -> bool:
         return True
 
+    async def begin_nested(self) -> FakeSavepoint:
+        self.log.append("savepoint")
+        return FakeSavepoint(self.log)
+
     async def close(self) -> None:
         self.open = False
         self.log.append("close")
+
+
+class FakeSavepoint:
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+        self.is_active = True
+
+    async def commit(self) -> None:
+        self.is_active = False
+        self.log.append("release")
+
+    async def rollback(self) -> None:
+        self.is_active = False
+        self.log.append("rollback to savepoint")
 
 
 def unit(log: list[str], **options: Any) -> UnitOfWork:
@@ -115,3 +133,64 @@ async def test_the_session_exists_only_inside_the_block() -> None:
         assert isinstance(uow.session, FakeSession)
     with pytest.raises(RuntimeError, match="outside"):
         _ = uow.session
+
+
+async def test_a_keyed_effect_runs_once_per_commit() -> None:
+    log: list[str] = []
+    async with unit(log) as uow:
+        for name in ("book changed", "book changed again", "book changed once more"):
+            uow.after_commit(effect(log, name), key=("book", 1))
+        uow.after_commit(effect(log, "other book"), key=("book", 2))
+        uow.after_commit(effect(log, "unkeyed"))
+        uow.after_commit(effect(log, "unkeyed"))
+    assert log == ["commit", "book changed", "other book", "unkeyed", "unkeyed", "close"]
+
+
+async def test_a_failed_savepoint_rolls_back_its_step_and_forgets_its_effects() -> None:
+    log: list[str] = []
+    async with unit(log) as uow:
+        async with uow.savepoint():
+            uow.after_commit(effect(log, "first step"))
+
+        async def bad_step() -> None:
+            async with uow.savepoint():
+                uow.after_commit(effect(log, "bad step"))
+                raise ValueError("bad step")
+
+        with pytest.raises(ValueError, match="bad step"):
+            await bad_step()
+        async with uow.savepoint():
+            uow.after_commit(effect(log, "third step"))
+    assert log == [
+        "savepoint",
+        "release",
+        "savepoint",
+        "rollback to savepoint",
+        "savepoint",
+        "release",
+        "commit",
+        "first step",
+        "third step",
+        "close",
+    ]
+
+
+async def test_a_rollback_inside_a_savepoint_undoes_that_step_only() -> None:
+    log: list[str] = []
+    async with unit(log) as uow:
+        uow.after_commit(effect(log, "before"))
+        async with uow.savepoint():
+            uow.after_commit(effect(log, "unchanged step"))
+            await uow.rollback()
+        assert log == ["savepoint", "rollback to savepoint"]
+    assert log[2:] == ["commit", "before", "close"]
+
+
+async def test_savepoints_are_not_nested_and_nothing_commits_inside_one() -> None:
+    log: list[str] = []
+    async with unit(log) as uow, uow.savepoint():
+        with pytest.raises(RuntimeError, match="not nested"):
+            async with uow.savepoint():
+                pass
+        with pytest.raises(RuntimeError, match="inside a savepoint"):
+            await uow.commit()
