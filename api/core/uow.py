@@ -18,7 +18,9 @@ Several steps that must each stand or fall alone may share the transaction, each
         ...                                   # an exception rolls back this step alone
 
 A step's effects are forgotten when its savepoint rolls back, and :meth:`UnitOfWork.rollback`
-inside a savepoint rolls back that step only. An effect registered with a ``key`` runs once per
+inside a savepoint rolls back that step only. A step that opens the transaction needs no
+savepoint (two round trips saved): were it to fail, the transaction holds nothing else, and it is
+rolled back whole. An effect registered with a ``key`` runs once per
 commit however many steps registered it (a book changed by twenty episodes is invalidated once).
 """
 
@@ -45,7 +47,9 @@ class UnitOfWork:
         self._sessionmaker = sessionmaker
         self._session: AsyncSession | None = None
         self._effects: list[tuple[Hashable | None, Effect]] = []
+        self._step = False
         self._savepoint: AsyncSessionTransaction | None = None
+        """The step's savepoint; ``None`` in a step that opened the transaction."""
         self._savepoint_effects = 0
 
     @property
@@ -62,7 +66,7 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         """Commit, then run the effects registered until now."""
-        if self._savepoint is not None:
+        if self._step:
             raise RuntimeError("a unit of work does not commit inside a savepoint")
         await self.session.commit()
         effects, self._effects = self._effects, []
@@ -80,10 +84,12 @@ class UnitOfWork:
     async def rollback(self) -> None:
         """Roll back and forget the effects registered until now; inside a savepoint, only what
         the savepoint did (the transaction goes on)."""
-        savepoint = self._savepoint
-        if savepoint is not None:
+        if self._step:
             del self._effects[self._savepoint_effects :]
-            if savepoint.is_active:
+            savepoint = self._savepoint
+            if savepoint is None:  # the step opened the transaction: it holds nothing else
+                await self.session.rollback()
+            elif savepoint.is_active:
                 await savepoint.rollback()
             return
         self._effects.clear()
@@ -91,25 +97,31 @@ class UnitOfWork:
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[Self]:
-        """A step of the transaction that stands or falls alone: released when the block ends
-        normally, rolled back (with the effects it registered) when it raises. Not nested."""
-        if self._savepoint is not None:
+        """A step of the transaction that stands or falls alone: kept when the block ends
+        normally, rolled back (with the effects it registered) when it raises. In a transaction
+        already under way it is a savepoint (``SAVEPOINT`` … ``RELEASE``); when it opens the
+        transaction, none is needed: failing, the transaction is rolled back. Not nested."""
+        if self._step:
             raise RuntimeError("savepoints of a unit of work are not nested")
+        session = self.session
         self._savepoint_effects = len(self._effects)
-        savepoint = await self.session.begin_nested()
-        self._savepoint = savepoint
+        savepoint = await session.begin_nested() if session.in_transaction() else None
+        self._step, self._savepoint = True, savepoint
         try:
             yield self
         except BaseException:
             del self._effects[self._savepoint_effects :]
-            if savepoint.is_active:
+            if savepoint is None:
+                if session.in_transaction():
+                    await session.rollback()
+            elif savepoint.is_active:
                 await savepoint.rollback()
             raise
         else:
-            if savepoint.is_active:
+            if savepoint is not None and savepoint.is_active:
                 await savepoint.commit()
         finally:
-            self._savepoint = None
+            self._step, self._savepoint = False, None
 
     async def __aenter__(self) -> Self:
         if self._session is not None:

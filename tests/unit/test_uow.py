@@ -12,9 +12,11 @@ from api.core.uow import UnitOfWork
 class FakeSession:
     """What a unit of work asks of a session, recorded."""
 
-    def __init__(self, log: list[str], *, fail_commit: bool = False) -> None:
+    def __init__(self, log: list[str], *, fail_commit: bool = False, idle: bool = False) -> None:
         self.log = log
         self.fail_commit = fail_commit
+        self.idle = idle
+        """No transaction under way (yet): the first statement opens one."""
         self.open = True
 
     async def commit(self) -> None:
@@ -27,7 +29,7 @@ class FakeSession:
         self.log.append("rollback")
 
     def in_transaction(self) -> bool:
-        return True
+        return not self.idle
 
     async def begin_nested(self) -> FakeSavepoint:
         self.log.append("savepoint")
@@ -194,3 +196,43 @@ async def test_savepoints_are_not_nested_and_nothing_commits_inside_one() -> Non
                 pass
         with pytest.raises(RuntimeError, match="inside a savepoint"):
             await uow.commit()
+
+
+async def test_a_step_that_opens_the_transaction_needs_no_savepoint() -> None:
+    log: list[str] = []
+
+    async def failing_first_step(uow: UnitOfWork) -> None:
+        async with uow.savepoint():
+            uow.after_commit(effect(log, "failed step"))
+            uow.session.idle = False  # type: ignore[attr-defined]  # it wrote: a transaction
+            raise ValueError("refused")
+
+    async with unit(log, idle=True) as uow:
+        with pytest.raises(ValueError, match="refused"):
+            await failing_first_step(uow)
+        assert log == ["rollback"]  # the whole transaction: it held nothing else
+        uow.session.idle = True  # type: ignore[attr-defined]  # rolled back: none under way
+        async with uow.savepoint():
+            uow.after_commit(effect(log, "first kept step"))
+            uow.session.idle = False  # type: ignore[attr-defined]
+        async with uow.savepoint():
+            uow.after_commit(effect(log, "second step"))
+    assert log == [
+        "rollback",
+        "savepoint",
+        "release",
+        "commit",
+        "first kept step",
+        "second step",
+        "close",
+    ]
+
+
+async def test_a_rollback_in_a_step_that_opened_the_transaction_rolls_it_back() -> None:
+    log: list[str] = []
+    async with unit(log, idle=True) as uow:
+        async with uow.savepoint():
+            uow.after_commit(effect(log, "unchanged"))
+            await uow.rollback()
+        uow.after_commit(effect(log, "later"))
+    assert log == ["rollback", "commit", "later", "close"]
