@@ -2,8 +2,9 @@
 
 An envelope is read safely (:mod:`.xmlsafe`), its ``CHUKYDONVI`` verified against the facility's
 registered certificates (:mod:`.signature`), then each episode (``HOSO``) is read, mapped to a
-FHIR document and published through the book's own pipeline **in a unit of work of its own**:
-one bad episode never blocks the others and nothing of a rejected episode is stored. The signed
+FHIR document and published through the book's own pipeline **in a savepoint of its own**
+(consecutive episodes of one patient share a transaction, :meth:`UnitOfWork.savepoint`): one bad
+episode never blocks the others and nothing of a rejected episode is stored. The signed
 envelope is kept (encrypted) as the provenance of every episode it carried.
 """
 
