@@ -127,5 +127,6 @@ class Providers:
 
     def viewer_pages(self) -> ViewerPages:
         return self.runtime.viewer_pages
+
     def health_cards(self) -> HealthCardService:
         return self.runtime.health_cards

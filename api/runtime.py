@@ -386,6 +386,8 @@ class Runtime:
     def viewer_pages(self) -> ViewerPages:
         """The SMART Health Link viewer page and its assets."""
         return ViewerPages()
+
+    @cached_property
     def health_card_keys(self) -> HealthCardKeys:
         settings = self.settings
         return HealthCardKeys.configured(

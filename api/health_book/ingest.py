@@ -223,37 +223,49 @@ async def recompute_active(
     session: AsyncSession, citizen_id: uuid.UUID, facility_id: str, source_keys: Sequence[str]
 ) -> None:
     """For each (category, source key), make active exactly the entry from the most recently
-    received document version that is still current; none when no current document has it."""
+    received document version that is still current; none when no current document has it.
+
+    One read of every entry of those keys (active or not, current or not), then only the changes:
+    the active entries that lost are deactivated, then the winners not active yet activated (in
+    that order: one active entry per key at every moment). A new document whose keys no other
+    entry has costs one read and one update."""
     for chunk in _chunks(sorted(set(source_keys))):
         rows = (
             await session.execute(
-                select(HealthEntry.id, HealthEntry.category, HealthEntry.source_key)
+                select(
+                    HealthEntry.id,
+                    HealthEntry.category,
+                    HealthEntry.source_key,
+                    HealthEntry.active,
+                    HealthDocument.status == "current",
+                )
                 .join(HealthDocument, HealthDocument.id == HealthEntry.document_id)
                 .where(
                     HealthEntry.citizen_id == citizen_id,
                     HealthEntry.facility_id == facility_id,
                     HealthEntry.source_key.in_(chunk),
-                    HealthDocument.status == "current",
                 )
                 .order_by(HealthDocument.received_at.desc(), HealthDocument.version.desc())
             )
         ).all()
         winners: dict[tuple[str, str], uuid.UUID] = {}
-        for entry_id, category, source_key in rows:
-            winners.setdefault((category, source_key), entry_id)
-        await session.execute(
-            update(HealthEntry)
-            .where(
-                HealthEntry.citizen_id == citizen_id,
-                HealthEntry.facility_id == facility_id,
-                HealthEntry.source_key.in_(chunk),
-                HealthEntry.active.is_(True),
+        for entry_id, category, source_key, _active, current in rows:
+            if current:
+                winners.setdefault((category, source_key), entry_id)
+        chosen = set(winners.values())
+        losers = [
+            entry_id for entry_id, _, _, active, _ in rows if active and entry_id not in chosen
+        ]
+        already = {entry_id for entry_id, _, _, active, _ in rows if active}
+        for ids in _chunks(losers):  # type: ignore[arg-type]  # ids: _chunks is typed for str
+            await session.execute(
+                update(HealthEntry)
+                .where(HealthEntry.id.in_(ids))
+                .values(active=False)
+                .execution_options(synchronize_session=False)
             )
-            .values(active=False)
-            .execution_options(synchronize_session=False)
-        )
-        winner_ids = list(winners.values())
-        for ids in _chunks(winner_ids):  # type: ignore[arg-type]  # ids: _chunks is typed for str
+        to_activate = [entry_id for entry_id in winners.values() if entry_id not in already]
+        for ids in _chunks(to_activate):  # type: ignore[arg-type]  # ids: _chunks is typed for str
             await session.execute(
                 update(HealthEntry)
                 .where(HealthEntry.id.in_(ids))
@@ -423,7 +435,7 @@ async def publish(
             now=now,
         )
     stable_id = new_document.id if latest is None else await first_version_id(session, latest)
-    uow.after_commit(partial(on_change, citizen_id))
+    uow.after_commit(partial(on_change, citizen_id), key=("book-changed", citizen_id))
     result = PublishResult(
         document_id=str(stable_id),
         version=version,
@@ -502,7 +514,7 @@ async def remove_restricted(
         by_facility.setdefault(facility, []).append(source_key)
     for facility, source_keys in by_facility.items():
         await recompute_active(session, citizen_id, facility, source_keys)
-    uow.after_commit(partial(on_change, citizen_id))
+    uow.after_commit(partial(on_change, citizen_id), key=("book-changed", citizen_id))
     return len(ids)
 
 
@@ -599,7 +611,7 @@ async def choose_restricted(
     )
     if not show:
         await remove_restricted(uow, citizen_id, on_change=on_change)
-    uow.after_commit(partial(on_change, citizen_id))
+    uow.after_commit(partial(on_change, citizen_id), key=("book-changed", citizen_id))
     return True
 
 

@@ -79,13 +79,18 @@ async def find_or_create(
     national_id_hash: str,
     masked: str | None,
     now: dt.datetime,
+    *,
+    lock: bool = False,
     **new_values: Any,
 ) -> tuple[Citizen, bool]:
     """The citizen with this hash, created if new (a race on the unique hash is retried).
-    ``new_values`` (name, birth date...) are written only when the row is created."""
-    citizen = await session.scalar(
-        select(Citizen).where(Citizen.national_id_hash == national_id_hash)
-    )
+    ``new_values`` (name, birth date...) are written only when the row is created. ``lock``: an
+    existing citizen is read locked until the transaction ends (:func:`lock_citizen`, in the same
+    round trip); a row this transaction inserts is its own anyway."""
+    found = select(Citizen).where(Citizen.national_id_hash == national_id_hash)
+    if lock:
+        found = found.with_for_update()  # a plain SELECT on SQLite, whose writer is alone
+    citizen = await session.scalar(found)
     if citizen is not None:
         if masked and not citizen.national_id_masked:
             citizen.national_id_masked = masked
@@ -109,9 +114,7 @@ async def find_or_create(
     )
     if created is not None:
         return created, True
-    citizen = await session.scalar(
-        select(Citizen).where(Citizen.national_id_hash == national_id_hash)
-    )
+    citizen = await session.scalar(found)
     if citizen is None:  # pragma: no cover - the row exists after the insert, ours or theirs
         raise RuntimeError("citizen row vanished")
     return citizen, False
@@ -299,9 +302,10 @@ async def find_or_register(
             if (value := getattr(demographics, field)) is not None
         }
     )
-    citizen, created = await find_or_create(session, national_id_hash, masked, now, **given)
+    citizen, created = await find_or_create(
+        session, national_id_hash, masked, now, lock=demographics is not None, **given
+    )
     if demographics is not None and not created:  # a row this transaction inserted is ours alone
-        await lock_citizen(session, citizen.id)
         for field, value in given.items():
             if field == "insurance_card" or getattr(citizen, field) is None:
                 setattr(citizen, field, value)

@@ -2,8 +2,9 @@
 
 An envelope is read safely (:mod:`.xmlsafe`), its ``CHUKYDONVI`` verified against the facility's
 registered certificates (:mod:`.signature`), then each episode (``HOSO``) is read, mapped to a
-FHIR document and published through the book's own pipeline **in a unit of work of its own**:
-one bad episode never blocks the others and nothing of a rejected episode is stored. The signed
+FHIR document and published through the book's own pipeline **in a savepoint of its own**
+(consecutive episodes of one patient share a transaction, :meth:`UnitOfWork.savepoint`): one bad
+episode never blocks the others and nothing of a rejected episode is stored. The signed
 envelope is kept (encrypted) as the provenance of every episode it carried.
 """
 
@@ -24,6 +25,7 @@ from sqlalchemy import delete, select
 
 from api.appointments import service as appointments
 from api.core.clock import Clock
+from api.core.dialect import begin_write
 from api.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from api.core.uow import UnitOfWork, UnitOfWorkFactory
 from api.facilities import service as facilities
@@ -246,6 +248,20 @@ def _certificate_view(row: InsuranceCertificate) -> schemas.Certificate:
     )
 
 
+class _Prepared(msgspec.Struct, frozen=True, kw_only=True):
+    """An episode read and mapped, to store: its document (the bundle and its bytes) and the
+    patient's 12-digit personal ID (``None``: none, for a restricted episode kept unmatched)."""
+
+    index: int
+    ma_lk: str
+    bundle: dict[str, Any]
+    body: bytes
+    content_sha256: str
+    citizen: str | None
+    restricted: bool
+    restricted_tables: list[str]
+
+
 class _Verified(msgspec.Struct, kw_only=True):
     root: etree._Element
     signed: bool
@@ -326,30 +342,59 @@ class InsuranceService:
         stored_envelope: uuid.UUID | None = None
         envelope_id = uuid.uuid4()
         results: list[schemas.EpisodeResult] = []
-        for episode in read.episodes:
-            result, kept = await self._episode(
-                episode,
-                facility_id=facility.id,
-                facility_name=facility.name,
-                publisher=publisher,
-                envelope=None
-                if stored_envelope
-                else InsuranceEnvelope(
-                    id=envelope_id,
+        # Consecutive episodes of one patient share a transaction, each in a savepoint of its
+        # own: one bad episode still never blocks the others and nothing of it is stored, while
+        # the citizen's lock, the commit and what follows it (the book's invalidation) are paid
+        # once per run instead of once per episode. Each transaction locks one citizen only.
+        uow: UnitOfWork | None = None
+        run: str | None = None
+        try:
+            for episode in read.episodes:
+                prepared = self._prepare(
+                    episode, facility_id=facility.id, facility_name=facility.name
+                )
+                if isinstance(prepared, schemas.EpisodeResult):
+                    results.append(prepared)
+                    continue
+                if uow is not None and (prepared.citizen is None or prepared.citizen != run):
+                    ending, uow = uow, None
+                    await ending.__aexit__(None, None, None)
+                if uow is None:
+                    uow = self._uow()
+                    await uow.__aenter__()
+                    await begin_write(uow.session)
+                    run = prepared.citizen
+                result, kept = await self._store(
+                    uow,
+                    prepared,
                     facility_id=facility.id,
-                    sha256=hashlib.sha256(body).hexdigest(),
-                    signed=verified.signed,
-                    certificate_sha256=verified.certificate_sha256,
-                    signature_value=verified.signature_value,
-                    received_at=self._clock.now(),
-                    received_by=publisher[:64],
-                    body=body,
-                ),
-                envelope_id=envelope_id,
-            )
-            if kept:
-                stored_envelope = envelope_id
-            results.append(result)
+                    facility_name=facility.name,
+                    publisher=publisher,
+                    envelope=None
+                    if stored_envelope
+                    else InsuranceEnvelope(
+                        id=envelope_id,
+                        facility_id=facility.id,
+                        sha256=hashlib.sha256(body).hexdigest(),
+                        signed=verified.signed,
+                        certificate_sha256=verified.certificate_sha256,
+                        signature_value=verified.signature_value,
+                        received_at=self._clock.now(),
+                        received_by=publisher[:64],
+                        body=body,
+                    ),
+                    envelope_id=envelope_id,
+                )
+                if kept:
+                    stored_envelope = envelope_id
+                results.append(result)
+            if uow is not None:
+                ending, uow = uow, None
+                await ending.__aexit__(None, None, None)
+        except BaseException as exc:
+            if uow is not None:
+                await uow.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
         accepted = sum(1 for r in results if r.status == "accepted")
         return schemas.SubmissionResult(
             facility_code=facility.id,
@@ -396,24 +441,16 @@ class InsuranceService:
             signature_value=checked.signature_value,
         )
 
-    async def _episode(
-        self,
-        episode: envelopes.EpisodeFiles,
-        *,
-        facility_id: str,
-        facility_name: str,
-        publisher: str,
-        envelope: InsuranceEnvelope | None,
-        envelope_id: uuid.UUID,
-    ) -> tuple[schemas.EpisodeResult, bool]:
-        """One episode in a unit of work of its own; ``True`` when the envelope row was stored
-        with it."""
+    def _prepare(
+        self, episode: envelopes.EpisodeFiles, *, facility_id: str, facility_name: str
+    ) -> schemas.EpisodeResult | _Prepared:
+        """One episode read and mapped (no database): rejected, or ready to store."""
         ma_lk = episode.ma_lk
         if episode.problems:
             problems = [
                 _problem(p.table, p.ma_lk, p.field, p.value, p.rule) for p in episode.problems
             ]
-            return _rejected(episode.index, ma_lk, problems), False
+            return _rejected(episode.index, ma_lk, problems)
         restricted = sorted({kind for kind, _ in episode.files if kind in RESTRICTED_TABLES})
         try:
             mapped = self._mapper.map(
@@ -425,30 +462,18 @@ class InsuranceService:
         except (ValueError, xmlsafe.UnsafeXml) as exc:
             return _rejected(
                 episode.index, ma_lk, [_problem("HOSO", ma_lk, "FILEHOSO", None, str(exc))]
-            ), False
+            )
         ma_lk = mapped.ma_lk or ma_lk
         if mapped.bundle is None or not ma_lk:
             problems = mapped.problems or [
                 _problem("XML1", ma_lk, "MA_LK", None, "MA_LK is required")
             ]
-            return _rejected(episode.index, ma_lk, problems), False
+            return _rejected(episode.index, ma_lk, problems)
         body = msgspec.json.encode(mapped.bundle)
-        content_sha256 = hashlib.sha256(body).hexdigest()
-        numbers = _patient_national_ids(mapped.bundle)
-        if mapped.restricted:
-            return await self._withhold(
-                episode.index,
-                ma_lk,
-                content_sha256,
-                body if any(_PERSONAL_ID.match(number) for number in numbers) else None,
-                facility_id=facility_id,
-                facility_name=facility_name,
-                publisher=publisher,
-                restricted=restricted,
-                envelope=envelope,
-                envelope_id=envelope_id,
-            )
-        if not any(_PERSONAL_ID.match(number) for number in numbers):
+        personal = next(
+            (n for n in _patient_national_ids(mapped.bundle) if _PERSONAL_ID.match(n)), None
+        )
+        if personal is None and not mapped.restricted:
             return _rejected(
                 episode.index,
                 ma_lk,
@@ -463,12 +488,51 @@ class InsuranceService:
                         "a citizen's book",
                     )
                 ],
-            ), False
+            )
+        return _Prepared(
+            index=episode.index,
+            ma_lk=ma_lk,
+            bundle=mapped.bundle,
+            body=body,
+            content_sha256=hashlib.sha256(body).hexdigest(),
+            citizen=personal,
+            restricted=mapped.restricted,
+            restricted_tables=restricted,
+        )
+
+    async def _store(
+        self,
+        uow: UnitOfWork,
+        prepared: _Prepared,
+        *,
+        facility_id: str,
+        facility_name: str,
+        publisher: str,
+        envelope: InsuranceEnvelope | None,
+        envelope_id: uuid.UUID,
+    ) -> tuple[schemas.EpisodeResult, bool]:
+        """One episode in a savepoint of ``uow``'s transaction (nothing of it stays when it is
+        rejected); ``True`` when the envelope row was stored with it."""
+        ma_lk = prepared.ma_lk
+        if prepared.restricted:
+            return await self._withhold(
+                uow,
+                prepared.index,
+                ma_lk,
+                prepared.content_sha256,
+                prepared.body if prepared.citizen is not None else None,
+                facility_id=facility_id,
+                facility_name=facility_name,
+                publisher=publisher,
+                restricted=prepared.restricted_tables,
+                envelope=envelope,
+                envelope_id=envelope_id,
+            )
         try:
-            async with self._uow() as uow:
+            async with uow.savepoint():
                 publication = await self._publisher.publish_in(
                     uow,
-                    body,
+                    prepared.body,
                     facility_id=facility_id,
                     facility_name=facility_name,
                     publisher=publisher,
@@ -494,18 +558,18 @@ class InsuranceService:
                             ma_lk=ma_lk[:100],
                             citizen_id=publication.citizen_id,
                             envelope_id=envelope_id,
-                            hoso_index=episode.index,
+                            hoso_index=prepared.index,
                             document_id=published.document_id,
                             version=version,
                             version_id=published.version_id,
-                            restricted_tables=",".join(restricted) or None,
-                            content_sha256=content_sha256,
+                            restricted_tables=",".join(prepared.restricted_tables) or None,
+                            content_sha256=prepared.content_sha256,
                             received_at=self._clock.now(),
                         )
                     )
                     await self._schedule_follow_ups(
                         uow,
-                        mapped.bundle,
+                        prepared.bundle,
                         citizen_id=publication.citizen_id,
                         facility_id=facility_id,
                         facility_name=facility_name,
@@ -514,15 +578,15 @@ class InsuranceService:
                     )
         except ValueError as exc:
             return _rejected(
-                episode.index, ma_lk, [_problem("HOSO", ma_lk, "FHIR", None, str(exc))]
+                prepared.index, ma_lk, [_problem("HOSO", ma_lk, "FHIR", None, str(exc))]
             ), False
         except DomainError as exc:
             detail = exc.detail or exc.problem.title
             return _rejected(
-                episode.index, ma_lk, [_problem("XML1", ma_lk, "MA_LK", ma_lk, detail)]
+                prepared.index, ma_lk, [_problem("XML1", ma_lk, "MA_LK", ma_lk, detail)]
             ), False
         return schemas.EpisodeResult(
-            index=episode.index,
+            index=prepared.index,
             ma_lk=ma_lk,
             status="accepted",
             outcome=_OUTCOMES[published.outcome],
@@ -672,6 +736,7 @@ class InsuranceService:
 
     async def _withhold(
         self,
+        uow: UnitOfWork,
         index: int,
         ma_lk: str,
         content_sha256: str,
@@ -690,7 +755,7 @@ class InsuranceService:
         a reminder; otherwise nothing of it reaches the book, and the earlier versions of the
         episode leave it (a late XML6/XML15 hides the whole episode)."""
         try:
-            async with self._uow() as uow:
+            async with uow.savepoint():
                 latest = await uow.session.scalar(
                     select(InsuranceEpisode)
                     .where(

@@ -184,3 +184,51 @@ async def test_the_citizen_finds_the_episode_in_the_book_export_and_signed_files
     # the envelope also carried another episode: only this one's HOSO is sent
     assert raw.content.count(b"<HOSO>") == 1
     assert b"LOAIHOSO>XML6<" not in raw.content
+
+
+async def test_a_patient_s_episode_refused_by_the_book_leaves_their_others_stored(
+    client, app, insurer_hospital
+) -> None:
+    """Episodes of one patient share a transaction, each in a savepoint: one the book refuses
+    (its MA_LK is another patient's document) leaves nothing behind — not its citizen, access
+    log, push or episode row, nor the envelope row it would have carried — and the others of the
+    same patient, before and after it, are stored."""
+    other = "079" + CCCD[3:-1] + ("1" if CCCD[-1] != "1" else "2")
+    status, body = await post(client, insurer_hospital, [pairs("outpatient", cccd=other)])
+    assert status == 200, body
+    before = await counts(app)
+
+    status, body = await post(
+        client,
+        insurer_hospital,
+        [
+            pairs("outpatient"),  # LK-OUTPATIENT-0001: the other patient's document
+            pairs("day_case"),
+            pairs("chronic"),
+        ],
+    )
+    assert status == 200, body
+    assert [e["status"] for e in body["episodes"]] == ["rejected", "accepted", "accepted"]
+    assert [e["outcome"] for e in body["episodes"][1:]] == ["created", "created"]
+    (problem,) = body["episodes"][0]["problems"]
+    assert problem["field"] == "MA_LK"
+    assert "another patient" in problem["rule"]
+    after = await counts(app)
+    assert after["health_document"] == before["health_document"] + 2
+    assert after["insurance_episode"] == before["insurance_episode"] + 2
+    assert after["insurance_envelope"] == before["insurance_envelope"] + 1
+    assert after["notification_outbox"] == before["notification_outbox"] + 2
+    assert after["access_log"] == before["access_log"] + 2
+    async with app.state.sessionmaker() as session:
+        episodes = (
+            await session.execute(select(InsuranceEpisode.ma_lk, InsuranceEpisode.citizen_id))
+        ).all()
+        documents = (await session.scalars(select(HealthDocument.citizen_id))).all()
+    by_citizen: dict[object, set[str]] = {}
+    for ma_lk, citizen_id in episodes:
+        by_citizen.setdefault(citizen_id, set()).add(ma_lk)
+    assert sorted(by_citizen.values(), key=len) == [
+        {"LK-OUTPATIENT-0001"},
+        {"LK-DAY-CASE-0001", "LK-CHRONIC-0001"},
+    ]
+    assert len(set(documents)) == 2
