@@ -380,6 +380,7 @@ class Runtime:
             polls=RateLimiter(
                 self.redis, self.clock, {POLL_CLASS: poll_budget(self.settings.sharing)}
             ),
+            cards=self.health_cards,
         )
 
     @cached_property

@@ -187,6 +187,37 @@ class HealthCardService:
             raise NothingToIssue("the visit holds no record to sign")
         return _bundle(_patient_of(await self._export(citizen_id, None)), found)
 
+    def card_of_document(
+        self, citizen_id: uuid.UUID, document: bytes, content: Literal["immunizations", "visit"]
+    ) -> bytes | None:
+        """The ``.smart-health-card`` file of what a shared FHIR ``document`` holds: its
+        immunizations, or (a visit's document) every record but the Composition. Signed from
+        the document itself, so the card carries nothing the share does not. None when this
+        service has no signing key or the document holds nothing to sign."""
+        if self.keys.signer is None:
+            return None
+        entries = [e for e in json.loads(document).get("entry", []) if isinstance(e, dict)]
+        if content == "immunizations":
+            chosen = [
+                e
+                for e in entries
+                if (e.get("resource") or {}).get("resourceType") == "Immunization"
+                and e["resource"].get("status") != "entered-in-error"
+            ]
+            types = [IMMUNIZATION_TYPE]
+        else:
+            chosen = [
+                e
+                for e in entries
+                if (e.get("resource") or {}).get("resourceType")
+                not in (None, "Patient", "Composition")
+            ]
+            types = [ENCOUNTER_TYPE]
+        if not chosen:
+            return None
+        bundle = _bundle(_patient_of(entries), [_named(e) for e in chosen])
+        return self.file(self.sign_bundle(citizen_id, bundle, types).jws)
+
     @staticmethod
     def file(jws: str) -> bytes:
         """A ``.smart-health-card`` file of one card."""

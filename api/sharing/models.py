@@ -13,6 +13,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from api.core.db import Base, UtcDateTime
 from api.core.encryption import EncryptedBlob
 
+FHIR_JSON = "application/fhir+json"
+
 
 class ShareLink(Base):
     """One SMART Health Link. Active while not revoked, not expired and not disabled (its
@@ -56,6 +58,10 @@ class ShareLink(Base):
     key and the passcode hash, when the link is swept)."""
     jwe_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     """When ``jwe`` was made (the file's ``lastUpdated``)."""
+    card_jwe: Mapped[str | None] = mapped_column(Text)
+    """The share's SMART Health Card file (``application/smart-health-card``) as compact JWE,
+    for what a card can hold (immunizations, a visit) when the service signs cards: signed from
+    the shared document itself, so it carries nothing the document does not."""
     first_accessed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     """The first manifest (or ``U`` file) answer; set once, by ``… WHERE first_accessed_at IS
     NULL``, in the transaction that enqueues the owner's push."""
@@ -73,4 +79,6 @@ class ShareTicket(Base):
         Uuid, ForeignKey("share_link.id", ondelete="CASCADE"), index=True
     )
     expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    content_type: Mapped[str] = mapped_column(String(40), server_default=FHIR_JSON)
+    """Which of the link's files it opens: the FHIR document or the health card file."""
     """Past it the ticket answers 404; the sweep deletes it (by this index)."""

@@ -107,6 +107,18 @@ class BookExports(Protocol):
     async def has_visit(self, citizen_id: uuid.UUID, visit_id: uuid.UUID) -> bool: ...
 
 
+class CardFiles(Protocol):
+    """SMART Health Cards (the health cards' service)."""
+
+    def card_of_document(
+        self, citizen_id: uuid.UUID, document: bytes, content: Literal["immunizations", "visit"]
+    ) -> bytes | None: ...
+
+
+CARD_CONTENTS: frozenset[str] = frozenset({"immunizations", "visit"})
+"""What a share may also carry as a SMART Health Card: what cards are issued for."""
+
+
 class RecipientReads(Protocol):
     """The citizen's access log (the health book's), written in the caller's transaction."""
 
@@ -141,10 +153,13 @@ class ShareService:
         base_url: str,
         consents: Consents,
         polls: RateLimiter | None = None,
+        cards: CardFiles | None = None,
     ) -> None:
         """``polls``: the limiter of ``L`` links' polling (class :data:`POLL_CLASS`, in Redis
-        so it holds across API processes); None: not limited."""
+        so it holds across API processes); None: not limited. ``cards``: signs the health card
+        a share of immunizations or of a visit carries beside its document; None: no cards."""
         self._polls = polls
+        self._cards = cards
         self._uow = uow
         self._clock = clock
         self._book = book
@@ -157,6 +172,19 @@ class ShareService:
     def consents(self) -> Consents:
         """The shares as FHIR Consents."""
         return self._consents
+
+    def _card(self, link: ShareLink, key: str, document: bytes) -> str | None:
+        """The share's health card file, encrypted with its key: signed from the shared
+        ``document`` itself (so it holds nothing the document does not, restricted data
+        included), for immunizations or a visit, when this service signs cards and the document
+        holds something to sign. A ``U`` link has a single file: no card."""
+        if self._cards is None or link.content not in CARD_CONTENTS or "U" in link.flags:
+            return None
+        content: Literal["immunizations", "visit"] = (
+            "visit" if link.content == "visit" else "immunizations"
+        )
+        card = self._cards.card_of_document(link.citizen_id, document, content)
+        return None if card is None else links.encrypt(key, card, links.HEALTH_CARD_FILE)
 
     async def _content(self, link: ShareLink, *, guardian: str | None = None) -> bytes:
         """What ``link`` holds, exported from the book as it is now (the share's choice)."""
@@ -283,7 +311,9 @@ class ShareService:
             jwe="",
             jwe_at=now,
         )
-        link.jwe = links.encrypt(key, await self._content(link, guardian=guardian))
+        body = await self._content(link, guardian=guardian)
+        link.jwe = links.encrypt(key, body)
+        link.card_jwe = self._card(link, key, body)
         async with self._uow() as uow:
             uow.session.add(link)
         payload = links.encode(
@@ -372,9 +402,9 @@ class ShareService:
                 jwe = await self._stored(uow.session, link, now) if embedding else None
                 return await self._manifest_in(uow.session, link, request, now, jwe)
         await self._admit(link, request.passcode)
-        new_jwe = await self._reencrypted(link)
+        fresh = await self._reencrypted(link)
         async with self._uow() as uow:
-            jwe = await self._still_active(uow.session, link, now, new_jwe)
+            jwe = await self._still_active(uow.session, link, now, fresh)
             return await self._manifest_in(uow.session, link, request, now, jwe)
 
     async def direct(self, manifest_id: str, recipient: str) -> str:
@@ -390,9 +420,9 @@ class ShareService:
                 await self._record(uow.session, link, recipient, now, "direct")
                 return jwe
         await self._admit(link, None)
-        new_jwe = await self._reencrypted(link)
+        fresh = await self._reencrypted(link)
         async with self._uow() as uow:
-            jwe = await self._still_active(uow.session, link, now, new_jwe)
+            jwe = await self._still_active(uow.session, link, now, fresh)
             await self._record(uow.session, link, recipient, now, "direct")
             return jwe
 
@@ -430,29 +460,37 @@ class ShareService:
             # a wrong passcode never gets here: it spends an attempt, not the polling budget
             await self._polls.hit(POLL_CLASS, str(link.id))
 
-    async def _reencrypted(self, link: ShareLink) -> str | None:
-        """An ``L`` link's book as it is now, encrypted anew with its key; None for others."""
+    async def _reencrypted(self, link: ShareLink) -> tuple[str, str | None] | None:
+        """An ``L`` link's book as it is now, encrypted anew with its key, and its health card
+        signed anew from it; None for others."""
         if link.key is None:
             return None
+        key = links.b64url(link.key)
         body = await self._content(link)
-        return links.encrypt(links.b64url(link.key), body)
+        return links.encrypt(key, body), self._card(link, key, body)
 
     async def _still_active(
-        self, session: AsyncSession, link: ShareLink, now: dt.datetime, new_jwe: str | None
+        self,
+        session: AsyncSession,
+        link: ShareLink,
+        now: dt.datetime,
+        new: tuple[str, str | None] | None,
     ) -> str:
         """In the answer's transaction: the link still active (``LinkNotFound`` otherwise), an
-        ``L`` link's new ciphertext stored; the ciphertext to hand out."""
-        if new_jwe is None:
+        ``L`` link's new ciphertexts (document and card) stored; the document to hand out."""
+        if new is None:
             return await self._stored(session, link, now)
+        new_jwe, new_card = new
         still = await session.scalar(
             update(ShareLink)
             .where(ShareLink.id == link.id, ShareLink.jwe.is_not(None), *_active(now))
-            .values(jwe=new_jwe, jwe_at=now)
+            .values(jwe=new_jwe, card_jwe=new_card, jwe_at=now)
             .returning(ShareLink.id)
         )
         if still is None:
             raise LinkNotFound()
         link.jwe_at = now
+        link.card_jwe = new_card
         return new_jwe
 
     async def _manifest_in(
@@ -463,32 +501,50 @@ class ShareService:
         now: dt.datetime,
         jwe: str | None,
     ) -> schemas.Manifest:
-        """The manifest, its ticket and its log written in ``session`` (the answer's
-        transaction). ``jwe``: the file, when it may be embedded."""
+        """The manifest, its tickets and its log written in ``session`` (the answer's
+        transaction). ``jwe``: the document, when it may be embedded. The health card file,
+        when the link has one, follows the document: embedded or by a ticket of its own."""
+        files = [self._file_in(session, link, request, now, links.FHIR_JSON, jwe)]
+        if link.card_jwe is not None:
+            files.append(
+                self._file_in(session, link, request, now, links.HEALTH_CARD_FILE, link.card_jwe)
+            )
+        delivery = "embedded" if files[0].embedded is not None else "location"
+        await self._record(session, link, request.recipient, now, delivery)
+        return schemas.Manifest(files=files)
+
+    def _file_in(
+        self,
+        session: AsyncSession,
+        link: ShareLink,
+        request: schemas.ManifestRequest,
+        now: dt.datetime,
+        content_type: str,
+        jwe: str | None,
+    ) -> schemas.ManifestFile:
+        """One file of the manifest: ``embedded`` when it fits ``embeddedLengthMax``, else a
+        ``location`` whose ticket is added to ``session``."""
         limit = request.embedded_length_max
-        embed = jwe is not None and limit is not None and len(jwe) <= limit
         file = schemas.ManifestFile(
-            content_type=links.FHIR_JSON,
+            content_type=content_type,
             last_updated=link.jwe_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
             status="can-change" if "L" in link.flags else "finalized",
         )
-        if embed:
+        if jwe is not None and limit is not None and len(jwe) <= limit:
             file.embedded = jwe
-        else:
-            token = links.new_secret()
-            # used tickets are deleted by the sweep, not here: one statement less per answer
-            session.add(
-                ShareTicket(
-                    token=token,
-                    link_id=link.id,
-                    expires_at=now + dt.timedelta(seconds=self._settings.file_url_seconds),
-                )
+            return file
+        token = links.new_secret()
+        # used tickets are deleted by the sweep, not here: one statement less per answer
+        session.add(
+            ShareTicket(
+                token=token,
+                link_id=link.id,
+                expires_at=now + dt.timedelta(seconds=self._settings.file_url_seconds),
+                content_type=content_type,
             )
-            file.location = f"{self._base}/shl/files/{token}"
-        await self._record(
-            session, link, request.recipient, now, "embedded" if embed else "location"
         )
-        return schemas.Manifest(files=[file])
+        file.location = f"{self._base}/shl/files/{token}"
+        return file
 
     async def _record(
         self,
@@ -581,11 +637,17 @@ class ShareService:
         """The JWE a ``location`` points at, while the ticket and its link are valid."""
         now = self._clock.now()
         async with self._uow() as uow:
-            jwe = await uow.session.scalar(
-                select(ShareLink.jwe)
-                .join(ShareTicket, ShareTicket.link_id == ShareLink.id)
-                .where(ShareTicket.token == token, ShareTicket.expires_at > now, *_active(now))
-            )
+            found = (
+                await uow.session.execute(
+                    select(ShareTicket.content_type, ShareLink.jwe, ShareLink.card_jwe)
+                    .join(ShareTicket, ShareTicket.link_id == ShareLink.id)
+                    .where(ShareTicket.token == token, ShareTicket.expires_at > now, *_active(now))
+                )
+            ).first()
+        if found is None:
+            raise FileNotFound()
+        content_type, document, card = found
+        jwe = card if content_type == links.HEALTH_CARD_FILE else document
         if jwe is None:
             raise FileNotFound()
         return jwe
@@ -608,7 +670,7 @@ class ShareService:
                         ShareLink.swept_at.is_(None),
                         or_(ShareLink.expires_at <= cutoff, ShareLink.revoked_at <= cutoff),
                     )
-                    .values(jwe=None, key=None, passcode_hash=None, swept_at=now)
+                    .values(jwe=None, card_jwe=None, key=None, passcode_hash=None, swept_at=now)
                     .returning(ShareLink.id)
                 )
             )

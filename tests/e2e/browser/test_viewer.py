@@ -33,7 +33,9 @@ from playwright.sync_api import Browser, BrowserContext, Page, Request, Route, e
 from api.sharing import links
 from tests.e2e.browser.clinic import ServedClinic
 from tests.e2e.browser.conftest import HASH_KEY, Shots
-from tests.support.fhir_samples import IPS, NATIONAL_ID_SYSTEMS, sample_bytes
+from tests.integration.health_book.conftest import patient_number
+from tests.integration.health_cards.conftest import few_immunizations
+from tests.support.fhir_samples import IPS, LEONOR, NATIONAL_ID_SYSTEMS, sample_bytes
 from tests.support.idp import TestIdentityProvider
 from tests.support.server import free_port, served
 from tests.unit.sharing.test_payload import SPEC_SHLINK
@@ -738,6 +740,47 @@ def test_wrong_passcodes_count_down_to_a_locked_link(book: Book, browser: Browse
     expect(alert).to_contain_text("This link cannot be opened")
     expect(page.locator("#record")).to_be_hidden()
     assert len([item for item in traffic.to("/shl/") if item[0] == "POST"]) == 11
+    assert page.errors == []  # type: ignore[attr-defined]
+    assert_key_kept(created, traffic, book.log)
+    page.context.close()
+
+
+def test_a_vaccination_share_shows_the_services_own_card_as_verified(
+    book: Book, browser: Browser, shots: Shots
+) -> None:
+    """End to end, no route faked: a hospital publishes immunizations, the citizen shares them,
+    the manifest carries the card this service signed, and the page verifies it against the
+    service's own ``/.well-known/jwks.json``."""
+    clinic = book.clinic
+    published = clinic.http.post(
+        "/hospital/summaries",
+        content=few_immunizations(2),
+        headers={**clinic._as(clinic.hospital), "Content-Type": "application/fhir+json"},
+    )
+    assert published.status_code in (200, 201), published.text
+    citizen = clinic.citizen(patient_number(LEONOR))
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=7)
+    answer = clinic.http.post(
+        SHARES,
+        json={"expires_at": expires.isoformat(), "content": "immunizations", "label": "Tiêm chủng"},
+        headers=citizen,
+    )
+    assert answer.status_code == 201, answer.text
+    created = answer.json()
+    page, traffic = _open(browser, PHONE, "vi-VN")
+    page.goto(created["viewer_url"])
+    page.locator("#recipient").fill("BS. Phạm Thu Hà")
+    page.locator("#recipient").press("Enter")
+    card = page.locator("#record .health-card")
+    expect(card).to_have_count(1)
+    expect(card.locator(".badge")).to_have_attribute("data-verified", "true")
+    expect(card.locator(".badge")).to_contain_text("Sổ Sức Khỏe")
+    # the shared document's immunizations, and the card's own
+    shown = page.locator("#record [data-section=immunizations]")
+    expect(shown).to_have_count(2)
+    expect(shown.first).to_contain_text("Influenza", ignore_case=True)
+    assert traffic.to("/.well-known/jwks.json"), "the page fetched the service's keys"
+    shots.take(page, "phone-vaccination-card")
     assert page.errors == []  # type: ignore[attr-defined]
     assert_key_kept(created, traffic, book.log)
     page.context.close()
