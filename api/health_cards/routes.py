@@ -15,7 +15,7 @@ from litestar.params import Body, FromPath
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from api.core.access_tokens import Principal
-from api.core.errors import PAYLOAD_TOO_LARGE, InvalidInput, NotFound
+from api.core.errors import PAYLOAD_TOO_LARGE, InvalidInput, MalformedBody, NotFound
 from api.core.guards import (
     INSUFFICIENT_SCOPE,
     INVALID_TOKEN,
@@ -292,7 +292,7 @@ class HealthCardPublicController(Controller):
             "listed in HEALTH_CARD_TRUSTED_ISSUERS (their keys fetched from their JWKS)."
         ),
         status_code=HTTP_200_OK,
-        responses=problem_responses(InvalidInput.problem, PAYLOAD_TOO_LARGE),
+        responses=problem_responses(InvalidInput.problem, MalformedBody.problem, PAYLOAD_TOO_LARGE),
         request_max_body_size=256 * 1024,
         operation_class=documented(
             body=raw_body(
@@ -313,7 +313,7 @@ class HealthCardPublicController(Controller):
         try:
             text = (await request.body()).decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise InvalidInput("the card is not UTF-8 text") from exc
+            raise MalformedBody("the body is not UTF-8 text: a card is ASCII") from exc
         if not text.strip():
             raise InvalidInput("the body must hold the card")
         if request.content_type[0] == "application/json":

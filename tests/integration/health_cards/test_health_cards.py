@@ -249,6 +249,7 @@ async def test_other_issuers_are_refused_unless_trusted(client: httpx.AsyncClien
     assert huge.status_code == 413
     binary = await client.post("/health-cards/verify", content=b"\xff\xfe\x00")
     assert binary.status_code == 400
+    assert binary.json()["type"].endswith("/problems/malformed-body")
     not_a_card = await client.post("/health-cards/verify", json={"jws": "x"})
     assert not_a_card.status_code == 400
 
