@@ -9,6 +9,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from litestar import Response
+from litestar.status_codes import HTTP_304_NOT_MODIFIED
+
 _FILE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,63}\.(html|js|css|svg|png)$")
 _MEDIA_TYPES = {
     "html": "text/html",
@@ -68,3 +71,12 @@ class PageAssets:
     def static(self, name: str) -> Asset | None:
         """A script, stylesheet or image (never a page)."""
         return None if name.endswith(".html") else self.asset(name)
+
+
+def answer(asset: Asset, if_none_match: str | None, headers: dict[str, str]) -> Response[bytes]:
+    """The asset with the pages' common headers, ``headers`` and its ``ETag``; 304 without a
+    body when ``If-None-Match`` names it."""
+    all_headers = {**COMMON_HEADERS, **headers, "ETag": asset.etag}
+    if asset.matches(if_none_match):
+        return Response(b"", status_code=HTTP_304_NOT_MODIFIED, headers=all_headers)
+    return Response(asset.body, media_type=asset.media_type, headers=all_headers)

@@ -11,8 +11,9 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import Body, FromPath, QueryParameter
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_304_NOT_MODIFIED
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
+from api.core import page_assets
 from api.core.access_tokens import Principal
 from api.core.errors import NOT_FOUND, Forbidden, InvalidInput, NotFound
 from api.core.guards import (
@@ -22,7 +23,6 @@ from api.core.guards import (
     requires_citizen_access,
 )
 from api.core.openapi import documented, fhir_resource, problem_responses
-from api.core.page_assets import COMMON_HEADERS, Asset
 from api.core.ratelimit import RATE_LIMITED
 from api.sharing import docs, errors, schemas
 from api.sharing.service import ShareService
@@ -194,15 +194,6 @@ class LinkController(Controller):
         return Response(jwe.encode("ascii"), media_type=JOSE, headers=_NO_STORE)
 
 
-def _asset(
-    asset: Asset, request: Request[Any, Any, Any], headers: dict[str, str]
-) -> Response[bytes]:
-    all_headers = {**COMMON_HEADERS, **headers, "ETag": asset.etag}
-    if asset.matches(request.headers.get("if-none-match")):
-        return Response(b"", status_code=HTTP_304_NOT_MODIFIED, headers=all_headers)
-    return Response(asset.body, media_type=asset.media_type, headers=all_headers)
-
-
 @get(
     VIEWER_PATH,
     operation_id="GetLinkViewerPage",
@@ -228,7 +219,7 @@ async def viewer_page(
         "Content-Security-Policy": CONTENT_SECURITY_POLICY,
         "Permissions-Policy": PERMISSIONS_POLICY,
     }
-    return _asset(asset, request, headers)
+    return page_assets.answer(asset, request.headers.get("if-none-match"), headers)
 
 
 @get(
@@ -249,7 +240,7 @@ async def viewer_asset(
     asset = viewer_pages.static(name)
     if asset is None:
         raise NotFound("no such file")
-    return _asset(asset, request, {})
+    return page_assets.answer(asset, request.headers.get("if-none-match"), {})
 
 
 class ConsentController(Controller):

@@ -19,27 +19,19 @@ from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import ServerSentEvent
-from litestar.status_codes import HTTP_304_NOT_MODIFIED
 
 from api.checkin.board_feeds import QueueFeeds, stop_on_signals
 from api.checkin.page_assets import (
     BOARD_PERMISSIONS,
-    COMMON_HEADERS,
     CONTENT_SECURITY_POLICY,
     KIOSK_PERMISSIONS,
     STATIC_PREFIX,
     Asset,
     CheckInPages,
 )
+from api.core import page_assets
 from api.core.errors import NOT_FOUND, UNAVAILABLE, NotFound
 from api.core.openapi import problem_responses
-
-
-def _answer(asset: Asset, if_none_match: str | None, headers: dict[str, str]) -> Response[bytes]:
-    all_headers = {**COMMON_HEADERS, **headers, "ETag": asset.etag}
-    if asset.matches(if_none_match):
-        return Response(b"", status_code=HTTP_304_NOT_MODIFIED, headers=all_headers)
-    return Response(asset.body, media_type=asset.media_type, headers=all_headers)
 
 
 def _page(
@@ -51,7 +43,7 @@ def _page(
         "Content-Security-Policy": CONTENT_SECURITY_POLICY,
         "Permissions-Policy": permissions,
     }
-    return _answer(asset, request.headers.get("if-none-match"), headers)
+    return page_assets.answer(asset, request.headers.get("if-none-match"), headers)
 
 
 @asynccontextmanager
@@ -124,7 +116,7 @@ async def page_asset(
     asset = checkin_pages.static(name)
     if asset is None:
         raise NotFound("no such file")
-    return _answer(asset, request.headers.get("if-none-match"), {})
+    return page_assets.answer(asset, request.headers.get("if-none-match"), {})
 
 
 @get(
