@@ -1,8 +1,10 @@
 """The boards' live queue feeds: one server-sent event stream per open board.
 
 The first event is the queue's current status; then one ``status`` event per message on the
-queue's Redis channel (:func:`api.checkin.status_publisher.channel`), and a keep-alive comment
-after ``keepalive_seconds`` of silence.
+queue's Redis channel (:func:`api.checkin.status_publisher.channel`) that differs from the last
+status the stream sent, and a keep-alive comment after ``keepalive_seconds`` of silence. (A
+change committed just before a board subscribed may be published just after: the board read that
+state already, and gets no second copy of it.)
 
 Each stream holds one Redis pub/sub subscription. It subscribes (and waits for Redis to confirm)
 before reading the status from the database, so a change cannot fall between the read and the
@@ -47,6 +49,7 @@ class _Feed:
         self.feeds = feeds
         self.pubsub = pubsub
         self.first = first
+        self.last = first
         self.closed = False
         self._read: asyncio.Future[Any] | None = None
         self._stopping: asyncio.Future[Any] | None = None
@@ -81,8 +84,11 @@ class _Feed:
                 message = read.result()
                 if message is not None and message.get("type") == "message":
                     data = message["data"]
-                    text = data.decode() if isinstance(data, bytes) else str(data)
-                    yield ServerSentEventMessage(event="status", data=text)
+                    data = data if isinstance(data, bytes) else str(data).encode()
+                    if data == self.last:
+                        continue  # the state this board shows already
+                    self.last = data
+                    yield ServerSentEventMessage(event="status", data=data.decode())
         finally:
             await self.close()
 

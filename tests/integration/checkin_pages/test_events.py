@@ -75,6 +75,33 @@ async def test_first_event_is_the_current_status_then_one_per_change(queue: Queu
         assert issued == await queue.status()
 
 
+@pytest.mark.redis
+async def test_a_late_publication_of_the_state_the_board_read_is_not_sent_again(
+    queue: Queue,
+) -> None:
+    # a walk-in committed before the board subscribed, its publication arrives after: the board's
+    # first event holds that state already, so the late copy is dropped and the next event is the
+    # next change
+    await queue.walk_in("001090000105")
+    await queue.app.state.runtime.checkin.publisher.flush()
+    async with event_stream(queue.app) as stream:
+        event = await stream.next_event()
+        first = event.json()
+        assert first["waiting"] == 1
+        assert event.data is not None
+        late = event.data.encode()
+        await queue.app.state.redis.publish(channel(FACILITY, DEPARTMENT), late)
+        await queue.app.state.redis.publish(channel(FACILITY, DEPARTMENT), late)
+        await queue.call_next()
+        called = await stream.next_status()
+        assert called["now_serving"]["label"] == "NOI-001"
+        assert called["waiting"] == 0
+        # and a state that differs from the last one sent is always sent, even if seen before
+        await queue.app.state.redis.publish(channel(FACILITY, DEPARTMENT), late)
+        again = await stream.next_status()
+        assert again == first
+
+
 async def test_quiet_streams_get_keep_alive_comments(queue: Queue) -> None:
     feeds: QueueFeeds = queue.app.state.runtime.queue_feeds
     assert feeds.keepalive_seconds == 15.0
