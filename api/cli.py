@@ -14,12 +14,13 @@ import sys
 import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, overload
+from urllib.parse import urlsplit, urlunsplit
 
 import click
 
 from api.core.errors import DomainError
 from api.core.observability import configure_logging
-from api.core.settings import Settings, SettingsError
+from api.core.settings import SECRET_VARIABLES, Settings, SettingsError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -452,18 +453,26 @@ def migrate(revision: str, down: bool) -> None:
     click.echo(f"database at {revision}")
 
 
+def _hidden(name: str, value: Any) -> Any:
+    """A setting as check-config prints it: secrets as ``***``, a URL's password as ``***``."""
+    if name not in SECRET_VARIABLES or not value:
+        return value
+    if name in ("DATABASE_URL", "REDIS_URL"):
+        url = urlsplit(str(value))
+        if url.password is None:
+            return value
+        host = url.netloc.rpartition("@")[2]
+        user = f"{url.username}:" if url.username else ":"
+        return urlunsplit(url._replace(netloc=f"{user}***@{host}"))
+    return "***"
+
+
 @main.command("check-config")
 def check_config() -> None:
     """Validate the environment's settings and print them (secrets hidden)."""
     settings = _settings()
-    secrets = {
-        "IDENTIFIER_HASH_KEY",
-        "DOCUMENT_ENCRYPTION_KEYS",
-        "METRICS_TOKEN",
-        "HEALTH_CARD_SIGNING_KEYS",
-    }
     for name, value in settings.by_variable().items():
-        shown = "***" if name in secrets and value else value
+        shown = _hidden(name, value)
         click.echo(f"{name}={'' if shown is None else shown}")
     if settings.production and settings.insurance.accept_unsigned_facilities:
         click.echo(

@@ -703,8 +703,9 @@ class Settings(
         """Read every field from its environment variable; bad values raise SettingsError."""
         env = os.environ if environ is None else environ
         raw: dict[str, Any] = {}
+        files = _secrets_from_files(env)
         for variable in VARIABLES.values():
-            value = env.get(variable.name)
+            value = files.get(variable.name, env.get(variable.name))
             if value is None or value == "":
                 continue
             if variable.is_list:
@@ -756,8 +757,59 @@ class Settings(
 
     @classmethod
     def environment_variables(cls) -> frozenset[str]:
-        """Every environment variable the service reads."""
+        """Every environment variable the service reads (one per field; see also
+        :meth:`secret_file_variables`)."""
         return frozenset(VARIABLES)
+
+    @classmethod
+    def secret_file_variables(cls) -> frozenset[str]:
+        """``<NAME>_FILE`` of each secret setting: its value read from that file."""
+        return frozenset(f"{name}_FILE" for name in SECRET_VARIABLES)
+
+
+SECRET_VARIABLES: Final[tuple[str, ...]] = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "IDENTIFIER_HASH_KEY",
+    "METRICS_TOKEN",
+    "DOCUMENT_ENCRYPTION_KEYS",
+    "HEALTH_CARD_SIGNING_KEYS",
+)
+"""The settings that hold a secret (a password inside a URL counts). Each may instead be read
+from a file named by ``<NAME>_FILE`` (a Kubernetes secret volume, a Docker secret)."""
+
+SECRET_FILE_MAX_BYTES = 64 * 1024
+
+
+def _secrets_from_files(env: Mapping[str, str]) -> dict[str, str]:
+    """``<NAME>_FILE`` -> the file's text (one trailing newline dropped), for each secret setting.
+
+    Setting both ``NAME`` and ``NAME_FILE`` is refused (which one wins would be a guess); so is a
+    missing, unreadable, empty, oversized or non-UTF-8 file, with the variable named.
+    """
+    found: dict[str, str] = {}
+    for name in SECRET_VARIABLES:
+        path = env.get(f"{name}_FILE")
+        if not path:
+            continue
+        if env.get(name):
+            raise SettingsError(f"set {name} or {name}_FILE, not both")
+        try:
+            with open(path, "rb") as file:
+                data = file.read(SECRET_FILE_MAX_BYTES + 1)
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise SettingsError(f"{name}_FILE: cannot read {path}: {reason}") from None
+        if len(data) > SECRET_FILE_MAX_BYTES:
+            raise SettingsError(f"{name}_FILE: {path} is larger than {SECRET_FILE_MAX_BYTES} bytes")
+        try:
+            text = data.decode("utf-8").removesuffix("\n").removesuffix("\r")
+        except UnicodeDecodeError:
+            raise SettingsError(f"{name}_FILE: {path} is not UTF-8 text") from None
+        if not text.strip():
+            raise SettingsError(f"{name}_FILE: {path} is empty")
+        found[name] = text
+    return found
 
 
 class Variable(NamedTuple):

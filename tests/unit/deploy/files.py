@@ -21,8 +21,9 @@ K8S = DEPLOY / "k8s"
 
 @cache
 def setting_names() -> frozenset[str]:
-    """Every environment variable the service reads (one per Settings field)."""
-    return Settings.environment_variables()
+    """Every environment variable the service reads (one per Settings field, and the secrets'
+    ``<NAME>_FILE``)."""
+    return Settings.environment_variables() | Settings.secret_file_variables()
 
 
 # --- Dockerfile -----------------------------------------------------------------------------
