@@ -227,7 +227,7 @@ def test_every_environment_variable_is_a_real_setting() -> None:
     for workload in workloads():
         config_maps, secrets, names = env_sources(workload)
         assert config_maps == {"healthbook-config"}
-        assert secrets == {"healthbook-secrets"}
+        assert secrets == set(), "secrets are mounted as files, never put in the environment"
         assert names <= setting_names(), workload["metadata"]["name"]
     for kind, name, field in (
         ("ConfigMap", "healthbook-config", "data"),
@@ -235,6 +235,58 @@ def test_every_environment_variable_is_a_real_setting() -> None:
     ):
         unknown = set(resource(kind, name)[field]) - setting_names()
         assert not unknown, f"{kind} {name}: {sorted(unknown)} are not in api/core/settings.py"
+
+
+def secret_files(spec: dict[str, Any], container: dict[str, Any]) -> dict[str, str]:
+    """The settings a container reads from files (``NAME_FILE``): NAME -> the key of the
+    healthbook-secrets Secret mounted at that path (asserting the path is such a mount)."""
+    volumes = {volume["name"]: volume for volume in spec.get("volumes", [])}
+    mounts = {mount["mountPath"]: mount for mount in container.get("volumeMounts", [])}
+    found: dict[str, str] = {}
+    for variable in container.get("env", []):
+        if not variable["name"].endswith("_FILE"):
+            continue
+        name = variable["name"].removesuffix("_FILE")
+        path = PurePosixPath(variable["value"])
+        mount = mounts[str(path.parent)]
+        assert mount["readOnly"] is True
+        secret = volumes[mount["name"]]["secret"]
+        assert secret["secretName"] == "healthbook-secrets"
+        assert oct(secret["defaultMode"]) == "0o440"
+        items = {item["path"]: item["key"] for item in secret["items"]}
+        found[name] = items[path.name]
+        assert found[name] == name
+    return found
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "needs"),
+    [
+        ("Deployment", "healthbook-api", set(SECRET_VALUES)),
+        ("Deployment", "healthbook-worker", set(SECRET_VALUES) - {"METRICS_TOKEN"}),
+        ("Job", "healthbook-migrate", set(SECRET_VALUES) - {"METRICS_TOKEN"}),
+    ],
+)
+def test_each_container_gets_the_secrets_it_needs_as_files_and_no_more(
+    kind: str, name: str, needs: set[str]
+) -> None:
+    spec = pod_spec(resource(kind, name))
+    config = resource("ConfigMap", "healthbook-config")["data"]
+    (container,) = spec["containers"]
+    files = secret_files(spec, container)
+    assert set(files) == needs
+    # what the container sees: the ConfigMap, and each mounted file's value in place of NAME_FILE
+    seen = {**config, **{variable: SECRET_VALUES[key] for variable, key in files.items()}}
+    assert Settings.from_env(seen).production
+    for init in spec.get("initContainers", []):
+        # the schema wait reads the database URL and nothing else: no ConfigMap, no other secret
+        assert "envFrom" not in init
+        assert secret_files(spec, init) == {"DATABASE_URL": "DATABASE_URL"}
+        assert {variable["name"] for variable in init["env"]} == {"DATABASE_URL_FILE"}
+        volumes = {mount["name"] for mount in init["volumeMounts"]}
+        for volume in spec["volumes"]:
+            if volume["name"] in volumes and "secret" in volume:
+                assert [item["key"] for item in volume["secret"]["items"]] == ["DATABASE_URL"]
 
 
 def production_environment() -> dict[str, str]:
