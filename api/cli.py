@@ -23,7 +23,7 @@ from api.core.observability import configure_logging
 from api.core.settings import SECRET_VARIABLES, Settings, SettingsError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
     from api.core.port import PortClaim
     from api.identity.schemas import ClientKind
@@ -50,6 +50,39 @@ def _runtime(settings: Settings) -> Runtime:
     from api.runtime import Runtime
 
     return Runtime(settings)
+
+
+class _Bar:
+    """:class:`api.core.progress.Progress` as a click progress bar on stderr, drawn only when
+    stderr is a terminal (quiet in scripts, cron jobs and CI logs)."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.bar: Any = None
+        self.drawn = sys.stderr.isatty()
+
+    def start(self, total: int) -> None:
+        if self.drawn and self.bar is None:
+            self.bar = click.progressbar(length=max(total, 1), label=self.label, file=sys.stderr)
+            self.bar.__enter__()
+
+    def advance(self, steps: int) -> None:
+        if self.bar is not None:
+            self.bar.update(steps)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+@contextlib.contextmanager
+def _progress(label: str) -> Iterator[_Bar]:
+    bar = _Bar(label)
+    try:
+        yield bar
+    finally:
+        bar.close()
 
 
 def _generate_client_key() -> tuple[dict[str, list[dict[str, str]]], dict[str, object]]:
@@ -547,7 +580,10 @@ def keys_rewrap(dry_run: bool, batch_size: int) -> None:
     async def run() -> list[ColumnReport]:
         async with _runtime(settings) as runtime:
             keys = document_keys(settings)
-            return await rewrap(runtime.engine, keys, dry_run=dry_run, batch_size=batch_size)
+            with _progress("values") as bar:
+                return await rewrap(
+                    runtime.engine, keys, dry_run=dry_run, batch_size=batch_size, progress=bar
+                )
 
     try:
         reports = asyncio.run(run())
@@ -577,7 +613,8 @@ def audit_verify() -> None:
 
     async def run() -> VerifyReport:
         async with _runtime(settings) as runtime, runtime.uow() as uow:
-            return await verify(uow.session)
+            with _progress("rows") as bar:
+                return await verify(uow.session, progress=bar)
 
     report = asyncio.run(run())
     if report.first_break is not None:
@@ -721,7 +758,8 @@ def sync(facility_id: str, identifier: str | None, all_known: bool) -> None:
             service = runtime.pull
             if identifier is not None:
                 return [await service.sync_patient_identifier(facility_id, system, value)]
-            return await service.sync_known_patients(facility_id)
+            with _progress("patients") as bar:
+                return await service.sync_known_patients(facility_id, progress=bar)
 
     try:
         results = asyncio.run(run())
@@ -867,8 +905,10 @@ def import_xml(facility_id: str, paths: tuple[str, ...]) -> None:
     async def run() -> None:
         async with _runtime(settings) as runtime:
             service = runtime.insurance
-            with click.progressbar(files, label="envelopes", file=sys.stderr) as bar:
-                for path in bar:
+            with _progress("envelopes") as bar:
+                bar.start(len(files))
+                for path in files:
+                    bar.advance(1)
                     try:
                         result = await service.submit(
                             path.read_bytes(), facility_id=facility_id, publisher="import-xml"

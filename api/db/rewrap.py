@@ -16,10 +16,21 @@ from __future__ import annotations
 from collections import Counter
 
 import msgspec
-from sqlalchemy import Column, LargeBinary, Table, bindparam, column, select, table, update
+from sqlalchemy import (
+    Column,
+    LargeBinary,
+    Table,
+    bindparam,
+    column,
+    func,
+    select,
+    table,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.core.encryption import DocumentKeys, EncryptedBlob, key_id_of
+from api.core.progress import Progress
 from api.db.models import Base
 
 
@@ -42,10 +53,29 @@ def encrypted_columns() -> list[tuple[Table, Column[bytes], EncryptedBlob]]:
     return found
 
 
+async def count_values(engine: AsyncEngine) -> int:
+    """How many values (not NULL) the encrypted columns hold together."""
+    total = 0
+    async with engine.connect() as connection:
+        for model_table, model_column, _ in encrypted_columns():
+            query = select(func.count()).select_from(model_table).where(model_column.is_not(None))
+            total += (await connection.execute(query)).scalar_one()
+    return total
+
+
 async def rewrap(
-    engine: AsyncEngine, keys: DocumentKeys, *, dry_run: bool = False, batch_size: int = 500
+    engine: AsyncEngine,
+    keys: DocumentKeys,
+    *,
+    dry_run: bool = False,
+    batch_size: int = 500,
+    progress: Progress | None = None,
 ) -> list[ColumnReport]:
+    """Rewrite what is not under the primary key, column by column. ``progress`` hears the
+    number of values first (one count per column), then each batch's values as they are done."""
     reports: list[ColumnReport] = []
+    if progress is not None:
+        progress.start(await count_values(engine))
     for model_table, model_column, blob in encrypted_columns():
         (primary,) = model_table.primary_key.columns
         raw = table(
@@ -89,6 +119,8 @@ async def rewrap(
                 if changes:
                     await connection.execute(statement, changes)
             report.values += len(rows)
+            if progress is not None:
+                progress.advance(len(rows))
             if len(rows) < batch_size:
                 break
             last = rows[-1][0]

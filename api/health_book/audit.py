@@ -18,9 +18,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.core.progress import Progress
 from api.health_book.access_log import GENESIS, row_hash
 from api.health_book.models import AccessLogEntry, AccessLogHead
 
@@ -145,8 +146,12 @@ def _headless_rows(head: Any) -> ChainBreak:
     )
 
 
-async def verify(session: AsyncSession) -> VerifyReport:
-    """Check every chain; stops at the first break (in citizen, seq order)."""
+async def verify(session: AsyncSession, progress: Progress | None = None) -> VerifyReport:
+    """Check every chain; stops at the first break (in citizen, seq order). ``progress`` hears
+    the number of rows the chains' heads account for, then the rows as they are checked."""
+    if progress is not None:
+        total = await session.scalar(select(func.coalesce(func.sum(AccessLogHead.seq), 0)))
+        progress.start(int(total or 0))
     heads = _heads(session)
     head = await anext(heads, None)
     rows = chains = 0
@@ -169,7 +174,11 @@ async def verify(session: AsyncSession) -> VerifyReport:
                 rows, chains, ChainBreak(str(row.citizen_id), reason, str(row.id), row.seq)
             )
         rows += 1
+        if progress is not None and rows % _PAGE == 0:
+            progress.advance(_PAGE)
         seq, previous = row.seq, row.row_hash
+    if progress is not None:
+        progress.advance(rows % _PAGE)
     if current is not None:
         problem = _check_end(current, seq, previous, head)
         if problem is not None:

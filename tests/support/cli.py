@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pty
 import subprocess
 from pathlib import Path
 
@@ -55,3 +56,38 @@ async def run_cli_async(
 ) -> subprocess.CompletedProcess[str]:
     """:func:`run_cli` off the event loop, so an app served in this loop keeps answering."""
     return await asyncio.to_thread(run_cli, settings, *args, timeout=timeout, **extra)
+
+
+def run_cli_on_terminal(
+    settings: Settings, *args: str, timeout: float = 120, **extra: str
+) -> tuple[int, str, str]:
+    """:func:`run_cli` with stderr on a pseudo-terminal, as an operator at a shell sees it:
+    (exit code, stdout, what the terminal showed)."""
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [HEALTHBOOK, *args],
+            env=cli_env(settings, TERM="xterm", COLUMNS="100", **extra),
+            cwd=Path(settings.data_dir).parent,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+        )
+    finally:
+        os.close(terminal)
+    shown = bytearray()
+    try:
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # the process closed the terminal (EIO)
+                break
+            if not chunk:
+                break
+            shown += chunk
+        stdout, _ = process.communicate(timeout=timeout)
+    finally:
+        os.close(controller)
+        if process.poll() is None:
+            process.kill()
+    return process.returncode, stdout.decode(), shown.decode(errors="replace")

@@ -33,6 +33,7 @@ from typing import Literal, Protocol
 import msgspec
 
 from api.core.clock import Clock
+from api.core.progress import Progress
 from api.core.settings import Settings
 from api.core.uow import UnitOfWorkFactory
 from api.health_book import ingest
@@ -144,17 +145,25 @@ class PullService:
                 results.append(_failure(target.facility_id, None, exc))
         return results
 
-    async def sync_known_patients(self, facility_id: str) -> list[SyncResult]:
+    async def sync_known_patients(
+        self, facility_id: str, progress: Progress | None = None
+    ) -> list[SyncResult]:
         """Re-sync every patient linked at the facility (least recently checked first), each with
         ``_since`` its last sync. Raises PullNotConfigured for a facility that does not pull;
-        failures of single patients are returned, not raised."""
+        failures of single patients are returned, not raised. ``progress`` hears the number of
+        patients first, then one step per patient done."""
         target = await self._store.target(facility_id)
         results: list[SyncResult] = []
-        for remote_id in await self._store.linked_patients(facility_id):
+        linked = await self._store.linked_patients(facility_id)
+        if progress is not None:
+            progress.start(len(linked))
+        for remote_id in linked:
             try:
                 results.append(await self._sync_remote(target, remote_id))
             except PullError as exc:
                 results.append(_failure(facility_id, remote_id, exc))
+            if progress is not None:
+                progress.advance(1)
         return results
 
     async def sync_all_known(self) -> list[SyncResult]:

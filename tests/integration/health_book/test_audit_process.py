@@ -5,6 +5,7 @@ row altered, a row removed and a chain cut short each exit 1 naming the row or t
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -14,7 +15,7 @@ from sqlalchemy import select, text
 from api.health_book.models import AccessLogEntry
 from tests.integration.health_book.conftest import ANY_ID, patient_number
 from tests.support.auth import bearer, login, register_provider
-from tests.support.cli import run_cli_async
+from tests.support.cli import run_cli_async, run_cli_on_terminal
 from tests.support.fhir_samples import IPS, LEONOR, sample_bytes
 
 GUARDIAN = "001085000001"
@@ -81,6 +82,22 @@ async def test_an_intact_log_verifies_in_a_process_of_its_own(
     assert result.returncode == 0, result.stderr
     chains = len({row.citizen_id for row in written})
     assert f"access log intact: {len(written)} row(s) in {chains} chain(s)" in result.stdout
+
+
+async def test_a_terminal_sees_a_progress_bar_a_log_file_does_not(
+    client, app, settings, hospital, admin_token, idp
+) -> None:
+    await realistic_run(client, hospital, admin_token, idp)
+    written = await rows(app)
+    code, stdout, shown = await asyncio.to_thread(run_cli_on_terminal, settings, "audit", "verify")
+    assert code == 0, shown
+    assert f"access log intact: {len(written)} row(s)" in stdout
+    assert "rows" in shown
+    assert "100%" in shown  # the bar reached its end: the heads accounted for every row
+    quiet = await run_cli_async(settings, "audit", "verify")
+    assert quiet.returncode == 0
+    assert "rows" not in quiet.stderr
+    assert "%" not in quiet.stderr
 
 
 @pytest.mark.parametrize("damage", ["alter", "delete", "truncate"])

@@ -38,6 +38,7 @@ from api.health_book.models import HealthDocument
 from tests.integration.health_book.conftest import patient_number
 from tests.support.fhir_export import assert_valid_fhir
 from tests.support.fhir_samples import IPS, LEONOR, sample_bytes, sample_json
+from tests.unit.test_progress import Recorder
 
 
 async def book_changed(_citizen_id: object) -> None:
@@ -175,9 +176,14 @@ async def test_keys_rotate_by_rewrapping(client, app, hospital, settings) -> Non
             1,
         )
         assert await raw_column(reader, "health_document", "body") == before
-        reports = await rewrap(reader, document_keys(rotated), batch_size=2)
+        progress = Recorder()
+        reports = await rewrap(reader, document_keys(rotated), batch_size=2, progress=progress)
         entries = {r.column: r for r in reports}["health_entry.resource"]
         assert entries.rewrapped == entries.values == 3  # in batches of 2
+        # the progress heard the number of values first, then each batch as it was done
+        assert progress.total == progress.done == sum(r.values for r in reports)
+        assert 2 in progress.steps
+        assert max(progress.steps) == 2
         after = await raw_column(reader, "health_document", "body")
         assert [key_id_of(value) for value in after] == ["key-b"]
         # only the wrapped data key changed: the encrypted content is the same bytes

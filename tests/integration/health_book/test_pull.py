@@ -45,6 +45,7 @@ from tests.support.fhir_samples import (
 )
 from tests.support.fhir_server import FhirServer
 from tests.support.hospital import register_facility
+from tests.unit.test_progress import Recorder
 
 
 @pytest.fixture
@@ -243,7 +244,10 @@ async def test_known_patients_are_resynced_and_a_first_login_finds_the_citizen(
     fhir_server.change(
         rusty, f"Condition/{condition['id']}", lambda r: r.update(onsetDateTime="2001-02-03")
     )
-    results = await puller.sync_known_patients(facility)
+    progress = Recorder()
+    results = await puller.sync_known_patients(facility, progress=progress)
+    assert progress.total == progress.done == len(results) == 2
+    assert progress.steps == [1, 1]
     by_patient = {r.remote_patient_id: r.outcome for r in results}
     assert by_patient == {rusty: "new_version", found[0].remote_patient_id: "up_to_date"}
     assert {r.outcome for r in await puller.sync_all_known()} == {"up_to_date"}
