@@ -7,13 +7,14 @@ must be seekable. The XML is read with ``lxml.etree.iterparse`` and every top-le
 dropped once handled, so memory stays flat whatever the file's size (exports reach gigabytes);
 zip members are decompressed as they are read.
 
-Safety: the export's internal DTD is parsed (it must be, to be well-formed) but never loaded from
-anywhere, entities are never resolved or fetched, attribute defaults are not applied, and a
-document whose DTD declares any entity is refused as a whole before one of its samples is
-returned (Apple's DTD declares none; libxml2's amplification guard bounds what could be expanded
-before that check). Decompressed bytes are capped (:attr:`Limits.max_xml_bytes`), a zip member
-whose declared compression ratio is beyond :attr:`Limits.max_compression_ratio` is not opened,
-and a record with more than :attr:`Limits.max_children` children is refused without keeping them.
+Safety: the export's internal DTD subset is parsed (it must be, to be well-formed) but nothing
+is loaded from anywhere, entities are never resolved or fetched, and a document whose DTD
+declares any entity, or that names an external DTD, is refused as a whole before one of its
+samples is returned (Apple's DTD declares none; libxml2's amplification guard bounds what could
+be expanded before that check). Decompressed bytes are capped (:attr:`Limits.max_xml_bytes`),
+a zip member whose declared compression ratio is beyond :attr:`Limits.max_compression_ratio` is
+not opened, and a record with more than :attr:`Limits.max_children` children is refused without
+keeping them.
 
 Output: :class:`ExportReader` iterates :class:`Sample` (blood pressure, heart rate, body weight,
 body height, body temperature, oxygen saturation, blood glucose) in canonical UCUM units; every
@@ -371,6 +372,7 @@ class _CountingStream:
         self._progress = progress
         self._every = max(1, every)
         self._next_report = self._every
+        self._reported = 0
 
     def read(self, size: int = -1) -> bytes:
         if self._head:
@@ -385,8 +387,11 @@ class _CountingStream:
             raise ExportTooLarge(
                 f"export.xml is larger than {self._max:,} bytes, the most accepted"
             )
-        if self._progress is not None and (self.bytes_read >= self._next_report or not data):
+        if self._progress is not None and (
+            self.bytes_read >= self._next_report or (not data and self._reported != self.bytes_read)
+        ):
             self._next_report = self.bytes_read + self._every
+            self._reported = self.bytes_read
             self._progress(self.bytes_read, self.total)
         return data
 
@@ -593,7 +598,7 @@ class ExportReader:
                     summary.samples += 1
                     yield sample
         except etree.XMLSyntaxError as exc:
-            where = exc.lineno or line
+            where = exc.lineno if exc.lineno else line
             raise ExportInvalid(
                 f"export.xml is not well-formed XML (line {where}): {exc.msg}",
                 line=where,
@@ -613,6 +618,11 @@ class ExportReader:
     def _check_document(self, element: etree._Element) -> etree._Element:
         tree = element.getroottree()
         docinfo = tree.docinfo
+        if docinfo.system_url or docinfo.public_id:  # pyright: ignore[reportAttributeAccessIssue]
+            raise ExportInvalid(
+                "export.xml refers to an external DTD; an Apple Health export carries its DTD "
+                "inside, and nothing is fetched"
+            )
         for dtd in (docinfo.internalDTD, docinfo.externalDTD):
             if dtd is not None and next(iter(dtd.iterentities()), None) is not None:  # pyright: ignore[reportAttributeAccessIssue]
                 raise ExportInvalid(
