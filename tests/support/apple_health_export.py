@@ -17,6 +17,7 @@ import io
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import NamedTuple
 from xml.sax.saxutils import quoteattr
 
 PROLOG = """<?xml version="1.0" encoding="UTF-8"?>
@@ -216,7 +217,16 @@ def _stamp(minute: int) -> str:
     return f"{2000 + year}-{month + 1:02d}-{month_day + 1:02d} {hour:02d}:{minutes:02d}:00 +0700"
 
 
-def _synthetic_block(index: int) -> tuple[str, int]:
+class Synthetic(NamedTuple):
+    """What :func:`write_synthetic` wrote: ``<Record>`` elements (those inside correlations
+    included), the samples the reader must return from them, and the file's size."""
+
+    records: int
+    samples: int
+    bytes: int
+
+
+def _synthetic_block(index: int) -> tuple[str, int, int]:
     """About twenty records of a watch wearer's mix: heart rate, steps and energy (the last two
     not imported), a weight and a glucose with its meal time; every tenth block also a blood
     pressure correlation and its two halves listed alone, as the app lists them."""
@@ -274,34 +284,35 @@ def _synthetic_block(index: int) -> tuple[str, int]:
         )
     )
     if index % 10:
-        return "".join(parts), 18
+        return "".join(parts), 18, 10  # 8 heart rates, a weight, a glucose
     moment = _stamp(base + 18)
     parts.append(record("BloodPressureSystolic", 120 + index % 20, "mmHg", moment, device=CUFF))
     parts.append(record("BloodPressureDiastolic", 80 + index % 10, "mmHg", moment, device=CUFF))
     parts.append(correlation(120 + index % 20, 80 + index % 10, moment, device=CUFF))
-    # 20 top-level records + 2 inside the correlation
-    return "".join(parts), 22
+    # 20 top-level records + 2 inside the correlation; the halves alone are the correlation's
+    return "".join(parts), 22, 11
 
 
-def write_synthetic(path: Path, target_bytes: int) -> int:
-    """Write an export.xml of about ``target_bytes`` to ``path``; the number of ``<Record>``
-    elements written (those inside correlations included)."""
-    records = 0
+def write_synthetic(path: Path, target_bytes: int) -> Synthetic:
+    """Write an export.xml of about ``target_bytes`` to ``path``, in constant memory."""
+    records = samples = 0
     written = 0
     index = 0
-    with path.open("w", encoding="utf-8") as out:
-        head = PROLOG + OPEN
+    with path.open("wb") as out:
+        head = (PROLOG + OPEN).encode()
         out.write(head)
         written += len(head)
         while written < target_bytes:
             chunk: list[str] = []
             for _ in range(50):
-                block, count = _synthetic_block(index)
+                block, block_records, block_samples = _synthetic_block(index)
                 index += 1
-                records += count
+                records += block_records
+                samples += block_samples
                 chunk.append(block)
-            text = "".join(chunk)
-            out.write(text)
-            written += len(text)
-        out.write(CLOSE)
-    return records
+            data = "".join(chunk).encode()
+            out.write(data)
+            written += len(data)
+        out.write(CLOSE.encode())
+        written += len(CLOSE)
+    return Synthetic(records, samples, written)
