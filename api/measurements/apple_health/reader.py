@@ -62,7 +62,8 @@ class ExportReader:
         self.limits = limits
         self.summary = Summary()
         self._started = False
-        self._devices: dict[str, Device] = {}
+        self._devices: dict[str, Device] = {}  # parsed descriptions, by their text
+        self._sources: dict[tuple[str, str | None], Source] = {}
         self._pairing = Pairing(limits.max_pending_blood_pressure)
         self._container = Container(file, limits, progress, progress_every)
         self._stream = self._container.stream
@@ -216,9 +217,12 @@ class ExportReader:
         if end_text is None:
             raise Refused("no endDate")
         start = parse_instant(start_text)
-        end = parse_instant(end_text)
-        if end < start:
-            raise Refused("endDate is before startDate")
+        if end_text == start_text:  # most samples are an instant
+            end = start
+        else:
+            end = parse_instant(end_text)
+            if end < start:
+                raise Refused("endDate is before startDate")
         raw_device = element.get("device")
         device = None
         if raw_device:
@@ -228,7 +232,14 @@ class ExportReader:
                 if len(self._devices) >= 1024:
                     self._devices.clear()
                 self._devices[raw_device] = device
-        return Reading(start, end, Source(source_name, element.get("sourceVersion")), device, line)
+        version = element.get("sourceVersion")
+        source = self._sources.get((source_name, version))
+        if source is None:
+            source = Source(source_name, version)
+            if len(self._sources) >= 1024:
+                self._sources.clear()
+            self._sources[source_name, version] = source
+        return Reading(start, end, source, device, line)
 
     def _record(self, element: etree._Element, line: int | None) -> Sample | None:
         record_type = element.get("type")

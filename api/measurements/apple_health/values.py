@@ -126,16 +126,13 @@ def dedup_key(
     """A stable key of one reading: kind, start and end as instants (the offset the export was
     written with does not matter), the canonical values to 4 decimals (kg and lb exports of one
     weight agree) and unit, and the source's name. Hex SHA-256."""
-    text = "\x1f".join(
-        (
-            "apple-health",
-            kind,
-            f"{start.timestamp():.3f}",
-            f"{end.timestamp():.3f}",
-            "/".join(f"{value:.4f}" for value in values),
-            unit,
-            source,
-        )
+    start_at = start.timestamp()
+    end_at = start_at if end is start else end.timestamp()
+    shown = (
+        "/".join([f"{value:.4f}" for value in values]) if len(values) > 1 else f"{values[0]:.4f}"
+    )
+    text = (
+        f"apple-health\x1f{kind}\x1f{start_at:.3f}\x1f{end_at:.3f}\x1f{shown}\x1f{unit}\x1f{source}"
     )
     return hashlib.sha256(text.encode()).hexdigest()
 
