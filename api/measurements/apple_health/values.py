@@ -128,9 +128,7 @@ def dedup_key(
     weight agree) and unit, and the source's name. Hex SHA-256."""
     start_at = start.timestamp()
     end_at = start_at if end is start else end.timestamp()
-    shown = (
-        "/".join([f"{value:.4f}" for value in values]) if len(values) > 1 else f"{values[0]:.4f}"
-    )
+    shown = "/".join([f"{value:.4f}" for value in values])
     text = (
         f"apple-health\x1f{kind}\x1f{start_at:.3f}\x1f{end_at:.3f}\x1f{shown}\x1f{unit}\x1f{source}"
     )
