@@ -48,7 +48,8 @@ class CountingStream:
         self.bytes_read += len(data)
         if self.bytes_read > self._max:
             raise ExportTooLarge(
-                f"export.xml is larger than {self._max:,} bytes, the most accepted"
+                f"export.xml is larger than {self._max:,} bytes, the most accepted",
+                limits={"max_bytes": self._max},
             )
         if self._progress is not None and (
             self.bytes_read >= self._next_report or (not data and self._reported != self.bytes_read)
@@ -92,7 +93,8 @@ class Container:
             file.seek(start + len(head))
             if total > limits.max_xml_bytes:
                 raise ExportTooLarge(
-                    f"export.xml is {total:,} bytes; at most {limits.max_xml_bytes:,} are accepted"
+                    f"export.xml is {total:,} bytes; at most {limits.max_xml_bytes:,} are accepted",
+                    limits={"max_bytes": limits.max_xml_bytes},
                 )
         self.stream = CountingStream(
             file,
@@ -132,7 +134,8 @@ class Container:
             self.close()
             raise ExportTooLarge(
                 f"the zip's export.xml is {info.file_size:,} bytes; at most "
-                f"{limits.max_xml_bytes:,} are accepted"
+                f"{limits.max_xml_bytes:,} are accepted",
+                limits={"max_bytes": limits.max_xml_bytes},
             )
         ratio = info.file_size / max(info.compress_size, 1)
         if info.file_size > limits.ratio_floor_bytes and ratio > limits.max_compression_ratio:
@@ -140,7 +143,8 @@ class Container:
             raise ExportTooLarge(
                 f"the zip's export.xml expands {ratio:,.0f} times ({info.compress_size:,} to "
                 f"{info.file_size:,} bytes); at most {limits.max_compression_ratio:,.0f} times "
-                "is accepted"
+                "is accepted",
+                limits={"max_compression_ratio": limits.max_compression_ratio},
             )
         try:
             member = archive.open(info)

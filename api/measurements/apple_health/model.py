@@ -119,10 +119,18 @@ class ExportRefused(DomainError):
 
     problem = EXPORT_INVALID
 
-    def __init__(self, detail: str, *, line: int | None = None, samples_read: int = 0) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        line: int | None = None,
+        samples_read: int = 0,
+        limits: dict[str, Any] | None = None,
+    ) -> None:
         extra: dict[str, Any] = {"samples_read": samples_read}
         if line is not None:
             extra["line"] = line
+        extra.update(limits or {})
         super().__init__(detail, extra=extra)
         self.line = line
         self.samples_read = samples_read
@@ -133,6 +141,7 @@ class ExportInvalid(ExportRefused):
 
 
 class ExportTooLarge(ExportRefused):
-    """Beyond a size limit once decompressed, or compressed like a zip bomb."""
+    """Beyond a size limit once decompressed, or compressed like a zip bomb; the problem names
+    the limit (``max_bytes`` or ``max_compression_ratio``)."""
 
     problem = PAYLOAD_TOO_LARGE

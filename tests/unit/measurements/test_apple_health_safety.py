@@ -243,8 +243,10 @@ def test_a_zip_bomb_is_refused_before_it_is_inflated() -> None:
     with pytest.raises(ExportTooLarge, match="expands") as refused:
         read(data, max_compression_ratio=100, ratio_floor_bytes=1 << 20)
     assert refused.value.problem.status == 413
-    with pytest.raises(ExportTooLarge, match="at most 8,388,608 are accepted"):
+    assert refused.value.extra == {"samples_read": 0, "max_compression_ratio": 100}
+    with pytest.raises(ExportTooLarge, match="at most 8,388,608 are accepted") as refused:
         read(data, max_xml_bytes=8 << 20, max_compression_ratio=10_000)
+    assert refused.value.extra == {"samples_read": 0, "max_bytes": 8 << 20}
 
 
 def test_a_small_highly_compressed_member_is_read() -> None:
@@ -259,6 +261,7 @@ def test_the_size_cap_holds_when_the_size_is_not_known_in_advance() -> None:
     with pytest.raises(ExportTooLarge, match="larger than 40,000 bytes") as refused:
         list(read_export(io.BufferedReader(Unseekable(xml)), limits=Limits(max_xml_bytes=40_000)))
     assert refused.value.samples_read > 0
+    assert refused.value.extra["max_bytes"] == 40_000
     with pytest.raises(ExportTooLarge, match=f"export.xml is {len(xml):,} bytes"):
         read(xml, max_xml_bytes=40_000)
 
