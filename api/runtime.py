@@ -377,6 +377,7 @@ class Runtime:
             settings=self.settings.sharing,
             base_url=self.settings.issuer,
             consents=self.consents,
+            location_secret=self.identifier_key,
             polls=RateLimiter(
                 self.redis, self.clock, {POLL_CLASS: poll_budget(self.settings.sharing)}
             ),

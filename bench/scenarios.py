@@ -595,8 +595,9 @@ register(
         target_rps=1000,
         description=(
             "A recipient's manifest request of a SMART Health Link without a passcode, not "
-            "long-term (32 citizens' links in turn): the link found active, a new file ticket "
-            "(`location`), the citizen's access-log row, in one transaction. Target: 1,000/s."
+            "long-term (32 citizens' links in turn): the link found active, a stateless file "
+            "`location` (HMAC, no row), the citizen's access-log row (one statement on "
+            "PostgreSQL), in one transaction. Target: 1,000/s."
         ),
     )
 )

@@ -157,6 +157,10 @@ class AccessLogHead(Base):
     )
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    """The last row's ``prev_hash`` (the hash this head's ``hash`` replaced): the one-statement
+    append (api/health_book/access_log.py) reads it back from ``RETURNING``. None on heads last
+    written before it was kept."""
 
 
 class PullLink(Base):

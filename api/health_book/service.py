@@ -70,17 +70,18 @@ class ReadLog:
             )
 
     @staticmethod
-    def recipient_read_in(
+    async def recipient_read_in(
         session: AsyncSession,
         citizen_id: uuid.UUID,
         recipient: str,
         resource: str,
         detail: dict[str, Any],
         now: dt.datetime,
-    ) -> None:
+    ) -> uuid.UUID:
         """A shared link opened by its recipient (the name they gave), written in the caller's
-        transaction: committed with what it hands out, or not at all."""
-        access_log.record(
+        transaction now (one statement on PostgreSQL: :func:`access_log.append`): committed with
+        what it hands out, or not at all. The row's id."""
+        return await access_log.append(
             session,
             citizen_id=citizen_id,
             actor_kind="recipient",

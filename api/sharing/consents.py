@@ -28,7 +28,7 @@ from sqlalchemy import select
 from api.core.clock import Clock
 from api.core.errors import NotFound
 from api.core.uow import UnitOfWorkFactory
-from api.sharing.models import ShareLink
+from api.sharing.models import RecipientLink, ShareLink
 
 CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
 CONSENT_ACTION = "http://terminology.hl7.org/CodeSystem/consentaction"
@@ -58,7 +58,7 @@ RESTRICTED_LABELS = (
 _encoder = msgspec.json.Encoder()
 
 
-def shared_categories(link: ShareLink) -> tuple[str, ...] | None:
+def shared_categories(link: ShareLink | RecipientLink) -> tuple[str, ...] | None:
     """The categories a share is narrowed to; None for the whole book or one visit."""
     return None if link.categories is None else tuple(link.categories.split(","))
 

@@ -14,6 +14,8 @@ import binascii
 import hashlib
 import hmac
 import secrets
+import struct
+import uuid
 from typing import Annotated
 
 import msgspec
@@ -145,3 +147,60 @@ def check_passcode(stored: str, passcode: str) -> bool:
         return False
     digest = hashlib.scrypt(passcode.encode(), salt=b64url_decode(salt), dklen=32, **_SCRYPT)
     return hmac.compare_digest(b64url(digest), expected)
+
+
+_LOCATION_VERSION = 1
+_LOCATION_FILES = (FHIR_JSON, HEALTH_CARD_FILE)
+_LOCATION_BODY = struct.Struct(">B16s16sQB")
+"""A location token's body: version, the link's id, the access-log row's id, the expiry (Unix
+seconds), which file (an index in :data:`_LOCATION_FILES`)."""
+_LOCATION_MAC_BYTES = 16
+
+
+class FileLocations:
+    """Stateless file ``location`` tokens: what a ticket row held (the link, which file, until
+    when), carried in the URL and authenticated with HMAC-SHA-256 (128 bits kept) under a key of
+    their own, derived from a service secret for this purpose alone. The answer's access-log
+    row's id is in it too, so each answer's location is its own. Opening one checks the MAC and
+    the expiry only: whether the link is still active is the database's to say."""
+
+    def __init__(self, secret: str) -> None:
+        self._key = hmac.new(
+            secret.encode(), b"healthbook shl file location v1", hashlib.sha256
+        ).digest()
+
+    def _mac(self, body: bytes) -> bytes:
+        return hmac.digest(self._key, body, "sha256")[:_LOCATION_MAC_BYTES]
+
+    def issue(
+        self, link_id: uuid.UUID, entry_id: uuid.UUID, content_type: str, expires: int
+    ) -> str:
+        """The token of ``link_id``'s file ``content_type`` until ``expires`` (Unix seconds)."""
+        body = _LOCATION_BODY.pack(
+            _LOCATION_VERSION,
+            link_id.bytes,
+            entry_id.bytes,
+            expires,
+            _LOCATION_FILES.index(content_type),
+        )
+        return b64url(body + self._mac(body))
+
+    def open(self, token: str, now: float) -> tuple[uuid.UUID, str] | None:
+        """The link's id and the file of a token this service issued that has not expired at
+        ``now``; None for anything else (forged, altered, expired, not a location token)."""
+        if len(token) != _LOCATION_TOKEN_CHARS:
+            return None
+        try:
+            raw = b64url_decode(token)
+        except PayloadError:
+            return None
+        body, mac = raw[: _LOCATION_BODY.size], raw[_LOCATION_BODY.size :]
+        if len(mac) != _LOCATION_MAC_BYTES or not hmac.compare_digest(mac, self._mac(body)):
+            return None
+        version, link_id, _entry, expires, kind = _LOCATION_BODY.unpack(body)
+        if version != _LOCATION_VERSION or expires <= now or kind >= len(_LOCATION_FILES):
+            return None
+        return uuid.UUID(bytes=link_id), _LOCATION_FILES[kind]
+
+
+_LOCATION_TOKEN_CHARS = len(b64url(bytes(_LOCATION_BODY.size + _LOCATION_MAC_BYTES)))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+import msgspec
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, Uuid, false
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -67,6 +68,27 @@ class ShareLink(Base):
     NULL``, in the transaction that enqueues the owner's push."""
     swept_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     """When the sweep erased the content of this expired or revoked link."""
+
+
+class RecipientLink(msgspec.Struct, kw_only=True):
+    """What a recipient's answer reads of a link: its columns but the ciphertexts (the card's
+    is loaded with the document's, only when they are embedded or re-encrypted)."""
+
+    id: uuid.UUID
+    citizen_id: uuid.UUID
+    content: str
+    visit_id: uuid.UUID | None
+    categories: str | None
+    include_restricted: bool
+    label: str | None
+    flags: str
+    jwe_at: dt.datetime
+    passcode_hash: str | None
+    attempts_remaining: int
+    key: bytes | None
+    first_accessed_at: dt.datetime | None
+    has_card: bool
+    card_jwe: str | None = None
 
 
 class ShareTicket(Base):

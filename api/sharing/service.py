@@ -23,6 +23,15 @@ in the transaction that hands it out, and the first one also marks the link's
 through the outbox. Long-term links' polling is limited per link in Redis (the rate limiter's
 sliding window), across API processes. The sweep erases expired and revoked links' content
 (keeping their rows) and used file tickets.
+
+A file ``location`` is stateless (:class:`links.FileLocations`): the URL carries the link, the
+file and the expiry under an HMAC, so a manifest answer writes nothing but its access-log row;
+the file's ``GET`` checks the MAC and the expiry, then reads the file of the link only while the
+link is active. A link without passcode that is not long-term is answered in four round trips on
+PostgreSQL: ``BEGIN``, the link's columns (never its ciphertext unless embedding), the access-log
+row (one statement), ``COMMIT``. ``share_ticket`` only holds tickets handed out before locations
+were stateless; they still open their file until they expire (an hour at most), and the sweep
+deletes them.
 """
 
 from __future__ import annotations
@@ -37,12 +46,12 @@ from collections.abc import Collection
 from typing import Any, Literal, Protocol, cast
 
 import msgspec
-from sqlalchemy import CursorResult, delete, func, or_, select, update
+from sqlalchemy import CursorResult, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import defer
 
 from api.core import qr
 from api.core.clock import Clock
+from api.core.db import UtcDateTime
 from api.core.errors import Forbidden, InvalidInput, NotFound
 from api.core.ratelimit import RateLimiter
 from api.core.settings import SharingSettings
@@ -50,7 +59,7 @@ from api.core.uow import UnitOfWorkFactory
 from api.sharing import links, schemas
 from api.sharing.consents import Consents, shared_categories
 from api.sharing.errors import FileNotFound, LinkNotFound, PasscodeInvalid
-from api.sharing.models import ShareLink, ShareTicket
+from api.sharing.models import RecipientLink, ShareLink, ShareTicket
 from api.sharing.viewer_page import VIEWER_PATH
 from notifications import outbox
 from notifications.messages import ShareOpened
@@ -60,7 +69,7 @@ logger = logging.getLogger("healthbook.sharing")
 SHARED_RESOURCE = "health-book/export/ips"
 
 
-def shared_resource(link: ShareLink) -> str:
+def shared_resource(link: ShareLink | RecipientLink) -> str:
     """What a recipient fetched, as the access log names it: the book's narrowing export, with
     the share's visit or categories (as a guardian's export of the same choice is logged)."""
     categories = shared_categories(link)
@@ -70,6 +79,9 @@ def shared_resource(link: ShareLink) -> str:
         return f"{SHARED_RESOURCE}?categories=" + ",".join(sorted(categories))
     return SHARED_RESOURCE
 
+
+_TICKET_CHARS = len(links.new_secret())
+"""A ticket's token (before locations were stateless): 256 random bits, base64url."""
 
 POLL_CLASS = "share-poll"
 """The polling budget of ``L`` links (a :class:`RateLimiter` class, one counter per link)."""
@@ -122,7 +134,7 @@ CARD_CONTENTS: frozenset[str] = frozenset({"immunizations", "visit"})
 class RecipientReads(Protocol):
     """The citizen's access log (the health book's), written in the caller's transaction."""
 
-    def recipient_read_in(
+    async def recipient_read_in(
         self,
         session: AsyncSession,
         citizen_id: uuid.UUID,
@@ -130,7 +142,33 @@ class RecipientReads(Protocol):
         resource: str,
         detail: dict[str, Any],
         now: dt.datetime,
-    ) -> None: ...
+    ) -> uuid.UUID: ...
+
+
+_LINK = ShareLink.__table__.c
+_FIND = select(
+    _LINK.id,
+    _LINK.citizen_id,
+    _LINK.content,
+    _LINK.visit_id,
+    _LINK.categories,
+    _LINK.include_restricted,
+    _LINK.label,
+    _LINK.flags,
+    _LINK.jwe_at,
+    _LINK.passcode_hash,
+    _LINK.attempts_remaining,
+    _LINK.key,
+    _LINK.first_accessed_at,
+    _LINK.card_jwe.is_not(None),
+).where(
+    _LINK.manifest_id == bindparam("manifest_id"),
+    _LINK.revoked_at.is_(None),
+    _LINK.expires_at > bindparam("now", type_=UtcDateTime()),
+    _LINK.attempts_remaining > 0,
+)
+"""The active link at a manifest id, without its ciphertexts (Core: no ORM identity map on the
+hot path; built once)."""
 
 
 def _active(now: dt.datetime) -> Any:
@@ -152,12 +190,16 @@ class ShareService:
         settings: SharingSettings,
         base_url: str,
         consents: Consents,
+        location_secret: str,
         polls: RateLimiter | None = None,
         cards: CardFiles | None = None,
     ) -> None:
         """``polls``: the limiter of ``L`` links' polling (class :data:`POLL_CLASS`, in Redis
         so it holds across API processes); None: not limited. ``cards``: signs the health card
-        a share of immunizations or of a visit carries beside its document; None: no cards."""
+        a share of immunizations or of a visit carries beside its document; None: no cards.
+        ``location_secret``: the service secret file ``location`` tokens' key is derived from
+        (a key of their own)."""
+        self._locations = links.FileLocations(location_secret)
         self._polls = polls
         self._cards = cards
         self._uow = uow
@@ -173,7 +215,7 @@ class ShareService:
         """The shares as FHIR Consents."""
         return self._consents
 
-    def _card(self, link: ShareLink, key: str, document: bytes) -> str | None:
+    def _card(self, link: ShareLink | RecipientLink, key: str, document: bytes) -> str | None:
         """The share's health card file, encrypted with its key: signed from the shared
         ``document`` itself (so it holds nothing the document does not, restricted data
         included), for immunizations or a visit, when this service signs cards and the document
@@ -186,7 +228,9 @@ class ShareService:
         card = self._cards.card_of_document(link.citizen_id, document, content)
         return None if card is None else links.encrypt(key, card, links.HEALTH_CARD_FILE)
 
-    async def _content(self, link: ShareLink, *, guardian: str | None = None) -> bytes:
+    async def _content(
+        self, link: ShareLink | RecipientLink, *, guardian: str | None = None
+    ) -> bytes:
         """What ``link`` holds, exported from the book as it is now (the share's choice)."""
         return await self._book.export_shared(
             link.citizen_id,
@@ -427,31 +471,62 @@ class ShareService:
             return jwe
 
     @staticmethod
-    async def _find(session: AsyncSession, manifest_id: str, now: dt.datetime) -> ShareLink:
-        """The active link at ``manifest_id`` (without its ciphertext); ``LinkNotFound``."""
-        link = await session.scalar(
-            select(ShareLink)
-            .options(defer(ShareLink.jwe))
-            .where(ShareLink.manifest_id == manifest_id, *_active(now))
-        )
-        if link is None:
+    async def _find(session: AsyncSession, manifest_id: str, now: dt.datetime) -> RecipientLink:
+        """The active link at ``manifest_id`` (without its ciphertexts); ``LinkNotFound``."""
+        row = (await session.execute(_FIND, {"manifest_id": manifest_id, "now": now})).first()
+        if row is None:
             raise LinkNotFound()
-        return link
+        (
+            id_,
+            citizen_id,
+            content,
+            visit_id,
+            categories,
+            include_restricted,
+            label,
+            flags,
+            jwe_at,
+            passcode_hash,
+            attempts_remaining,
+            key,
+            first_accessed_at,
+            has_card,
+        ) = row
+        return RecipientLink(
+            id=id_,
+            citizen_id=citizen_id,
+            content=content,
+            visit_id=visit_id,
+            categories=categories,
+            include_restricted=include_restricted,
+            label=label,
+            flags=flags,
+            jwe_at=jwe_at,
+            passcode_hash=passcode_hash,
+            attempts_remaining=attempts_remaining,
+            key=key,
+            first_accessed_at=first_accessed_at,
+            has_card=bool(has_card),
+        )
 
     @staticmethod
-    async def _stored(session: AsyncSession, link: ShareLink, now: dt.datetime) -> str:
-        """The link's ciphertext, while the link is active; ``LinkNotFound`` otherwise (revoked,
-        disabled or swept meanwhile)."""
-        jwe = await session.scalar(
-            select(ShareLink.jwe).where(
-                ShareLink.id == link.id, ShareLink.jwe.is_not(None), *_active(now)
+    async def _stored(session: AsyncSession, link: RecipientLink, now: dt.datetime) -> str:
+        """The link's ciphertext (its card's too, kept in ``link``), while the link is active;
+        ``LinkNotFound`` otherwise (revoked, disabled or swept meanwhile)."""
+        found = (
+            await session.execute(
+                select(ShareLink.jwe, ShareLink.card_jwe).where(
+                    ShareLink.id == link.id, ShareLink.jwe.is_not(None), *_active(now)
+                )
             )
-        )
-        if jwe is None:
+        ).first()
+        document: str | None = None if found is None else found[0]
+        if found is None or document is None:
             raise LinkNotFound()
-        return jwe
+        link.card_jwe = found[1]
+        return document
 
-    async def _admit(self, link: ShareLink, passcode: str | None) -> None:
+    async def _admit(self, link: RecipientLink, passcode: str | None) -> None:
         """Its passcode (if any) right, and its polling budget (``L``) allowing another answer;
         ``PasscodeInvalid``, ``LinkNotFound`` or ``RateLimited`` otherwise."""
         if link.passcode_hash is not None:
@@ -460,7 +535,7 @@ class ShareService:
             # a wrong passcode never gets here: it spends an attempt, not the polling budget
             await self._polls.hit(POLL_CLASS, str(link.id))
 
-    async def _reencrypted(self, link: ShareLink) -> tuple[str, str | None] | None:
+    async def _reencrypted(self, link: RecipientLink) -> tuple[str, str | None] | None:
         """An ``L`` link's book as it is now, encrypted anew with its key, and its health card
         signed anew from it; None for others."""
         if link.key is None:
@@ -472,7 +547,7 @@ class ShareService:
     async def _still_active(
         self,
         session: AsyncSession,
-        link: ShareLink,
+        link: RecipientLink,
         now: dt.datetime,
         new: tuple[str, str | None] | None,
     ) -> str:
@@ -491,40 +566,41 @@ class ShareService:
             raise LinkNotFound()
         link.jwe_at = now
         link.card_jwe = new_card
+        link.has_card = new_card is not None
         return new_jwe
 
     async def _manifest_in(
         self,
         session: AsyncSession,
-        link: ShareLink,
+        link: RecipientLink,
         request: schemas.ManifestRequest,
         now: dt.datetime,
         jwe: str | None,
     ) -> schemas.Manifest:
-        """The manifest, its tickets and its log written in ``session`` (the answer's
-        transaction). ``jwe``: the document, when it may be embedded. The health card file,
-        when the link has one, follows the document: embedded or by a ticket of its own."""
-        files = [self._file_in(session, link, request, now, links.FHIR_JSON, jwe)]
-        if link.card_jwe is not None:
-            files.append(
-                self._file_in(session, link, request, now, links.HEALTH_CARD_FILE, link.card_jwe)
-            )
-        delivery = "embedded" if files[0].embedded is not None else "location"
-        await self._record(session, link, request.recipient, now, delivery)
+        """The manifest and its log row written in ``session`` (the answer's transaction).
+        ``jwe``: the document, when it may be embedded. The health card file, when the link has
+        one, follows the document: embedded or by a location of its own."""
+        limit = request.embedded_length_max
+        embedded = jwe is not None and limit is not None and len(jwe) <= limit
+        entry = await self._record(
+            session, link, request.recipient, now, "embedded" if embedded else "location"
+        )
+        files = [self._file(link, limit, now, links.FHIR_JSON, jwe, entry)]
+        if link.has_card:
+            files.append(self._file(link, limit, now, links.HEALTH_CARD_FILE, link.card_jwe, entry))
         return schemas.Manifest(files=files)
 
-    def _file_in(
+    def _file(
         self,
-        session: AsyncSession,
-        link: ShareLink,
-        request: schemas.ManifestRequest,
+        link: RecipientLink,
+        limit: int | None,
         now: dt.datetime,
         content_type: str,
         jwe: str | None,
+        entry: uuid.UUID,
     ) -> schemas.ManifestFile:
-        """One file of the manifest: ``embedded`` when it fits ``embeddedLengthMax``, else a
-        ``location`` whose ticket is added to ``session``."""
-        limit = request.embedded_length_max
+        """One file of the manifest: ``embedded`` when it fits ``embeddedLengthMax`` (``limit``),
+        else a stateless ``location`` (the answer's log row ``entry`` in it)."""
         file = schemas.ManifestFile(
             content_type=content_type,
             last_updated=link.jwe_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
@@ -533,30 +609,22 @@ class ShareService:
         if jwe is not None and limit is not None and len(jwe) <= limit:
             file.embedded = jwe
             return file
-        token = links.new_secret()
-        # used tickets are deleted by the sweep, not here: one statement less per answer
-        session.add(
-            ShareTicket(
-                token=token,
-                link_id=link.id,
-                expires_at=now + dt.timedelta(seconds=self._settings.file_url_seconds),
-                content_type=content_type,
-            )
-        )
+        expires = int(now.timestamp()) + self._settings.file_url_seconds
+        token = self._locations.issue(link.id, entry, content_type, expires)
         file.location = f"{self._base}/shl/files/{token}"
         return file
 
     async def _record(
         self,
         session: AsyncSession,
-        link: ShareLink,
+        link: RecipientLink,
         recipient: str,
         now: dt.datetime,
         delivery: str,
-    ) -> None:
-        """The access-log row of an answer, and on the link's first answer its owner's push,
-        in the answer's transaction: nothing leaves that is not logged."""
-        self._log.recipient_read_in(
+    ) -> uuid.UUID:
+        """The access-log row of an answer (its id), and on the link's first answer its owner's
+        push, in the answer's transaction: nothing leaves that is not logged."""
+        entry = await self._log.recipient_read_in(
             session,
             link.citizen_id,
             recipient,
@@ -572,9 +640,10 @@ class ShareService:
         )
         if link.first_accessed_at is None:
             await self._first_access(session, link, recipient, now)
+        return entry
 
     async def _first_access(
-        self, session: AsyncSession, link: ShareLink, recipient: str, now: dt.datetime
+        self, session: AsyncSession, link: RecipientLink, recipient: str, now: dt.datetime
     ) -> None:
         """Mark the link's first answer and, in the same transaction, enqueue its owner's push
         (a dependent's guardians get it through the relay). However many first requests arrive
@@ -601,7 +670,7 @@ class ShareService:
             now=now,
         )
 
-    async def _check_passcode(self, link: ShareLink, given: str | None) -> None:
+    async def _check_passcode(self, link: RecipientLink, given: str | None) -> None:
         """Admit the right passcode; otherwise spend one of the link's attempts and answer 401.
 
         An attempt is taken *before* the hash is computed (one atomic UPDATE … WHERE
@@ -634,8 +703,22 @@ class ShareService:
             )
 
     async def file(self, token: str) -> str:
-        """The JWE a ``location`` points at, while the ticket and its link are valid."""
+        """The JWE a ``location`` points at, while the location and its link are valid: a
+        stateless token checked here (MAC, expiry), or a ticket handed out before them."""
         now = self._clock.now()
+        opened = self._locations.open(token, now.timestamp())
+        if opened is not None:
+            link_id, content_type = opened
+            column = ShareLink.card_jwe if content_type == links.HEALTH_CARD_FILE else ShareLink.jwe
+            async with self._uow() as uow:
+                jwe = await uow.session.scalar(
+                    select(column).where(ShareLink.id == link_id, *_active(now))
+                )
+            if jwe is None:
+                raise FileNotFound()
+            return jwe
+        if len(token) != _TICKET_CHARS:
+            raise FileNotFound()
         async with self._uow() as uow:
             found = (
                 await uow.session.execute(

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.exc import DBAPIError
 
 from api.cli import main
@@ -291,3 +291,87 @@ async def test_the_application_role_cannot_update_or_delete_the_access_log(
         assert (report.ok, report.rows) == (True, 2)
     finally:
         await as_app.dispose()
+
+
+async def append_now(app: Any, citizen_id: uuid.UUID, n: int) -> uuid.UUID:
+    """One row by :func:`access_log.append` (the one-statement path), committed."""
+    async with app.state.sessionmaker() as session:
+        entry = await access_log.append(
+            session,
+            citizen_id=citizen_id,
+            actor_kind="recipient",
+            actor_id=f"BS. Trần Thị {n}",
+            action="read",
+            now=NOW + dt.timedelta(seconds=n, microseconds=n),
+            resource="health-book/export/ips",
+            purpose="SMART Health Link",
+            detail={"share": str(uuid.uuid4()), "label": None, "n": [n, {"ý": "kiến"}]},
+        )
+        await session.commit()
+        return entry
+
+
+async def test_appends_at_once_and_at_flush_make_one_chain(client, app, settings) -> None:
+    first, second = await new_citizen(app), await new_citizen(app)
+    # the first row of a chain by each path (the head's insert), then both at once
+    await append_now(app, first, 0)
+    await append(app, second, 0)
+    await asyncio.gather(
+        *(append_now(app, first, n) for n in range(1, 16)),
+        *(append(app, first, n) for n in range(16, 24)),
+        *(append_now(app, second, n) for n in range(1, 9)),
+    )
+    rows = await chain(app, first)
+    assert [row.seq for row in rows] == list(range(1, 25))
+    assert rows[0].prev_hash == GENESIS
+    for before, after in itertools.pairwise([None, *rows]):
+        assert after is not None
+        assert after.prev_hash == (GENESIS if before is None else before.row_hash)
+        assert after.row_hash == row_hash(
+            id=after.id,
+            citizen_id=after.citizen_id,
+            seq=after.seq,
+            at=after.at,
+            actor_kind=after.actor_kind,
+            actor_id=after.actor_id,
+            action=after.action,
+            purpose=after.purpose,
+            resource=after.resource,
+            detail=after.detail,
+            prev_hash=after.prev_hash,
+        )
+    async with app.state.sessionmaker() as session:
+        head = await session.get(AccessLogHead, first)
+    assert head is not None
+    assert (head.seq, head.hash, head.prev_hash) == (24, rows[-1].row_hash, rows[-1].prev_hash)
+    report = await run_verify(app)
+    assert (report.ok, report.rows, report.chains) == (True, 33, 2)
+    # and the command finds an altered row of this path as of any other
+    target = next(row for row in rows if row.actor_kind == "recipient" and row.seq > 3)
+    await execute(
+        app,
+        "UPDATE access_log SET actor_id = 'someone else' WHERE id = :id",
+        id=target.id.hex if app.state.engine.dialect.name == "sqlite" else target.id,
+    )
+    report = await run_verify(app)
+    assert not report.ok
+    assert report.first_break is not None
+    assert report.first_break.seq == target.seq
+
+
+async def test_an_append_at_once_is_one_statement_where_ctes_write(client, app) -> None:
+    citizen = await new_citizen(app)
+    await append_now(app, citizen, 0)
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    engine = app.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        await append_now(app, citizen, 1)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) == (1 if app.state.engine.dialect.name == "postgresql" else 3)
+    assert (await run_verify(app)).ok

@@ -5,6 +5,7 @@ and revoked links."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import signal
 import subprocess
@@ -296,6 +297,18 @@ async def test_the_sweep_erases_expired_and_revoked_links_content(
         "location"
     ]
     await _manifest(client, links.decode(revoked["shlink"]))
+    # file tickets handed out before locations were stateless (one each, valid 300 s): the sweep
+    # still deletes them
+    async with app.state.sessionmaker() as session:
+        for link in (alive, revoked):
+            session.add(
+                ShareTicket(
+                    token=links.new_secret(),
+                    link_id=uuid.UUID(link["id"]),
+                    expires_at=clock.now() + dt.timedelta(seconds=300),
+                )
+            )
+        await session.commit()
     assert (await client.delete(f"{SHARES}/{revoked['id']}", headers=headers)).status_code == 204
     # SHARING_SWEEP_AFTER_DAYS 2: two days after they stopped working
     runtime = Runtime(settings.replace(sharing_sweep_after_days=2), clock=clock)
