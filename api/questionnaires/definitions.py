@@ -372,7 +372,7 @@ def answer_value(kind: str, suffix: str, value: Any) -> Any:
     if suffix == "String":
         if not isinstance(value, str) or not value.strip():
             return "\0must be a non-empty string"
-        return value
+        return Option(string=value) if kind == "choice" else value
     if suffix == "Date":
         if not isinstance(value, str) or not _DATE.match(value):
             return "\0must be a date (YYYY, YYYY-MM or YYYY-MM-DD)"

@@ -58,7 +58,10 @@ async def forms_of(
     for version in current:
         seen.add(version.logical_id)
         found = by_logical.get(version.logical_id)
-        out.append(_form(version, found[0] if found else None, with_answers))
+        if found is None:
+            out.append(_form(version, None, with_answers))
+        else:  # the version answered, with the flag of the current one
+            out.append(_form(found[1], found[0], with_answers, required=version.required))
     for logical_id, (answer, version) in sorted(by_logical.items()):
         if logical_id not in seen:
             out.append(_form(version, answer, with_answers))
@@ -66,7 +69,11 @@ async def forms_of(
 
 
 def _form(
-    version: QuestionnaireVersion, answer: QuestionnaireAnswer | None, with_answers: bool
+    version: QuestionnaireVersion,
+    answer: QuestionnaireAnswer | None,
+    with_answers: bool,
+    *,
+    required: bool | None = None,
 ) -> FormAnswers:
     if answer is None:
         state: FormState = "not_answered"
@@ -79,7 +86,7 @@ def _form(
         questionnaire_id=version.logical_id,
         version=version.version,
         title=version.title,
-        required=version.required,
+        required=version.required if required is None else required,
         status=cast(FormState, state),
         response_id=str(answer.id) if answer is not None else None,
         answered_at=answer.updated_at if answer is not None else None,

@@ -8,10 +8,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import httpx
+from litestar import Litestar
 
 from tests.integration.checkin.conftest import Booked, Clinic, Kiosk
 from tests.integration.questionnaires.conftest import FHIR, answer, answers, intake, publish
 from tests.support.auth import bearer
+from tests.support.hospital import make_hospital
 
 BookSoon = Callable[..., Awaitable[list[Booked]]]
 
@@ -247,7 +249,7 @@ async def test_bad_answers_are_422_with_every_issue_and_nothing_stored(
 
 
 async def test_the_hospital_reads_the_answers_and_each_read_is_logged(
-    clinic: Clinic, book_soon: BookSoon
+    app: Litestar, clinic: Clinic, book_soon: BookSoon, admin_token: str
 ) -> None:
     assert (await publish(clinic, intake())).status_code == 201
     [booked] = await book_soon(1)
@@ -304,8 +306,18 @@ async def test_the_hospital_reads_the_answers_and_each_read_is_logged(
     ]
     assert len(reads) == 3  # the read and the two searches
 
-    # the hospital's own scope: another facility's client sees nothing
-    assert (await publish(clinic, intake(), qid="intake")).status_code == 200
+    # another facility's client sees none of it
+    other = await make_hospital(app, clinic.http, admin_token, facility_id="79002")
+    foreign = await clinic.http.get(
+        f"/hospital/fhir/QuestionnaireResponse/{response_id}", headers=bearer(other.token)
+    )
+    assert foreign.status_code == 404
+    foreign_search = await clinic.http.get(
+        "/hospital/fhir/QuestionnaireResponse",
+        params={"patient": who.id},
+        headers=bearer(other.token),
+    )
+    assert foreign_search.json()["total"] == 0
 
 
 async def test_the_kiosk_tells_of_a_missing_required_form_without_blocking(
