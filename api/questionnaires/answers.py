@@ -16,6 +16,7 @@ from typing import Any
 from api.health_book.fhir.outcome import FhirError, Issue
 from api.questionnaires.definitions import (
     ANSWER_KEYS,
+    MAX_DEPTH,
     Condition,
     Definition,
     Item,
@@ -50,9 +51,10 @@ def _issue(code: str, diagnostics: str, where: str, path: str | None) -> Issue:
     return Issue(code=code, diagnostics=text, expression=where)  # type: ignore[arg-type]
 
 
-def _collect(definition: Definition, raw_items: Any, where: str, out: dict[str, list[Any]]) -> None:
-    """Every parseable answer by ``linkId`` (for enableWhen), before the full check."""
-    if not isinstance(raw_items, list):
+def _collect(definition: Definition, raw_items: Any, depth: int, out: dict[str, list[Any]]) -> None:
+    """Every parseable answer by ``linkId`` (for enableWhen), before the full check (which
+    refuses what nests deeper than the questionnaire)."""
+    if not isinstance(raw_items, list) or depth > MAX_DEPTH:
         return
     for entry in raw_items:
         if not isinstance(entry, dict):
@@ -65,7 +67,7 @@ def _collect(definition: Definition, raw_items: Any, where: str, out: dict[str, 
                 value = _value(item, answer)
                 if not (isinstance(value, str) and value.startswith("\0")):
                     out.setdefault(item.link_id, []).append(value)
-        _collect(definition, entry.get("item"), where, out)
+        _collect(definition, entry.get("item"), depth + 1, out)
 
 
 def _value(item: Item, answer: dict[str, Any]) -> Any:
@@ -286,7 +288,7 @@ def check_response(definition: Definition, body: bytes) -> tuple[Checked, list[A
             )
         )
     answers: dict[str, list[Any]] = {}
-    _collect(definition, data.get("item"), "QuestionnaireResponse", answers)
+    _collect(definition, data.get("item"), 1, answers)
     checker = _Checker(definition, answers, completed=status in ("completed", "amended"))
     checker.level(definition.items, data.get("item"), "QuestionnaireResponse", "", True)
     issues.extend(checker.issues)

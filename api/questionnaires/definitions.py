@@ -99,6 +99,8 @@ def decode_json(body: bytes, resource_type: str) -> dict[str, Any]:
         data = msgspec.json.decode(body)
     except msgspec.DecodeError as exc:
         raise FhirError.single("structure", f"the body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise FhirError.single("too-costly", "the JSON nests too deeply") from exc
     if not isinstance(data, dict):
         raise FhirError.single("structure", f"the body must be a JSON object ({resource_type})")
     kind = data.get("resourceType")
@@ -368,6 +370,8 @@ def answer_value(kind: str, suffix: str, value: Any) -> Any:
     if suffix == "Decimal":
         if isinstance(value, bool) or not isinstance(value, int | float):
             return "\0must be a number"
+        if abs(value) > 1e15:
+            return "\0is out of range"
         return float(value)
     if suffix == "String":
         if not isinstance(value, str) or not value.strip():

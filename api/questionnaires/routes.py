@@ -166,7 +166,7 @@ class HospitalQuestionnaireController(Controller):
     async def read_version(
         self,
         questionnaire_id: FromPath[LogicalId],
-        version: FromPath[int],
+        version: FromPath[Annotated[int, Parameter(ge=1, le=2**31 - 1)]],
         principal: NamedDependency[Principal],
         questionnaires: NamedDependency[QuestionnaireService],
     ) -> Response[Any]:

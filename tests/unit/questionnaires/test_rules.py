@@ -169,3 +169,22 @@ def test_enable_when_types_and_targets_are_checked_on_publish() -> None:
         "Questionnaire.item[2].enableWhen[0].question",
         "Questionnaire.item[3].enableWhen[0].operator",
     ]
+
+
+def test_hostile_bodies_are_client_errors() -> None:
+    with pytest.raises(FhirError) as deep:
+        parse_questionnaire(b"[" * 100_000 + b"]" * 100_000, logical_id="q")
+    assert deep.value.status == 413
+    definition = _questionnaire(
+        {"linkId": "d", "type": "decimal"}, {"linkId": "i", "type": "integer"}
+    )
+    issues = _refused(
+        definition,
+        {"linkId": "d", "answer": [{"valueDecimal": 10**400}]},
+        {"linkId": "i", "answer": [{"valueInteger": 2**40}]},
+    )
+    assert [issue.split(":")[0] for issue in issues] == ["d", "i"]
+    nested: dict[str, Any] = {"linkId": "d"}
+    for _ in range(200):
+        nested = {"linkId": "d", "item": [nested]}
+    assert _refused(definition, nested)
