@@ -122,11 +122,16 @@ async def publish(
 
 
 async def answer(
-    who: Person, appointment_id: str, body: dict[str, Any] | bytes, *, qid: str = "intake"
+    who: Person,
+    appointment_id: str,
+    body: dict[str, Any] | bytes,
+    *,
+    qid: str = "intake",
+    citizen: str = "me",
 ) -> httpx.Response:
     content = body if isinstance(body, bytes) else httpx.Request("PUT", "/", json=body).content
     return await who.http.put(
-        f"/citizens/me/appointments/{appointment_id}/questionnaires/{qid}/response",
+        f"/citizens/{citizen}/appointments/{appointment_id}/questionnaires/{qid}/response",
         content=content,
         headers={**who.headers, **FHIR},
     )

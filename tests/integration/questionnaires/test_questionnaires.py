@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 from litestar import Litestar
 
-from tests.integration.checkin.conftest import Booked, Clinic, Kiosk
+from tests.integration.checkin.conftest import Booked, Clinic, Kiosk, Person
 from tests.integration.questionnaires.conftest import FHIR, answer, answers, intake, publish
 from tests.support.auth import bearer
 from tests.support.hospital import make_hospital
@@ -355,3 +355,48 @@ async def test_a_retired_form_is_no_longer_asked(clinic: Clinic, book_soon: Book
     assert _forms((await booked.person.get(booked.appointment_id)).json()) == {}
     refused = await answer(booked.person, booked.appointment_id, answers())
     assert refused.status_code == 404
+
+
+async def test_a_guardian_answers_for_a_child(
+    clinic: Clinic,
+    person: Callable[..., Awaitable[Person]],
+    admin_token: str,
+) -> None:
+    recorded = await clinic.http.post(
+        "/admin/guardianships",
+        json={
+            "guardian_national_id": "001085000021",
+            "dependent_national_id": "001218000022",
+            "kind": "parent",
+            "dependent_birth_date": "2020-01-01",
+        },
+        headers=bearer(admin_token),
+    )
+    assert recorded.status_code == 201, recorded.text
+    child_id = recorded.json()["dependent_id"]
+    parent = await person("001085000021")
+    assert (await publish(clinic, intake(), department="NHI")).status_code == 201
+    slot_id = await clinic.open("kid-1", department="NHI")
+    booked = await parent.book(slot_id, on_behalf_of=child_id)
+    assert booked.status_code == 201, booked.text
+    appointment_id = booked.json()["id"]
+    assert _forms(booked.json())["intake"]["status"] == "not_answered"
+
+    stranger = await person()
+    refused = await answer(stranger, appointment_id, answers(), citizen=child_id)
+    assert refused.status_code == 404
+    not_theirs = await answer(stranger, appointment_id, answers())
+    assert not_theirs.status_code == 404
+
+    done = await answer(parent, appointment_id, answers(), citizen=child_id)
+    assert done.status_code == 201, done.text
+    assert done.json()["subject"]["reference"] == f"Patient/{child_id}"
+    assert done.json()["author"]["reference"] == f"Patient/{parent.id}"
+    log = await parent.http.get(f"/citizens/{child_id}/access-log", headers=parent.headers)
+    assert log.status_code == 200, log.text
+    writes = [
+        e
+        for e in log.json()["items"]
+        if e.get("resource") == f"QuestionnaireResponse/{done.json()['id']}"
+    ]
+    assert [e["action"] for e in writes] == ["write"]
