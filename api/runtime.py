@@ -462,6 +462,7 @@ class Runtime:
             directory=self.directory,
             limits=self.appointment_limits,
             clock=self.clock,
+            record_access=access_log.record,
         )
 
     @cached_property

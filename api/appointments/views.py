@@ -102,6 +102,7 @@ async def hospital_view(
     slot: Slot,
     directory: CitizenDirectory,
     now: dt.datetime,
+    on_read: forms.AnswersRead | None = None,
 ) -> schemas.HospitalAppointment:
     profile = await directory.profile(appointment.citizen_id, now)
     department = await departments.department(
@@ -135,5 +136,6 @@ async def hospital_view(
             facility_id=appointment.facility_id,
             department_code=department.code,
             with_answers=True,
+            on_read=on_read,
         ),
     )

@@ -5,6 +5,7 @@ ones still missing."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import cast
 
 import msgspec
@@ -19,6 +20,9 @@ from api.questionnaires.models import (
 )
 from api.questionnaires.schemas import AnswerLine, FormAnswers, FormState, MissingForm
 
+AnswersRead = Callable[[uuid.UUID, str], None]
+"""Told of each response shown with its answers: (the citizen's id, ``QuestionnaireResponse/…``)."""
+
 
 async def forms_of(
     session: AsyncSession,
@@ -27,9 +31,11 @@ async def forms_of(
     facility_id: str,
     department_code: str,
     with_answers: bool = False,
+    on_read: AnswersRead | None = None,
 ) -> list[FormAnswers]:
     """The department's current questionnaires, and any other one this appointment answered,
-    each with its status; with the answers' lines when ``with_answers``."""
+    each with its status; with the answers' lines when ``with_answers`` (``on_read`` is told of
+    each response whose answers are shown, for the access log)."""
     answered = (
         await session.execute(
             select(QuestionnaireAnswer, QuestionnaireVersion)
@@ -53,6 +59,9 @@ async def forms_of(
             .order_by(QuestionnaireVersion.logical_id)
         )
     ).all()
+    if with_answers and on_read is not None:
+        for answer, _ in answered:
+            on_read(answer.citizen_id, f"QuestionnaireResponse/{answer.id}")
     out: list[FormAnswers] = []
     seen: set[str] = set()
     for version in current:

@@ -304,7 +304,9 @@ async def test_the_hospital_reads_the_answers_and_each_read_is_logged(
         for e in log.json()["items"]
         if e.get("resource") == f"QuestionnaireResponse/{response_id}"
     ]
-    assert len(reads) == 3  # the read and the two searches
+    # the day list, the read and the two searches, each by the hospital's client
+    assert len(reads) == 4
+    assert {e["actor_kind"] for e in reads} == {"facility"}
 
     # another facility's client sees none of it
     other = await make_hospital(app, clinic.http, admin_token, facility_id="79002")
