@@ -34,6 +34,8 @@ ANSWER_KEYS = {
 """The ``answer[x]``/``value[x]`` element of each question type (``choice``: Coding or string)."""
 
 MAX_ITEMS = 500
+MAX_TEXT = 500
+"""The longest ``title`` and ``url`` kept (their columns' size)."""
 MAX_DEPTH = 8
 _LINK_ID = re.compile(r"^[^\s/][^/]{0,254}$")
 _DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
@@ -420,6 +422,11 @@ def parse_questionnaire(body: bytes, *, logical_id: str) -> Definition:
         )
     title = checker.text(data, "title", "Questionnaire")
     url = checker.text(data, "url", "Questionnaire")
+    for key, value in (("title", title), ("url", url)):
+        if value is not None and len(value) > MAX_TEXT:
+            checker.add(
+                "too-long", f"{key} is longer than {MAX_TEXT} characters", f"Questionnaire.{key}"
+            )
     if "version" in data and not isinstance(data["version"], str):
         checker.add("value", "version must be a string", "Questionnaire.version")
     items = checker.items(data.get("item"), "Questionnaire", 1)

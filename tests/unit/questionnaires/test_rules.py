@@ -188,3 +188,11 @@ def test_hostile_bodies_are_client_errors() -> None:
     for _ in range(200):
         nested = {"linkId": "d", "item": [nested]}
     assert _refused(definition, nested)
+
+
+def test_a_title_longer_than_its_column_is_refused() -> None:
+    body = {"resourceType": "Questionnaire", "status": "active", "title": "x" * 501}
+    body["item"] = [{"linkId": "a", "type": "string"}]
+    with pytest.raises(FhirError) as caught:
+        parse_questionnaire(msgspec.json.encode(body), logical_id="q")
+    assert [issue.expression for issue in caught.value.issues] == ["Questionnaire.title"]
