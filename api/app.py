@@ -30,6 +30,7 @@ from api.identity.routes import IDENTITY_ROUTES, demo_routes
 from api.insurance.routes import INSURANCE_ROUTES
 from api.operations.routes import OperationsController
 from api.providers import Providers
+from api.questionnaires.routes import QUESTIONNAIRE_ROUTES
 from api.runtime import Runtime, package_version
 from api.sharing.routes import SHARING_ROUTES
 from notifications.routes import NOTIFICATION_ROUTES
@@ -128,6 +129,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             *INSURANCE_ROUTES,
             *SHARING_ROUTES,
             *HEALTH_CARD_ROUTES,
+            *QUESTIONNAIRE_ROUTES,
         ],
         dependencies={
             **providers.dependencies(),

@@ -19,6 +19,7 @@ from api.identity.registry import RegistryService
 from api.identity.service import IdentityService
 from api.insurance.service import InsuranceService
 from api.operations.service import OperationsService
+from api.questionnaires.service import QuestionnaireService
 from api.runtime import Runtime
 from api.sharing.service import ShareService
 from api.sharing.viewer_page import ViewerPages
@@ -66,6 +67,7 @@ class Providers:
             "sharing": Provide(self.sharing, sync_to_thread=False),
             "viewer_pages": Provide(self.viewer_pages, sync_to_thread=False),
             "health_cards": Provide(self.health_cards, sync_to_thread=False),
+            "questionnaires": Provide(self.questionnaires, sync_to_thread=False),
         }
 
     def facilities(self) -> FacilityService:
@@ -130,3 +132,6 @@ class Providers:
 
     def health_cards(self) -> HealthCardService:
         return self.runtime.health_cards
+
+    def questionnaires(self) -> QuestionnaireService:
+        return self.runtime.questionnaires

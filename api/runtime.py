@@ -54,6 +54,7 @@ from api.core.settings import Settings
 from api.core.uow import UnitOfWorkFactory
 from api.db.engine import open_engine, open_sessionmaker
 from api.facilities.service import FacilityService, Places
+from api.health_book import access_log
 from api.health_book.book import BookReader
 from api.health_book.export import patient_url as export_patient_url
 from api.health_book.ingest import IngestConfig
@@ -73,6 +74,7 @@ from api.insurance.episodes import XmlEpisodeMapper
 from api.insurance.service import InsuranceService
 from api.insurance.service import Limits as InsuranceLimits
 from api.operations.service import OperationsService
+from api.questionnaires.service import QuestionnaireService
 from api.sharing.consents import Consents
 from api.sharing.service import POLL_CLASS, ShareService, poll_budget
 from api.sharing.viewer_page import ViewerPages
@@ -461,6 +463,18 @@ class Runtime:
             directory=self.directory,
             limits=self.appointment_limits,
             clock=self.clock,
+            record_access=access_log.record,
+        )
+
+    @cached_property
+    def questionnaires(self) -> QuestionnaireService:
+        """Facilities' intake questionnaires and citizens' answers (hospital reads logged)."""
+        return QuestionnaireService(
+            uow=self.uow,
+            clock=self.clock,
+            limits=self.appointment_limits,
+            record_access=access_log.record,
+            base_url=self.settings.issuer,
         )
 
     @cached_property

@@ -19,6 +19,7 @@ from api.core.errors import InvalidInput
 from api.core.pagination import Cursors
 from api.facilities import service as facilities
 from api.identity.citizens import CitizenDirectory
+from api.questionnaires.forms import AnswersRead
 
 MAX_PAGE = 200
 
@@ -107,6 +108,7 @@ async def list_for_facility(
     limit: int,
     cursor: str | None,
     now: dt.datetime,
+    on_read: AnswersRead | None = None,
 ) -> schemas.HospitalAppointmentPage:
     """The facility's appointments of one local day (today by default), by start time."""
     facility = await facilities.require_active(session, facility_id)
@@ -149,7 +151,7 @@ async def list_for_facility(
     )
     more = len(rows) > limit
     rows = rows[:limit]
-    items = [await views.hospital_view(session, a, s, directory, now) for a, s in rows]
+    items = [await views.hospital_view(session, a, s, directory, now, on_read) for a, s in rows]
     next_cursor = None
     if more and rows:
         last = rows[-1][0]

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from api.core.pagination import Page
+from api.questionnaires.schemas import FormAnswers, FormToFill
 
 Moment = Annotated[dt.datetime, msgspec.Meta(tz=True)]
 """A timestamp with its offset (``2026-12-01T08:30:00+07:00``); naive times are refused."""
@@ -115,6 +116,9 @@ class Appointment(msgspec.Struct, kw_only=True):
     checked_in_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
     reschedules: int = 0
+    forms: list[FormToFill] = msgspec.field(default_factory=list)
+    """The department's questionnaires to fill in before the visit (``…/questionnaires/{id}``),
+    each ``not_answered``, ``in_progress`` or ``answered``."""
 
 
 class AppointmentPage(Page, kw_only=True):
@@ -148,6 +152,8 @@ class HospitalAppointment(msgspec.Struct, kw_only=True):
     cancelled_by: CancelledBy | None = None
     checked_in_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
+    forms: list[FormAnswers] = msgspec.field(default_factory=list)
+    """The intake questionnaires of the visit, with the patient's answers."""
 
 
 class HospitalAppointmentPage(Page, kw_only=True):

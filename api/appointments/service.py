@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
@@ -167,12 +168,16 @@ class AppointmentService:
         directory: CitizenDirectory,
         limits: Limits,
         clock: Clock,
+        record_access: Callable[..., None] | None = None,
     ) -> None:
         self._uow = uow
         self._cursors = cursors
         self._directory = directory
         self.limits = limits
         self._clock = clock
+        self._record_access = record_access
+        """Writes a row of a citizen's access log in a session (the hospital's reads of intake
+        answers in its day list)."""
 
     async def book(
         self,
@@ -260,8 +265,30 @@ class AppointmentService:
         status: str | None,
         limit: int,
         cursor: str | None,
+        reader: str | None = None,
     ) -> schemas.HospitalAppointmentPage:
+        """The day list; each patient's intake answers it shows are logged as read by
+        ``reader`` (the hospital client), committed with the answer."""
         async with self._uow() as uow:
+            record, session, now = self._record_access, uow.session, self._clock.now()
+            on_read: Callable[[uuid.UUID, str], None] | None = None
+            if reader is not None and record is not None:
+
+                def log_read(citizen_id: uuid.UUID, resource: str) -> None:
+                    record(
+                        session,
+                        citizen_id=citizen_id,
+                        actor_kind="facility",
+                        actor_id=reader,
+                        action="read",
+                        now=now,
+                        resource=resource,
+                        purpose="intake questionnaire (day list)",
+                        detail={"facility_id": facility_id},
+                    )
+
+                on_read = log_read
+
             return await queries.list_for_facility(
                 uow.session,
                 self._cursors,
@@ -272,7 +299,8 @@ class AppointmentService:
                 status=status,
                 limit=limit,
                 cursor=cursor,
-                now=self._clock.now(),
+                now=now,
+                on_read=on_read,
             )
 
     async def set_status(

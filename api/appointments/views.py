@@ -16,6 +16,8 @@ from api.appointments.notifications import Notice
 from api.appointments.rules import Limits
 from api.core.errors import NotFound
 from api.identity.citizens import CitizenDirectory
+from api.questionnaires import forms
+from api.questionnaires.schemas import FormToFill
 
 
 async def load(
@@ -59,6 +61,15 @@ async def notice(session: AsyncSession, appointment: Appointment) -> Notice:
 async def citizen_view(
     session: AsyncSession, appointment: Appointment, service: str | None, limits: Limits
 ) -> schemas.Appointment:
+    department = await departments.department(
+        session, appointment.facility_id, appointment.department_id
+    )
+    to_fill = await forms.forms_of(
+        session,
+        appointment_id=appointment.id,
+        facility_id=appointment.facility_id,
+        department_code=department.code,
+    )
     return schemas.Appointment(
         id=str(appointment.id),
         citizen_id=str(appointment.citizen_id),
@@ -66,9 +77,7 @@ async def citizen_view(
         slot_id=str(appointment.slot_id),
         facility_id=appointment.facility_id,
         facility_name=await departments.facility_name(session, appointment.facility_id),
-        department=await departments.department(
-            session, appointment.facility_id, appointment.department_id
-        ),
+        department=department,
         service=service,
         start=appointment.start_at,
         end=appointment.end_at,
@@ -80,6 +89,10 @@ async def citizen_view(
         checked_in_at=appointment.checked_in_at,
         finished_at=appointment.finished_at,
         reschedules=appointment.reschedules,
+        forms=[
+            FormToFill(**{f: getattr(form, f) for f in FormToFill.__struct_fields__})
+            for form in to_fill
+        ],
     )
 
 
@@ -89,16 +102,18 @@ async def hospital_view(
     slot: Slot,
     directory: CitizenDirectory,
     now: dt.datetime,
+    on_read: forms.AnswersRead | None = None,
 ) -> schemas.HospitalAppointment:
     profile = await directory.profile(appointment.citizen_id, now)
+    department = await departments.department(
+        session, appointment.facility_id, appointment.department_id
+    )
     return schemas.HospitalAppointment(
         id=str(appointment.id),
         status=cast(schemas.AppointmentStatus, appointment.status),
         slot_id=str(slot.id),
         slot_ref=slot.external_id,
-        department=await departments.department(
-            session, appointment.facility_id, appointment.department_id
-        ),
+        department=department,
         service=slot.service,
         start=appointment.start_at,
         end=appointment.end_at,
@@ -115,4 +130,12 @@ async def hospital_view(
         cancelled_by=cast(schemas.CancelledBy | None, appointment.cancelled_by),
         checked_in_at=appointment.checked_in_at,
         finished_at=appointment.finished_at,
+        forms=await forms.forms_of(
+            session,
+            appointment_id=appointment.id,
+            facility_id=appointment.facility_id,
+            department_code=department.code,
+            with_answers=True,
+            on_read=on_read,
+        ),
     )

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from api.questionnaires.schemas import MissingForm
+
 ScannedText = Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
 Room = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
 TicketStatus = Literal["waiting", "called", "served", "skipped"]
@@ -48,6 +50,10 @@ class Ticket(msgspec.Struct, kw_only=True):
     issued_at: dt.datetime
     queue_date: dt.date
     appointment_id: str | None
+    missing_forms: list[MissingForm] = msgspec.field(default_factory=list)
+    """Required intake questionnaires of the visit not completed yet (check-in goes ahead)."""
+    message: str | None = None
+    """What the kiosk prints on the ticket for the patient (set when forms are missing)."""
 
 
 class Call(msgspec.Struct, kw_only=True):

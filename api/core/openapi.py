@@ -53,6 +53,8 @@ TAGS = {
     "hospital: health records": "Hospitals publish FHIR R4 summaries (errors are FHIR "
     "OperationOutcome resources)",
     "hospital: appointments": "Hospitals publish slots and manage the day's appointments",
+    "hospital: questionnaires": "Hospitals publish intake questionnaires (FHIR R4 Questionnaire) "
+    "and read patients' answers (QuestionnaireResponse); errors are FHIR OperationOutcome",
     "hospital: queues": "Hospitals see arrivals and call patients",
     "administration": "Operators: facilities, clients, identity providers, guardianships",
     "pages": "Kiosk and queue board pages, and their assets",

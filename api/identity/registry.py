@@ -35,6 +35,7 @@ DEFAULT_CLIENT_SCOPES: dict[str, frozenset[str]] = {
             "appointments:write",
             "queues:write",
             "insurance-xml:write",
+            "questionnaires:write",
         }
     ),
     "kiosk": frozenset({"checkin:write"}),

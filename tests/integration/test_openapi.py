@@ -40,7 +40,25 @@ FHIR = "application/fhir+json"
 
 # Operations whose errors are FHIR OperationOutcome resources instead of problem details.
 FHIR_ERROR_OPERATIONS = frozenset(
-    {"PublishSummary", "ReadPublishedSummary", "MarkSummaryEnteredInError"}
+    {
+        "PublishSummary",
+        "ReadPublishedSummary",
+        "MarkSummaryEnteredInError",
+        # questionnaires: the hospital's, the operators' and the citizen's FHIR endpoints
+        "PublishQuestionnaire",
+        "SearchQuestionnaires",
+        "ReadQuestionnaire",
+        "ReadQuestionnaireVersion",
+        "RetireQuestionnaire",
+        "ReadQuestionnaireResponse",
+        "SearchQuestionnaireResponses",
+        "PublishQuestionnaireAdmin",
+        "ReadQuestionnaireAdmin",
+        "RetireQuestionnaireAdmin",
+        "GetAppointmentQuestionnaire",
+        "AnswerAppointmentQuestionnaire",
+        "GetAppointmentQuestionnaireResponse",
+    }
 )
 
 # Operations that cannot answer any client error: no parameters, no body, no authentication,
@@ -53,6 +71,9 @@ NO_CLIENT_ERRORS = {
 RAW_BODY_OPERATIONS = {
     "PublishSummary": {FHIR},
     "PublishSlots": {"application/json", FHIR},
+    "PublishQuestionnaire": {FHIR},
+    "PublishQuestionnaireAdmin": {FHIR},
+    "AnswerAppointmentQuestionnaire": {FHIR},
 }
 
 # (method, path) the app serves that the document leaves out on purpose.

@@ -149,6 +149,38 @@ MATRIX: dict[tuple[str, str], str | frozenset[str]] = {
     ("POST", "/citizens/{citizen_id}/health-cards/revoke"): frozenset({"citizen"}),
     ("GET", "/.well-known/crl/{name}"): PUBLIC,
     ("POST", "/health-cards/verify"): PUBLIC,
+    ("PUT", "/hospital/fhir/Questionnaire/{questionnaire_id}"): frozenset({"hospital"}),
+    ("GET", "/hospital/fhir/Questionnaire"): frozenset({"hospital"}),
+    ("GET", "/hospital/fhir/Questionnaire/{questionnaire_id}"): frozenset({"hospital"}),
+    ("GET", "/hospital/fhir/Questionnaire/{questionnaire_id}/_history/{version}"): frozenset(
+        {"hospital"}
+    ),
+    ("DELETE", "/hospital/fhir/Questionnaire/{questionnaire_id}"): frozenset({"hospital"}),
+    ("GET", "/hospital/fhir/QuestionnaireResponse"): frozenset({"hospital"}),
+    ("GET", "/hospital/fhir/QuestionnaireResponse/{response_id}"): frozenset({"hospital"}),
+    ("PUT", "/admin/facilities/{facility_id}/questionnaires/{questionnaire_id}"): frozenset(
+        {"admin"}
+    ),
+    ("GET", "/admin/facilities/{facility_id}/questionnaires/{questionnaire_id}"): frozenset(
+        {"admin"}
+    ),
+    ("DELETE", "/admin/facilities/{facility_id}/questionnaires/{questionnaire_id}"): frozenset(
+        {"admin"}
+    ),
+    (
+        "GET",
+        "/citizens/{citizen_id}/appointments/{appointment_id}/questionnaires/{questionnaire_id}",
+    ): frozenset({"citizen"}),
+    (
+        "PUT",
+        "/citizens/{citizen_id}/appointments/{appointment_id}/questionnaires/{questionnaire_id}"
+        "/response",
+    ): frozenset({"citizen"}),
+    (
+        "GET",
+        "/citizens/{citizen_id}/appointments/{appointment_id}/questionnaires/{questionnaire_id}"
+        "/response",
+    ): frozenset({"citizen"}),
 }
 
 SAMPLE_PARAMS = {
@@ -174,6 +206,9 @@ SAMPLE_PARAMS = {
     "consent_id": str(uuid.uuid4()),
     "manifest_id": "no-such-link",
     "token": "no-such-ticket",
+    "questionnaire_id": "no-such-form",
+    "version": "1",
+    "response_id": str(uuid.uuid4()),
 }
 
 

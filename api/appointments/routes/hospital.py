@@ -48,6 +48,7 @@ class HospitalAppointmentController(Controller):
             status=status,
             limit=limit,
             cursor=cursor,
+            reader=principal.subject,
         )
 
     @post(

@@ -365,6 +365,9 @@ function renderTicket(ticket) {
   $("ticket-wait").textContent =
     wait > 0 ? t("ticket.wait.minutes", { n: wait }) : t("ticket.wait.none");
   $("ticket-issued").textContent = t("ticket.issued", formatTime(ticket.issued_at));
+  // a required intake form not completed yet: printed on the ticket (check-in went ahead)
+  $("ticket-message").hidden = !ticket.message;
+  $("ticket-message").textContent = ticket.message || "";
 }
 
 function showTicket(ticket) {

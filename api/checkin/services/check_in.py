@@ -46,6 +46,7 @@ from api.core.errors import NotFound, ServiceUnavailable
 from api.core.uow import UnitOfWork, UnitOfWorkFactory
 from api.facilities import schemas as facility_schemas
 from api.facilities import service as facilities
+from api.questionnaires import forms
 
 MARKER_SLACK_S = 60
 """How long a used code's marker outlives the code's window."""
@@ -102,6 +103,15 @@ async def read_queue_status(
     )
     queue_date = queues.local_date(now, facility.time_zone)
     return await queues.read_status(session, facility.id, found, queue_date, now)
+
+
+def missing_forms_message(titles: list[str]) -> str:
+    """The kiosk's printed reminder of the required forms still to fill in (check-in is done)."""
+    names = "; ".join(titles)
+    return (
+        f"Bạn chưa hoàn thành phiếu bắt buộc: {names}. Vui lòng điền trong ứng dụng hoặc báo "
+        f"nhân viên quầy. (Required form(s) not completed: {names}.)"
+    )
 
 
 def _unavailable() -> ServiceUnavailable:
@@ -286,7 +296,7 @@ class CheckInService:
             now=now,
         )
         self.tell_board_after_commit(uow, facility.id, department.code)
-        return ticket_view(
+        ticket = ticket_view(
             ticket_id=ticket_id,
             number=taken.number,
             facility=facility,
@@ -298,6 +308,18 @@ class CheckInService:
             queue_date=queue_date,
             appointment_id=appointment.id,
         )
+        missing = await forms.missing_required(
+            session,
+            appointment_id=appointment.id,
+            facility_id=facility.id,
+            department_code=department.code,
+        )
+        if missing:
+            ticket.missing_forms = missing
+            ticket.message = missing_forms_message(
+                [form.title or form.questionnaire_id for form in missing]
+            )
+        return ticket
 
     # --- walk-ins ---------------------------------------------------------------------------------
 
