@@ -1,7 +1,7 @@
 """questionnaires: facilities' questionnaires (versions) and citizens' answers to them
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-08
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 import api.core.db
 import api.core.encryption
 
-revision: str = "0017"
-down_revision: str | None = "0016"
+revision: str = "0018"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
