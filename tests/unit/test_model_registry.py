@@ -22,6 +22,7 @@ MODEL_MODULES = (
     "api.insurance.models",
     "api.sharing.models",
     "api.health_cards.models",
+    "api.questionnaires.models",
     "notifications.models",
 )
 
