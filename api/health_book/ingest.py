@@ -41,6 +41,8 @@ CATEGORIES = (
     "procedures",
 )
 _CHUNK = 400
+_DOCUMENTS = cast(Table, HealthDocument.__table__)
+_ENTRIES = cast(Table, HealthEntry.__table__)
 
 
 class PublishResult(msgspec.Struct, kw_only=True):
@@ -288,6 +290,7 @@ async def publish(
     fhir_version: str | None = None,
     validate: bool = True,
     restricted: bool = False,
+    quiet_new_books: bool = False,
 ) -> Publication:
     """Store a bundle in ``uow``'s transaction (committed when the unit of work ends); raises
     FhirError (nothing stored) when it cannot be accepted. Once the change is committed,
@@ -296,8 +299,33 @@ async def publish(
     whose writer is tested to produce valid R4); everything else is checked as ever. A
     ``restricted`` document (HIV/TB care: only for a citizen who shows restricted data,
     :func:`publish_restricted`) labels every version of the document restricted and sends no
-    "new record" push."""
-    session = uow.session
+    "new record" push. ``quiet_new_books``: ``on_change`` only drops cached copies of a book
+    (no rebuild of its own), so it is not told of a citizen this transaction registers: their
+    id is new, no copy of their book can exist anywhere (two Redis round trips saved)."""
+    extraction = read(body, config=config, fhir_version=fhir_version, validate=validate)
+    citizen_id, new_citizen = await match_patient(uow.session, extraction, config=config, now=now)
+    return await _store(
+        uow,
+        body,
+        extraction,
+        citizen_id=citizen_id,
+        new_citizen=new_citizen,
+        facility_id=facility_id,
+        facility_name=facility_name,
+        publisher=publisher,
+        source=source,
+        now=now,
+        on_change=on_change,
+        restricted=restricted,
+        quiet_new_books=quiet_new_books,
+    )
+
+
+def read(
+    body: bytes, *, config: IngestConfig, fhir_version: str | None = None, validate: bool = True
+) -> Extraction:
+    """A bundle decoded (and validated, unless ``validate`` is False) and what the book keeps of
+    it extracted; :class:`FhirError` when it is not acceptable."""
     parsed = parse_bundle(
         body,
         max_bytes=config.max_bytes,
@@ -305,7 +333,14 @@ async def publish(
         fhir_version=fhir_version,
         validate=validate,
     )
-    extraction = extract(parsed, national_id_systems=config.national_id_systems)
+    return extract(parsed, national_id_systems=config.national_id_systems)
+
+
+async def match_patient(
+    session: AsyncSession, extraction: Extraction, *, config: IngestConfig, now: dt.datetime
+) -> tuple[uuid.UUID, bool]:
+    """The citizen the bundle's patient is (by national ID), registered if new and locked for
+    the rest of the transaction; and whether this transaction registered them."""
     try:
         number = national_id.normalise(extraction.patient.national_id.value)
     except national_id.InvalidNationalId as exc:
@@ -315,14 +350,35 @@ async def publish(
             "Bundle.entry.resource.identifier.value",
         ) from exc
     # an existing citizen is locked (publishes for one citizen run one at a time) and gets
-    # what the identity provider has not told us yet
-    citizen_id, new_citizen = await citizens.find_or_register(
+    # what the identity provider has not told us yet, in the statement that finds them
+    return await citizens.find_or_register(
         session,
         national_id.keyed_hash(config.identifier_key, number),
         national_id.mask(number),
         now,
         demographics=_demographics(extraction, config),
     )
+
+
+async def _store(
+    uow: UnitOfWork,
+    body: bytes,
+    extraction: Extraction,
+    *,
+    citizen_id: uuid.UUID,
+    new_citizen: bool,
+    facility_id: str,
+    facility_name: str,
+    publisher: str,
+    source: Literal["push", "pull"],
+    now: dt.datetime,
+    on_change: BookChanged,
+    restricted: bool,
+    quiet_new_books: bool = False,
+) -> Publication:
+    """The document of a read bundle for its (locked) citizen: unchanged, or a new version with
+    its entries, the access log row and the "new record" push."""
+    session = uow.session
     document = extraction.document
     document_key, keys, canonical = document.document_key[:500], [document.document_key[:500]], None
     if document.identity_source == "content":
@@ -376,27 +432,34 @@ async def publish(
         extraction, document_id=document_id, citizen_id=citizen_id, facility_id=facility_id, now=now
     )
     counts = entry_counts(rows)
-    new_document = HealthDocument(
-        id=document_id,
-        citizen_id=citizen_id,
-        facility_id=facility_id,
-        document_key=document_key,
-        version=version,
-        status="current",
-        content_sha256=document.content_sha256,
-        bundle_type=document.bundle_type,
-        title=(document.title or None) and document.title[:300],
-        document_date=dated.at if (dated := document.date or document.timestamp) else None,
-        source=source,
-        published_by=publisher[:64],
-        received_at=now,
-        entry_counts=counts,
-        sections=[msgspec.to_builtins(section) for section in extraction.sections],
-        body=body,
-        restricted=restricted,
-    )
-    session.add(new_document)
+    # Core statements, not the ORM's unit of work: the document row and its entries are
+    # written as they are built (the ORM's flush of one new object cost more CPU than its
+    # round trip). What the session holds pending (an earlier version's new status, the
+    # caller's own changes) is written first, as the flush of the document did.
     await session.flush()
+    await session.execute(
+        _DOCUMENTS.insert(),
+        {
+            "id": document_id,
+            "citizen_id": citizen_id,
+            "facility_id": facility_id,
+            "document_key": document_key,
+            "version": version,
+            "status": "current",
+            "content_sha256": document.content_sha256,
+            "bundle_type": document.bundle_type,
+            "title": (document.title or None) and document.title[:300],
+            "document_date": dated.at if (dated := document.date or document.timestamp) else None,
+            "source": source,
+            "published_by": publisher[:64],
+            "received_at": now,
+            "status_changed_at": None,
+            "entry_counts": counts,
+            "sections": [msgspec.to_builtins(section) for section in extraction.sections],
+            "body": body,
+            "restricted": restricted,
+        },
+    )
     if new_citizen and not restricted:
         # Nobody else's entries can compete: the new document's entries are the book (the last
         # of any duplicates inside the bundle wins, as recompute_active would choose).
@@ -404,7 +467,7 @@ async def publish(
         for row in winners.values():
             row["active"] = True
     if rows:
-        await session.execute(cast(Table, HealthEntry.__table__).insert(), rows)
+        await session.execute(_ENTRIES.insert(), rows)
     if not new_citizen or restricted:
         affected.extend(row["source_key"] for row in rows)
         await recompute_active(session, citizen_id, facility_id, affected)
@@ -415,7 +478,7 @@ async def publish(
         actor_id=publisher,
         action="publish",
         now=now,
-        resource=f"document/{new_document.id}",
+        resource=f"document/{document_id}",
         purpose="care record from the facility",
         detail={"facility_id": facility_id, "version": version, "entries": sum(counts.values())},
     )
@@ -427,19 +490,20 @@ async def publish(
             session,
             citizen_id,
             HealthRecordAvailable(
-                record_id=str(new_document.id),
+                record_id=str(document_id),
                 facility_name=facility_name[:120],
                 visit_date=first_visit.date() if first_visit else None,
             ),
-            dedupe_key=f"record:{new_document.id}",
+            dedupe_key=f"record:{document_id}",
             now=now,
         )
-    stable_id = new_document.id if latest is None else await first_version_id(session, latest)
-    uow.after_commit(partial(on_change, citizen_id), key=("book-changed", citizen_id))
+    stable_id = document_id if latest is None else await first_version_id(session, latest)
+    if not (new_citizen and quiet_new_books):
+        uow.after_commit(partial(on_change, citizen_id), key=("book-changed", citizen_id))
     result = PublishResult(
         document_id=str(stable_id),
         version=version,
-        version_id=str(new_document.id),
+        version_id=str(document_id),
         outcome="created" if version == 1 else "new_version",
         entry_counts=counts,
     )
@@ -532,29 +596,17 @@ async def publish_restricted(
     """A restricted document (HIV/TB care) for the citizen its patient is: stored as a new
     version (:func:`publish`, ``restricted``) when they show restricted data; otherwise nothing
     of it is stored and the earlier versions of the document leave the book too (an episode
-    re-sent with HIV/TB care is hidden whole). Answers the citizen and the publication, if any."""
-    parsed = parse_bundle(body, max_bytes=config.max_bytes, max_depth=config.max_depth)
-    extraction = extract(parsed, national_id_systems=config.national_id_systems)
-    try:
-        number = national_id.normalise(extraction.patient.national_id.value)
-    except national_id.InvalidNationalId as exc:
-        raise FhirError.single(
-            "value",
-            f"the patient's national ID is not usable: {exc}",
-            "Bundle.entry.resource.identifier.value",
-        ) from exc
-    citizen_id, _ = await citizens.find_or_register(
-        uow.session,
-        national_id.keyed_hash(config.identifier_key, number),
-        national_id.mask(number),
-        now,
-        demographics=_demographics(extraction, config),
-    )
+    re-sent with HIV/TB care is hidden whole). Answers the citizen and the publication, if any.
+    The bundle is read (validated) and its patient matched once for both."""
+    extraction = read(body, config=config)
+    citizen_id, new_citizen = await match_patient(uow.session, extraction, config=config, now=now)
     if await shows_restricted(uow.session, citizen_id):
-        publication = await publish(
+        publication = await _store(
             uow,
             body,
-            config=config,
+            extraction,
+            citizen_id=citizen_id,
+            new_citizen=new_citizen,
             facility_id=facility_id,
             facility_name=facility_name,
             publisher=publisher,

@@ -85,6 +85,7 @@ class SummaryService:
                 now=self._clock.now(),
                 on_change=self._changes.changed,
                 fhir_version=fhir_version,
+                quiet_new_books=True,
             )
         return published.result
 
@@ -120,6 +121,9 @@ class SummaryService:
                 on_change=self._changes.changed,
                 validate=validate,
                 restricted=restricted,
+                # changed() drops cached copies and rebuilds only a materialised overview: a
+                # book registered by this publish has neither
+                quiet_new_books=True,
             )
         except FhirError as exc:
             raise ValueError(str(exc)) from None

@@ -17,11 +17,11 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from redis.exceptions import RedisError
-from sqlalchemy import ScalarSelect, or_, select
+from sqlalchemy import ScalarSelect, Table, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.core.cache import Invalidations, LocalCache
@@ -293,23 +293,49 @@ async def find_or_register(
     person are stored one at a time) and gets what we did not know yet, never over what the
     identity provider told us, except the insurance card: the hospital's to know, the latest wins.
     """
-    given = (
-        {}
-        if demographics is None
-        else {
-            field: value
-            for field in demographics.__struct_fields__
-            if (value := getattr(demographics, field)) is not None
-        }
+    if demographics is None:
+        citizen, created = await find_or_create(session, national_id_hash, masked, now)
+        return citizen.id, created
+    given = {
+        field: value
+        for field in demographics.__struct_fields__
+        if (value := getattr(demographics, field)) is not None
+    }
+    # One round trip, new citizen or not: INSERT … ON CONFLICT DO UPDATE … RETURNING. A new row
+    # is ours (the id we chose comes back); an existing one is locked by the update until the
+    # transaction ends, as SELECT … FOR UPDATE would, and gets what we did not know yet in the
+    # same statement. Both backends run it (SQLite ≥ 3.35).
+    table = cast(Table, Citizen.__table__)
+    inserting = dialect_of(session).insert(table)
+    excluded = inserting.excluded
+    current = table.c
+    changes: dict[str, Any] = {"national_id_hash": excluded.national_id_hash}
+    if masked:
+        changes["national_id_masked"] = func.coalesce(
+            func.nullif(current.national_id_masked, ""), excluded.national_id_masked
+        )
+    for field in given:
+        changes[field] = (
+            excluded[field]  # the hospital's to know: the latest wins
+            if field == "insurance_card"
+            else func.coalesce(current[field], excluded[field])
+        )
+    new_id = uuid.uuid4()
+    statement = (
+        inserting.values(
+            id=new_id,
+            national_id_hash=national_id_hash,
+            national_id_masked=masked,
+            locale="vi",
+            created_at=now,
+            updated_at=now,
+            **given,
+        )
+        .on_conflict_do_update(index_elements=[current.national_id_hash], set_=changes)
+        .returning(current.id)
     )
-    citizen, created = await find_or_create(
-        session, national_id_hash, masked, now, lock=demographics is not None, **given
-    )
-    if demographics is not None and not created:  # a row this transaction inserted is ours alone
-        for field, value in given.items():
-            if field == "insurance_card" or getattr(citizen, field) is None:
-                setattr(citizen, field, value)
-    return citizen.id, created
+    citizen_id = (await session.execute(statement)).scalar_one()
+    return citizen_id, citizen_id == new_id
 
 
 async def lock_citizen(session: AsyncSession, citizen_id: uuid.UUID) -> None:

@@ -16,12 +16,12 @@ import logging
 import re
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 from urllib.parse import quote, urlencode
 
 import msgspec
 from lxml import etree
-from sqlalchemy import delete, select
+from sqlalchemy import Integer, Table, case, delete, func, literal, select
 
 from api.appointments import service as appointments
 from api.core.clock import Clock
@@ -273,6 +273,28 @@ def _unsigned(root: etree._Element) -> _Verified:
     return _Verified(root=root, signed=False, certificate_sha256=None, signature_value=None)
 
 
+_ENVELOPES = cast(Table, InsuranceEnvelope.__table__)
+_EPISODES = cast(Table, InsuranceEpisode.__table__)
+
+
+async def _insert_episode(uow: UnitOfWork, values: dict[str, Any], *, at_least: int) -> int:
+    """Store an episode version (``values``: every column but ``version``) numbered after the
+    episode's last version (restricted ones the book never held included), ``at_least`` the
+    book's own version number: ``INSERT … SELECT`` the number ``RETURNING`` it, one round trip
+    instead of a ``SELECT`` and an ``INSERT``."""
+    columns = _EPISODES.c
+    following = func.coalesce(func.max(columns.version), 0) + 1
+    names = list(values)
+    chosen = select(
+        *(literal(values[name], type_=columns[name].type) for name in names),
+        case((following > at_least, following), else_=literal(at_least, type_=Integer())),
+    ).where(columns.facility_id == values["facility_id"], columns.ma_lk == values["ma_lk"])
+    statement = (
+        _EPISODES.insert().from_select([*names, "version"], chosen).returning(columns.version)
+    )
+    return int((await uow.session.execute(statement)).scalar_one())
+
+
 class InsuranceService:
     """``POST /hospital/insurance-xml``, ``healthbook import-xml``, the certificate registry and
     the citizen's signed files."""
@@ -319,15 +341,22 @@ class InsuranceService:
             raise Forbidden(
                 f"THONGTINDONVI/MACSKCB is {claimed!r}; this client publishes for {facility_id!r}"
             )
+        signed = root.find(f".//{{{signature.DSIG}}}Signature") is not None
         async with self._uow() as uow:
             facility = await facilities.require_active(uow.session, facility_id)
+            # an unsigned envelope needs no certificate (refused, or from a facility configured
+            # to accept unsigned files): the round trip is saved
             certificates = (
-                await uow.session.scalars(
-                    select(InsuranceCertificate.pem).where(
-                        InsuranceCertificate.facility_id == facility.id
+                (
+                    await uow.session.scalars(
+                        select(InsuranceCertificate.pem).where(
+                            InsuranceCertificate.facility_id == facility.id
+                        )
                     )
-                )
-            ).all()
+                ).all()
+                if signed
+                else ()
+            )
         verified = self._verify(body, root, facility.id, list(certificates))
         try:
             read = envelopes.read(
@@ -372,17 +401,17 @@ class InsuranceService:
                     publisher=publisher,
                     envelope=None
                     if stored_envelope
-                    else InsuranceEnvelope(
-                        id=envelope_id,
-                        facility_id=facility.id,
-                        sha256=hashlib.sha256(body).hexdigest(),
-                        signed=verified.signed,
-                        certificate_sha256=verified.certificate_sha256,
-                        signature_value=verified.signature_value,
-                        received_at=self._clock.now(),
-                        received_by=publisher[:64],
-                        body=body,
-                    ),
+                    else {
+                        "id": envelope_id,
+                        "facility_id": facility.id,
+                        "sha256": hashlib.sha256(body).hexdigest(),
+                        "signed": verified.signed,
+                        "certificate_sha256": verified.certificate_sha256,
+                        "signature_value": verified.signature_value,
+                        "received_at": self._clock.now(),
+                        "received_by": publisher[:64],
+                        "body": body,
+                    },
                     envelope_id=envelope_id,
                 )
                 if kept:
@@ -508,7 +537,7 @@ class InsuranceService:
         facility_id: str,
         facility_name: str,
         publisher: str,
-        envelope: InsuranceEnvelope | None,
+        envelope: dict[str, Any] | None,
         envelope_id: uuid.UUID,
     ) -> tuple[schemas.EpisodeResult, bool]:
         """One episode in a savepoint of ``uow``'s transaction (nothing of it stays when it is
@@ -547,25 +576,26 @@ class InsuranceService:
                 kept = False
                 if published.outcome != "unchanged":
                     if envelope is not None:
-                        uow.session.add(envelope)
-                        await uow.session.flush()
+                        await uow.session.execute(_ENVELOPES.insert(), envelope)
                         kept = True
-                    # after restricted versions the book never held, the episode's own count
-                    version = max(version, await self._last_version(uow, facility_id, ma_lk) + 1)
-                    uow.session.add(
-                        InsuranceEpisode(
-                            facility_id=facility_id,
-                            ma_lk=ma_lk[:100],
-                            citizen_id=publication.citizen_id,
-                            envelope_id=envelope_id,
-                            hoso_index=prepared.index,
-                            document_id=published.document_id,
-                            version=version,
-                            version_id=published.version_id,
-                            restricted_tables=",".join(prepared.restricted_tables) or None,
-                            content_sha256=prepared.content_sha256,
-                            received_at=self._clock.now(),
-                        )
+                    # after restricted versions the book never held, the episode's own count:
+                    # worked out by the INSERT itself (one round trip)
+                    version = await _insert_episode(
+                        uow,
+                        {
+                            "id": uuid.uuid4(),
+                            "facility_id": facility_id,
+                            "ma_lk": ma_lk[:100],
+                            "citizen_id": publication.citizen_id,
+                            "envelope_id": envelope_id,
+                            "hoso_index": prepared.index,
+                            "document_id": published.document_id,
+                            "version_id": published.version_id,
+                            "restricted_tables": ",".join(prepared.restricted_tables) or None,
+                            "content_sha256": prepared.content_sha256,
+                            "received_at": self._clock.now(),
+                        },
+                        at_least=version,
                     )
                     await self._schedule_follow_ups(
                         uow,
@@ -594,20 +624,6 @@ class InsuranceService:
             version=version,
             entry_counts=published.entry_counts,
         ), kept
-
-    @staticmethod
-    async def _last_version(uow: UnitOfWork, facility_id: str, ma_lk: str) -> int:
-        """The episode's last version number (0 before its first)."""
-        latest = await uow.session.scalar(
-            select(InsuranceEpisode.version)
-            .where(
-                InsuranceEpisode.facility_id == facility_id,
-                InsuranceEpisode.ma_lk == ma_lk[:100],
-            )
-            .order_by(InsuranceEpisode.version.desc())
-            .limit(1)
-        )
-        return latest or 0
 
     async def _schedule_follow_ups(
         self,
@@ -746,7 +762,7 @@ class InsuranceService:
         facility_name: str,
         publisher: str,
         restricted: list[str],
-        envelope: InsuranceEnvelope | None,
+        envelope: dict[str, Any] | None,
         envelope_id: uuid.UUID,
     ) -> tuple[schemas.EpisodeResult, bool]:
         """A restricted episode (HIV/TB): its signed file is kept and versioned by (facility,
@@ -795,8 +811,7 @@ class InsuranceService:
                     await self._drop_follow_ups(uow, facility_id, ma_lk)
                 kept = envelope is not None
                 if envelope is not None:
-                    uow.session.add(envelope)
-                    await uow.session.flush()
+                    await uow.session.execute(_ENVELOPES.insert(), envelope)
                 uow.session.add(
                     InsuranceEpisode(
                         facility_id=facility_id,
