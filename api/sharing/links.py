@@ -27,6 +27,7 @@ MAX_LABEL_CHARS = 80
 KEY_BYTES = 32
 FHIR_JSON = "application/fhir+json"
 HEALTH_CARD_FILE = "application/smart-health-card"
+PDF_FILE = "application/pdf"
 FLAG_ORDER = "LPU"
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 _SCRYPT_TAG = "scrypt-16384-8-1"
