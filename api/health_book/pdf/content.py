@@ -382,32 +382,50 @@ class _Gatherer:
             facility = self.facilities[visit.facility_id] = await facilities.find(
                 self.session, visit.facility_id
             )
-        summary = visit.summary
-        reasons = [
-            clean(r.get("display") or r.get("code"))
-            for r in summary.get("reason_codes") or ()
-            if isinstance(r, dict) and (r.get("display") or r.get("code"))
-        ]
-        if not reasons and summary.get("reason_text"):
-            reasons = [clean(summary["reason_text"])]
-        episode = Episode(
-            id=str(visit.id),
-            facility_id=visit.facility_id,
-            facility_name=clean(facility.name) if facility else clean(summary.get("facility_name")),
-            province=(facility.province if facility else None) or None,
-            kind=clean(visit.display) or None,
-            class_code=(summary.get("class_code") or {}).get("code"),
-            start=visit.effective_at,
-            end=visit.effective_end,
-            reasons=reasons,
+        return episode_of(
+            visit,
+            related,
+            facility_name=facility.name if facility else None,
+            province=facility.province if facility else None,
+            document=document.body if document is not None else None,
         )
-        for entry in sorted(related, key=_in_episode):
-            target = _EPISODE_LISTS.get(entry.category)
-            if target is not None:
-                getattr(episode, target).append(item(entry))
-        if document is not None:
-            episode.notes, episode.follow_ups = document_notes(document.body)
-        return episode
+
+
+def episode_of(
+    visit: HealthEntry,
+    related: list[HealthEntry],
+    *,
+    facility_name: str | None,
+    province: str | None,
+    document: bytes | None,
+) -> Episode:
+    """A visit, the entries recorded for it and the document it came in, as an episode."""
+    summary = visit.summary
+    reasons = [
+        clean(r.get("display") or r.get("code"))
+        for r in summary.get("reason_codes") or ()
+        if isinstance(r, dict) and (r.get("display") or r.get("code"))
+    ]
+    if not reasons and summary.get("reason_text"):
+        reasons = [clean(summary["reason_text"])]
+    episode = Episode(
+        id=str(visit.id),
+        facility_id=visit.facility_id,
+        facility_name=clean(facility_name or summary.get("facility_name")) or None,
+        province=province or None,
+        kind=clean(visit.display) or None,
+        class_code=(summary.get("class_code") or {}).get("code"),
+        start=visit.effective_at,
+        end=visit.effective_end,
+        reasons=reasons,
+    )
+    for entry in sorted(related, key=_in_episode):
+        target = _EPISODE_LISTS.get(entry.category)
+        if target is not None:
+            getattr(episode, target).append(item(entry))
+    if document is not None:
+        episode.notes, episode.follow_ups = document_notes(document)
+    return episode
 
 
 def _in_episode(entry: HealthEntry) -> tuple[dt.datetime, str, str]:
