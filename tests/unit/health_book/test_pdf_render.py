@@ -122,7 +122,8 @@ def test_notes_and_follow_ups_come_from_the_document() -> None:
                             "title": "Kết quả điều trị, ra viện",
                             "code": {"coding": [{"code": "18842-5"}]},
                             "text": {
-                                "div": "<div><p>Kết quả điều trị: Khỏi</p><p>Ra viện &amp; về nhà</p></div>"
+                                "div": "<div><p>Kết quả điều trị: Khỏi</p>"
+                                "<p>Ra viện &amp; về nhà</p></div>"
                             },
                         },
                         {
