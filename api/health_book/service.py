@@ -12,7 +12,7 @@ import asyncio
 import datetime as dt
 import uuid
 from collections.abc import Collection, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,8 +23,10 @@ from api.core.uow import UnitOfWorkFactory
 from api.health_book import access_log, charts, export, schemas
 from api.health_book.book import BookReader, CachedOverview, fhir_collection
 from api.health_book.pdf import content as pdf_content
-from api.health_book.pdf.labels import Language
-from api.health_book.pdf.render import VIETNAM, Rendered, render
+from api.health_book.pdf.labels import VIETNAM, Language
+
+if TYPE_CHECKING:
+    from api.health_book.pdf.render import Rendered
 
 
 class EntryFilters(msgspec.Struct, frozen=True, kw_only=True):
@@ -252,7 +254,7 @@ class BookService:
     async def _rendered(self, sheet: pdf_content.Sheet, language: Language) -> Rendered:
         """Drawn off the event loop, with a new document id and the clock's time."""
         return await asyncio.to_thread(
-            render,
+            _draw,
             sheet,
             document_id=str(uuid.uuid4()),
             generated_at=self._clock.now(),
@@ -343,6 +345,16 @@ class BookService:
 
 
 CATEGORIES: tuple[str, ...] = schemas.Category.__args__  # type: ignore[attr-defined]  # a Literal alias has __args__
+
+
+def _draw(
+    sheet: pdf_content.Sheet, *, document_id: str, generated_at: dt.datetime, language: Language
+) -> Rendered:
+    """:func:`~api.health_book.pdf.render.render`, imported on first use: fpdf2 and fontTools
+    stay out of the start of every process (the worker, the CLI) until a PDF is asked for."""
+    from api.health_book.pdf.render import render
+
+    return render(sheet, document_id=document_id, generated_at=generated_at, language=language)
 
 
 def _day_start(day: dt.date | None) -> dt.datetime | None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 Language = Literal["vi", "en"]
+VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+"""The time zone every date of the PDFs is shown in."""
 
 _VI: dict[str, str] = {
     "book_title": "SỔ SỨC KHỎE ĐIỆN TỬ",

@@ -15,16 +15,14 @@ from __future__ import annotations
 import datetime as dt
 from importlib.resources import files
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import msgspec
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
 from api.health_book.pdf.content import Episode, Item, Sheet, clean, content_sha256
-from api.health_book.pdf.labels import LABELS, Language
+from api.health_book.pdf.labels import LABELS, VIETNAM, Language
 
-VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 FONT = "DejaVu"
 _FONTS = Path(str(files("api.health_book.pdf") / "fonts"))
 _MARGIN = 15.0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
@@ -20,9 +20,11 @@ from api.core.guards import INSUFFICIENT_SCOPE, INVALID_TOKEN, requires_citizen_
 from api.core.openapi import problem_responses
 from api.health_book import schemas
 from api.health_book.pdf.labels import Language
-from api.health_book.pdf.render import Rendered
 from api.health_book.routes.citizen import guardian_of
 from api.health_book.service import BookService
+
+if TYPE_CHECKING:
+    from api.health_book.pdf.render import Rendered
 
 PDF = "application/pdf"
 _ERRORS = problem_responses(
