@@ -8,18 +8,25 @@ materialised copy (:class:`~api.health_book.book.BookReader`).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from collections.abc import Collection, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.clock import Clock
+from api.core.errors import InvalidInput, NotFound
 from api.core.uow import UnitOfWorkFactory
 from api.health_book import access_log, charts, export, schemas
 from api.health_book.book import BookReader, CachedOverview, fhir_collection
+from api.health_book.pdf import content as pdf_content
+from api.health_book.pdf.labels import VIETNAM, Language
+
+if TYPE_CHECKING:
+    from api.health_book.pdf.render import Rendered
 
 
 class EntryFilters(msgspec.Struct, frozen=True, kw_only=True):
@@ -242,3 +249,117 @@ class BookService:
         """Whether the book shows ``visit_id`` as one of the citizen's visits now."""
         async with self._uow() as uow:
             return await export.has_visit(uow.session, citizen_id, visit_id)
+
+    # --- PDF ------------------------------------------------------------------------------
+
+    async def _rendered(self, sheet: pdf_content.Sheet, language: Language) -> Rendered:
+        """Drawn off the event loop, with a new document id and the clock's time."""
+        return await asyncio.to_thread(
+            _draw,
+            sheet,
+            document_id=str(uuid.uuid4()),
+            generated_at=self._clock.now(),
+            language=language,
+        )
+
+    async def visit_pdf(
+        self,
+        citizen_id: uuid.UUID,
+        visit_id: uuid.UUID,
+        *,
+        language: Language = "vi",
+        guardian: str | None,
+    ) -> Rendered:
+        """One episode as a PDF (:mod:`api.health_book.pdf`); ``NotFound`` for no such visit."""
+        async with self._uow() as uow:
+            sheet = await pdf_content.visit_sheet(uow.session, citizen_id, visit_id)
+        await self._logged(citizen_id, guardian, f"visit/{visit_id}.pdf")
+        return await self._rendered(sheet, language)
+
+    async def book_pdf(
+        self,
+        citizen_id: uuid.UUID,
+        *,
+        date_from: dt.date | None = None,
+        date_to: dt.date | None = None,
+        categories: Sequence[str] | None = None,
+        language: Language = "vi",
+        guardian: str | None,
+    ) -> Rendered:
+        """The book (or the days ``date_from`` to ``date_to``, both included, in Vietnam's time,
+        and some of its categories) as a PDF."""
+        if date_from is not None and date_to is not None and date_from > date_to:
+            raise InvalidInput("to is before from", field="to", source="query")
+        chosen = list(dict.fromkeys(categories or CATEGORIES))
+        async with self._uow() as uow:
+            sheet = await pdf_content.book_sheet(
+                uow.session,
+                citizen_id,
+                since=_day_start(date_from),
+                until=_day_start(date_to + dt.timedelta(days=1)) if date_to else None,
+                categories=chosen,
+                date_from=date_from,
+                date_to=date_to,
+            )
+        resource = "health-book.pdf"
+        query = [
+            *([f"from={date_from}"] if date_from else []),
+            *([f"to={date_to}"] if date_to else []),
+            *([f"category={','.join(chosen)}"] if categories else []),
+        ]
+        if query:
+            resource += "?" + "&".join(query)
+        await self._logged(citizen_id, guardian, resource[:300])
+        return await self._rendered(sheet, language)
+
+    async def pdf_shared(
+        self,
+        citizen_id: uuid.UUID,
+        *,
+        categories: Collection[str] | None,
+        visit: uuid.UUID | None,
+        include_restricted: bool,
+    ) -> bytes:
+        """What a share holds, as a PDF: one visit, some categories or the whole book; restricted
+        data only with ``include_restricted``. An unknown visit is a PDF of the patient only.
+        The share logs its recipients' reads itself."""
+        async with self._uow() as uow:
+            if visit is not None:
+                try:
+                    sheet = await pdf_content.visit_sheet(
+                        uow.session, citizen_id, visit, include_restricted=include_restricted
+                    )
+                except NotFound:
+                    sheet = await pdf_content.book_sheet(
+                        uow.session, citizen_id, since=None, until=None, categories=()
+                    )
+            else:
+                sheet = await pdf_content.book_sheet(
+                    uow.session,
+                    citizen_id,
+                    since=None,
+                    until=None,
+                    categories=[c for c in CATEGORIES if categories is None or c in categories],
+                    include_restricted=include_restricted,
+                )
+        return (await self._rendered(sheet, "vi")).body
+
+
+CATEGORIES: tuple[str, ...] = schemas.Category.__args__  # type: ignore[attr-defined]  # a Literal alias has __args__
+
+
+def _draw(
+    sheet: pdf_content.Sheet, *, document_id: str, generated_at: dt.datetime, language: Language
+) -> Rendered:
+    """:func:`~api.health_book.pdf.render.render`, imported on first use: fpdf2 and fontTools
+    stay out of the start of every process (the worker, the CLI) until a PDF is asked for."""
+    from api.health_book.pdf.render import render
+
+    return render(sheet, document_id=document_id, generated_at=generated_at, language=language)
+
+
+def _day_start(day: dt.date | None) -> dt.datetime | None:
+    """Midnight of ``day`` in Vietnam, in UTC."""
+    if day is None:
+        return None
+    return dt.datetime.combine(day, dt.time(), VIETNAM).astimezone(dt.UTC)

@@ -29,6 +29,7 @@ MAX_LABEL_CHARS = 80
 KEY_BYTES = 32
 FHIR_JSON = "application/fhir+json"
 HEALTH_CARD_FILE = "application/smart-health-card"
+PDF_FILE = "application/pdf"
 FLAG_ORDER = "LPU"
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 _SCRYPT_TAG = "scrypt-16384-8-1"
@@ -150,7 +151,7 @@ def check_passcode(stored: str, passcode: str) -> bool:
 
 
 _LOCATION_VERSION = 1
-_LOCATION_FILES = (FHIR_JSON, HEALTH_CARD_FILE)
+_LOCATION_FILES = (FHIR_JSON, HEALTH_CARD_FILE, PDF_FILE)
 _LOCATION_BODY = struct.Struct(">B16s16sQB")
 """A location token's body: version, the link's id, the access-log row's id, the expiry (Unix
 seconds), which file (an index in :data:`_LOCATION_FILES`)."""

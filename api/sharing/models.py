@@ -63,6 +63,10 @@ class ShareLink(Base):
     """The share's SMART Health Card file (``application/smart-health-card``) as compact JWE,
     for what a card can hold (immunizations, a visit) when the service signs cards: signed from
     the shared document itself, so it carries nothing the document does not."""
+    pdf_jwe: Mapped[str | None] = mapped_column(Text)
+    """The share's content also as a PDF (``application/pdf``) as compact JWE, when the citizen
+    asked for it (``pdf``): drawn from the same choice as the document, restricted data only
+    when ticked."""
     first_accessed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     """The first manifest (or ``U`` file) answer; set once, by ``… WHERE first_accessed_at IS
     NULL``, in the transaction that enqueues the owner's push."""
@@ -72,7 +76,8 @@ class ShareLink(Base):
 
 class RecipientLink(msgspec.Struct, kw_only=True):
     """What a recipient's answer reads of a link: its columns but the ciphertexts (the card's
-    is loaded with the document's, only when they are embedded or re-encrypted)."""
+    and the PDF's are loaded with the document's, only when they are embedded or
+    re-encrypted)."""
 
     id: uuid.UUID
     citizen_id: uuid.UUID
@@ -88,7 +93,9 @@ class RecipientLink(msgspec.Struct, kw_only=True):
     key: bytes | None
     first_accessed_at: dt.datetime | None
     has_card: bool
+    has_pdf: bool = False
     card_jwe: str | None = None
+    pdf_jwe: str | None = None
 
 
 class ShareTicket(Base):

@@ -51,6 +51,10 @@ class ShareCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Set: flag ``P``; the recipient must give it (only its hash is stored)."""
     long_term: bool = False
     """Flag ``L``: each access gets the book as it is then, not as it was at sharing time."""
+    pdf: bool = False
+    """Also carry the shared content as a printable PDF (``application/pdf``, the book's
+    episode or book PDF), a second file of the manifest encrypted like the first; not with
+    ``direct`` (a ``U`` link has a single file)."""
     direct: bool = False
     """Flag ``U``: the link's URL is the single encrypted file, fetched by ``GET
     <url>?recipient=…`` (no manifest needed); never with a ``passcode``."""
@@ -75,6 +79,8 @@ class Share(msgspec.Struct, kw_only=True):
     passcode_attempts_remaining: int | None
     url: str
     """The manifest URL."""
+    pdf: bool = False
+    """The link also carries the content as a PDF file."""
 
 
 class ShareCreated(Share, kw_only=True):

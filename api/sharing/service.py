@@ -118,6 +118,15 @@ class BookExports(Protocol):
 
     async def has_visit(self, citizen_id: uuid.UUID, visit_id: uuid.UUID) -> bool: ...
 
+    async def pdf_shared(
+        self,
+        citizen_id: uuid.UUID,
+        *,
+        categories: Collection[str] | None,
+        visit: uuid.UUID | None,
+        include_restricted: bool,
+    ) -> bytes: ...
+
 
 class CardFiles(Protocol):
     """SMART Health Cards (the health cards' service)."""
@@ -161,6 +170,7 @@ _FIND = select(
     _LINK.key,
     _LINK.first_accessed_at,
     _LINK.card_jwe.is_not(None),
+    _LINK.pdf_jwe.is_not(None),
 ).where(
     _LINK.manifest_id == bindparam("manifest_id"),
     _LINK.revoked_at.is_(None),
@@ -240,6 +250,18 @@ class ShareService:
             guardian=guardian,
         )
 
+    async def _pdf(self, link: ShareLink, key: str) -> str | None:
+        """The share's PDF file, encrypted with its key, when the link carries one."""
+        if link.pdf_jwe is None:
+            return None
+        body = await self._book.pdf_shared(
+            link.citizen_id,
+            categories=shared_categories(link),
+            visit=link.visit_id,
+            include_restricted=link.include_restricted,
+        )
+        return links.encrypt(key, body, links.PDF_FILE)
+
     async def _choice(
         self, citizen_id: uuid.UUID, data: schemas.ShareCreate, *, guardian: str | None
     ) -> tuple[uuid.UUID | None, str | None]:
@@ -296,6 +318,7 @@ class ShareService:
                 link.attempts_remaining if link.passcode_hash is not None else None
             ),
             "url": self.manifest_url(link.manifest_id),
+            "pdf": link.pdf_jwe is not None,
         }
 
     # --- the citizen's side -----------------------------------------------------------------
@@ -317,6 +340,10 @@ class ShareService:
         if expires_at > now + dt.timedelta(days=self._settings.max_days):
             raise InvalidInput(
                 f"expires_at is at most {self._settings.max_days} days ahead", field="expires_at"
+            )
+        if data.direct and data.pdf:
+            raise InvalidInput(
+                "a direct (flag U) link has a single file: no PDF beside it", field="pdf"
             )
         if data.direct and data.passcode is not None:
             raise InvalidInput(
@@ -354,10 +381,12 @@ class ShareService:
             key=links.b64url_decode(key) if data.long_term else None,
             jwe="",
             jwe_at=now,
+            pdf_jwe="" if data.pdf else None,
         )
         body = await self._content(link, guardian=guardian)
         link.jwe = links.encrypt(key, body)
         link.card_jwe = self._card(link, key, body)
+        link.pdf_jwe = await self._pdf(link, key)
         async with self._uow() as uow:
             uow.session.add(link)
         payload = links.encode(
@@ -491,6 +520,7 @@ class ShareService:
             key,
             first_accessed_at,
             has_card,
+            has_pdf,
         ) = row
         return RecipientLink(
             id=id_,
@@ -507,15 +537,16 @@ class ShareService:
             key=key,
             first_accessed_at=first_accessed_at,
             has_card=bool(has_card),
+            has_pdf=bool(has_pdf),
         )
 
     @staticmethod
     async def _stored(session: AsyncSession, link: RecipientLink, now: dt.datetime) -> str:
-        """The link's ciphertext (its card's too, kept in ``link``), while the link is active;
-        ``LinkNotFound`` otherwise (revoked, disabled or swept meanwhile)."""
+        """The link's ciphertext (its card's and PDF's too, kept in ``link``), while the link is
+        active; ``LinkNotFound`` otherwise (revoked, disabled or swept meanwhile)."""
         found = (
             await session.execute(
-                select(ShareLink.jwe, ShareLink.card_jwe).where(
+                select(ShareLink.jwe, ShareLink.card_jwe, ShareLink.pdf_jwe).where(
                     ShareLink.id == link.id, ShareLink.jwe.is_not(None), *_active(now)
                 )
             )
@@ -524,6 +555,7 @@ class ShareService:
         if found is None or document is None:
             raise LinkNotFound()
         link.card_jwe = found[1]
+        link.pdf_jwe = found[2]
         return document
 
     async def _admit(self, link: RecipientLink, passcode: str | None) -> None:
@@ -535,31 +567,31 @@ class ShareService:
             # a wrong passcode never gets here: it spends an attempt, not the polling budget
             await self._polls.hit(POLL_CLASS, str(link.id))
 
-    async def _reencrypted(self, link: RecipientLink) -> tuple[str, str | None] | None:
-        """An ``L`` link's book as it is now, encrypted anew with its key, and its health card
-        signed anew from it; None for others."""
+    async def _reencrypted(self, link: RecipientLink) -> tuple[str, str | None, str | None] | None:
+        """An ``L`` link's book as it is now, encrypted anew with its key, its health card
+        signed anew from it and its PDF drawn anew; None for others."""
         if link.key is None:
             return None
         key = links.b64url(link.key)
         body = await self._content(link)
-        return links.encrypt(key, body), self._card(link, key, body)
+        return links.encrypt(key, body), self._card(link, key, body), await self._pdf(link, key)
 
     async def _still_active(
         self,
         session: AsyncSession,
         link: RecipientLink,
         now: dt.datetime,
-        new: tuple[str, str | None] | None,
+        new: tuple[str, str | None, str | None] | None,
     ) -> str:
         """In the answer's transaction: the link still active (``LinkNotFound`` otherwise), an
         ``L`` link's new ciphertexts (document and card) stored; the document to hand out."""
         if new is None:
             return await self._stored(session, link, now)
-        new_jwe, new_card = new
+        new_jwe, new_card, new_pdf = new
         still = await session.scalar(
             update(ShareLink)
             .where(ShareLink.id == link.id, ShareLink.jwe.is_not(None), *_active(now))
-            .values(jwe=new_jwe, card_jwe=new_card, jwe_at=now)
+            .values(jwe=new_jwe, card_jwe=new_card, pdf_jwe=new_pdf, jwe_at=now)
             .returning(ShareLink.id)
         )
         if still is None:
@@ -567,6 +599,8 @@ class ShareService:
         link.jwe_at = now
         link.card_jwe = new_card
         link.has_card = new_card is not None
+        link.pdf_jwe = new_pdf
+        link.has_pdf = new_pdf is not None
         return new_jwe
 
     async def _manifest_in(
@@ -578,8 +612,8 @@ class ShareService:
         jwe: str | None,
     ) -> schemas.Manifest:
         """The manifest and its log row written in ``session`` (the answer's transaction).
-        ``jwe``: the document, when it may be embedded. The health card file, when the link has
-        one, follows the document: embedded or by a location of its own."""
+        ``jwe``: the document, when it may be embedded. The health card and PDF files, when the
+        link has them, follow the document: embedded or by a location of their own."""
         limit = request.embedded_length_max
         embedded = jwe is not None and limit is not None and len(jwe) <= limit
         entry = await self._record(
@@ -588,6 +622,8 @@ class ShareService:
         files = [self._file(link, limit, now, links.FHIR_JSON, jwe, entry)]
         if link.has_card:
             files.append(self._file(link, limit, now, links.HEALTH_CARD_FILE, link.card_jwe, entry))
+        if link.has_pdf:
+            files.append(self._file(link, limit, now, links.PDF_FILE, link.pdf_jwe, entry))
         return schemas.Manifest(files=files)
 
     def _file(
@@ -709,7 +745,10 @@ class ShareService:
         opened = self._locations.open(token, now.timestamp())
         if opened is not None:
             link_id, content_type = opened
-            column = ShareLink.card_jwe if content_type == links.HEALTH_CARD_FILE else ShareLink.jwe
+            column = {
+                links.HEALTH_CARD_FILE: ShareLink.card_jwe,
+                links.PDF_FILE: ShareLink.pdf_jwe,
+            }.get(content_type, ShareLink.jwe)
             async with self._uow() as uow:
                 jwe = await uow.session.scalar(
                     select(column).where(ShareLink.id == link_id, *_active(now))
@@ -722,15 +761,20 @@ class ShareService:
         async with self._uow() as uow:
             found = (
                 await uow.session.execute(
-                    select(ShareTicket.content_type, ShareLink.jwe, ShareLink.card_jwe)
+                    select(
+                        ShareTicket.content_type,
+                        ShareLink.jwe,
+                        ShareLink.card_jwe,
+                        ShareLink.pdf_jwe,
+                    )
                     .join(ShareTicket, ShareTicket.link_id == ShareLink.id)
                     .where(ShareTicket.token == token, ShareTicket.expires_at > now, *_active(now))
                 )
             ).first()
         if found is None:
             raise FileNotFound()
-        content_type, document, card = found
-        jwe = card if content_type == links.HEALTH_CARD_FILE else document
+        content_type, document, card, pdf = found
+        jwe = {links.HEALTH_CARD_FILE: card, links.PDF_FILE: pdf}.get(content_type, document)
         if jwe is None:
             raise FileNotFound()
         return jwe
@@ -753,7 +797,14 @@ class ShareService:
                         ShareLink.swept_at.is_(None),
                         or_(ShareLink.expires_at <= cutoff, ShareLink.revoked_at <= cutoff),
                     )
-                    .values(jwe=None, card_jwe=None, key=None, passcode_hash=None, swept_at=now)
+                    .values(
+                        jwe=None,
+                        card_jwe=None,
+                        pdf_jwe=None,
+                        key=None,
+                        passcode_hash=None,
+                        swept_at=now,
+                    )
                     .returning(ShareLink.id)
                 )
             )

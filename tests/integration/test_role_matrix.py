@@ -82,6 +82,10 @@ MATRIX: dict[tuple[str, str], str | frozenset[str]] = {
     ("GET", "/citizens/{citizen_id}/health-book/visits"): frozenset({"citizen"}),
     ("GET", "/citizens/{citizen_id}/health-book/observations"): frozenset({"citizen"}),
     ("GET", "/citizens/{citizen_id}/health-book/visits/{visit_id}"): frozenset({"citizen"}),
+    ("GET", "/citizens/{citizen_id}/health-book/visits/{visit_id}/visit.pdf"): frozenset(
+        {"citizen"}
+    ),
+    ("GET", "/citizens/{citizen_id}/health-book.pdf"): frozenset({"citizen"}),
     ("GET", "/citizens/{citizen_id}/access-log"): frozenset({"citizen"}),
     ("GET", "/citizens/{citizen_id}/health-book/observations/series"): frozenset({"citizen"}),
     ("GET", "/citizens/{citizen_id}/health-book/observations/series.svg"): frozenset({"citizen"}),

@@ -101,6 +101,8 @@ export const STRINGS = {
     "field.dose": "liều {dose}",
 
     "card.heading": "Thẻ sức khỏe SMART (SMART Health Card)",
+    "pdf.heading": "Bản PDF để in",
+    "pdf.download": "Tải bản PDF ({size})",
     "card.issuer": "Nơi phát hành: {issuer}",
     "card.issued": "Phát hành: {time}",
     "card.verified": "Đã xác minh: chữ ký hợp lệ của Sổ Sức Khỏe",
@@ -235,6 +237,8 @@ export const STRINGS = {
     "field.dose": "dose {dose}",
 
     "card.heading": "SMART Health Card",
+    "pdf.heading": "Printable PDF",
+    "pdf.download": "Download the PDF ({size})",
     "card.issuer": "Issuer: {issuer}",
     "card.issued": "Issued: {time}",
     "card.verified": "Verified: a valid signature of Sổ Sức Khỏe",

@@ -19,6 +19,7 @@ const RECIPIENT_KEY = "healthbook.viewer.recipient";
 const FETCH_OPTIONS = { credentials: "omit", cache: "no-store", referrerPolicy: "no-referrer" };
 const SHL_CARD = "application/smart-health-card";
 const FHIR_JSON = "application/fhir+json";
+const PDF = "application/pdf";
 
 const $ = (id) => document.getElementById(id);
 
@@ -246,6 +247,9 @@ async function openFile(file, key) {
     if (type === FHIR_JSON) {
       return [{ kind: "fhir", resource: parseJson(decrypted.bytes, type) }];
     }
+    if (type === PDF) {
+      return [{ kind: "pdf", bytes: decrypted.bytes }];
+    }
     if (type === SHL_CARD) {
       const cards = parseJson(decrypted.bytes, type).verifiableCredential;
       if (!Array.isArray(cards)) {
@@ -283,6 +287,14 @@ function renderCard(result) {
   return el("section", { className: "health-card", "data-card": result.verified ? "verified" : "not-verified" }, parts);
 }
 
+/** The share's PDF: a download link to the decrypted bytes (a blob URL, never a server URL). */
+function renderPdf(result) {
+  const url = URL.createObjectURL(new Blob([result.bytes], { type: PDF }));
+  const size = `${Math.max(1, Math.round(result.bytes.length / 1024))} KB`;
+  const link = el("a", { href: url, download: "so-suc-khoe.pdf", className: "pdf-download" }, t("pdf.download", { size }));
+  return el("section", { className: "shared-pdf", "data-pdf": "true" }, [el("h3", {}, t("pdf.heading")), el("p", {}, link)]);
+}
+
 function renderRecord() {
   const body = $("record-body");
   body.replaceChildren();
@@ -294,6 +306,8 @@ function renderRecord() {
       body.append(renderBundle(bundle, { full: true }));
     } else if (result.kind === "card") {
       body.append(renderCard(result));
+    } else if (result.kind === "pdf") {
+      body.append(renderPdf(result));
     } else {
       body.append(el("p", { className: "file-error", role: "note" }, t(result.code, result.values)));
     }

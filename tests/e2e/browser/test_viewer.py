@@ -784,3 +784,25 @@ def test_a_vaccination_share_shows_the_services_own_card_as_verified(
     assert page.errors == []  # type: ignore[attr-defined]
     assert_key_kept(created, traffic, book.log)
     page.context.close()
+
+
+def test_a_share_with_its_pdf_offers_it_for_download(book: Book, browser: Browser) -> None:
+    """A share made with ``pdf``: the page decrypts the PDF file and offers it as a download
+    (a blob URL: the decrypted bytes never go back to a server)."""
+    created = book.share(content="ips", label="Bản in", pdf=True)
+    page, traffic = _open(browser, DESKTOP, "vi-VN")
+    page.goto(created["viewer_url"])
+    page.locator("#recipient").fill(DOCTOR)
+    page.locator("#recipient").press("Enter")
+    link = page.locator("#record .shared-pdf a.pdf-download")
+    expect(link).to_have_count(1)
+    expect(link).to_contain_text("Tải bản PDF")
+    assert (link.get_attribute("href") or "").startswith("blob:")
+    with page.expect_download() as started:
+        link.click()
+    saved = Path(started.value.path())
+    assert saved.read_bytes().startswith(b"%PDF-")
+    assert started.value.suggested_filename == "so-suc-khoe.pdf"
+    assert page.errors == []  # type: ignore[attr-defined]
+    assert_key_kept(created, traffic, book.log)
+    page.context.close()
