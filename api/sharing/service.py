@@ -250,9 +250,10 @@ class ShareService:
             guardian=guardian,
         )
 
-    async def _pdf(self, link: ShareLink, key: str) -> str | None:
+    async def _pdf(self, link: ShareLink | RecipientLink, key: str) -> str | None:
         """The share's PDF file, encrypted with its key, when the link carries one."""
-        if link.pdf_jwe is None:
+        carries = link.has_pdf if isinstance(link, RecipientLink) else link.pdf_jwe is not None
+        if not carries:
             return None
         body = await self._book.pdf_shared(
             link.citizen_id,
