@@ -18,6 +18,7 @@ from api.identity.guardianships import GuardianshipService
 from api.identity.registry import RegistryService
 from api.identity.service import IdentityService
 from api.insurance.service import InsuranceService
+from api.measurements.service import MeasurementService
 from api.operations.service import OperationsService
 from api.runtime import Runtime
 from api.sharing.service import ShareService
@@ -66,6 +67,7 @@ class Providers:
             "sharing": Provide(self.sharing, sync_to_thread=False),
             "viewer_pages": Provide(self.viewer_pages, sync_to_thread=False),
             "health_cards": Provide(self.health_cards, sync_to_thread=False),
+            "measurements": Provide(self.measurements, sync_to_thread=False),
         }
 
     def facilities(self) -> FacilityService:
@@ -124,6 +126,9 @@ class Providers:
 
     def sharing(self) -> ShareService:
         return self.runtime.sharing
+
+    def measurements(self) -> MeasurementService:
+        return self.runtime.measurements
 
     def viewer_pages(self) -> ViewerPages:
         return self.runtime.viewer_pages
