@@ -135,9 +135,9 @@ class VisitDetail(msgspec.Struct, kw_only=True):
 
 
 class SeriesPoint(msgspec.Struct, kw_only=True, omit_defaults=True):
-    source: Literal["clinical", "home"] = "clinical"
+    source: Literal["clinical", "home", ""] = ""
     """``home``: a reading the citizen took (patient-reported); ``clinical``: from a facility.
-    Always sent (the charts' legend tells them apart)."""
+    Every point the API answers has one (the empty default is for points made by hand)."""
     at: dt.datetime
     value: float | None = None
     unit: str | None = None

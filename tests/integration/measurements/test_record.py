@@ -36,8 +36,11 @@ async def test_blood_pressure_is_a_patient_reported_vital_signs_panel(
         "note": "after a walk",
     }
     made = await record(client, someone, body)
-    assert made["systolic"] == 132 and made["diastolic"] == 84 and made["unit"] == "mm[Hg]"
-    assert made["patient_reported"] is True and made["origin"] == "entered"
+    assert made["systolic"] == 132
+    assert made["diastolic"] == 84
+    assert made["unit"] == "mm[Hg]"
+    assert made["patient_reported"] is True
+    assert made["origin"] == "entered"
     observation = assert_valid_fhir(made["fhir"])
     assert observation["meta"]["security"] == [PATAST]
     assert "http://hl7.org/fhir/StructureDefinition/bp" in observation["meta"]["profile"]
@@ -50,13 +53,16 @@ async def test_blood_pressure_is_a_patient_reported_vital_signs_panel(
     components = {
         c["code"]["coding"][0]["code"]: c["valueQuantity"] for c in observation["component"]
     }
-    assert components["8480-6"]["value"] == 132 and components["8462-4"]["value"] == 84
+    assert components["8480-6"]["value"] == 132
+    assert components["8462-4"]["value"] == 84
     assert components["8480-6"]["code"] == "mm[Hg]"
     assert components["8480-6"]["system"] == "http://unitsofmeasure.org"
     assert observation["performer"] == [observation["subject"]]
     (device,) = observation["contained"]
-    assert device["resourceType"] == "Device" and device["manufacturer"] == "Omron"
-    assert device["modelNumber"] == "HEM-7156" and device["serialNumber"] == "SN-1"
+    assert device["resourceType"] == "Device"
+    assert device["manufacturer"] == "Omron"
+    assert device["modelNumber"] == "HEM-7156"
+    assert device["serialNumber"] == "SN-1"
     assert observation["device"] == {"reference": "#device"}
     assert observation["note"] == [{"text": "after a walk"}]
     again = await client.get(f"{MEASUREMENTS}/{made['id']}", headers=someone)
@@ -103,7 +109,8 @@ async def test_units_are_converted_to_the_kinds_ucum_unit(
         if "component" in observation
         else observation["valueQuantity"]
     )
-    assert quantity["code"] == unit and quantity["value"] == pytest.approx(stored, abs=0.01)
+    assert quantity["code"] == unit
+    assert quantity["value"] == pytest.approx(stored, abs=0.01)
 
 
 async def test_glucose_is_laboratory_with_its_meal_relation(client, someone, clock) -> None:
