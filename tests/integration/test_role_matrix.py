@@ -125,6 +125,12 @@ MATRIX: dict[tuple[str, str], str | frozenset[str]] = {
     ("GET", "/citizens/{citizen_id}/shares"): frozenset({"citizen"}),
     ("GET", "/citizens/{citizen_id}/shares/{share_id}"): frozenset({"citizen"}),
     ("DELETE", "/citizens/{citizen_id}/shares/{share_id}"): frozenset({"citizen"}),
+    ("POST", "/citizens/{citizen_id}/measurements"): frozenset({"citizen"}),
+    ("GET", "/citizens/{citizen_id}/measurements"): frozenset({"citizen"}),
+    ("POST", "/citizens/{citizen_id}/measurements/batch"): frozenset({"citizen"}),
+    ("GET", "/citizens/{citizen_id}/measurements/{measurement_id}"): frozenset({"citizen"}),
+    ("PUT", "/citizens/{citizen_id}/measurements/{measurement_id}"): frozenset({"citizen"}),
+    ("DELETE", "/citizens/{citizen_id}/measurements/{measurement_id}"): frozenset({"citizen"}),
     ("GET", "/citizens/{citizen_id}/consents"): frozenset({"citizen"}),
     ("GET", "/citizens/{citizen_id}/consents/{consent_id}"): frozenset({"citizen"}),
     # a SMART Health Link's recipient has no account: the URL is the secret
@@ -172,6 +178,7 @@ SAMPLE_PARAMS = {
     "name": "kiosk.js",
     "share_id": str(uuid.uuid4()),
     "consent_id": str(uuid.uuid4()),
+    "measurement_id": str(uuid.uuid4()),
     "manifest_id": "no-such-link",
     "token": "no-such-ticket",
 }
