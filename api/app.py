@@ -28,6 +28,7 @@ from api.health_cards.routes import HEALTH_CARD_ROUTES
 from api.identity.deps import IDENTITY_DEPENDENCIES
 from api.identity.routes import IDENTITY_ROUTES, demo_routes
 from api.insurance.routes import INSURANCE_ROUTES
+from api.measurements.routes import MEASUREMENT_ROUTES
 from api.operations.routes import OperationsController
 from api.providers import Providers
 from api.questionnaires.routes import QUESTIONNAIRE_ROUTES
@@ -128,6 +129,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             *CHECKIN_ROUTES,
             *INSURANCE_ROUTES,
             *SHARING_ROUTES,
+            *MEASUREMENT_ROUTES,
             *HEALTH_CARD_ROUTES,
             *QUESTIONNAIRE_ROUTES,
         ],

@@ -18,6 +18,7 @@ from api.identity.guardianships import GuardianshipService
 from api.identity.registry import RegistryService
 from api.identity.service import IdentityService
 from api.insurance.service import InsuranceService
+from api.measurements.service import MeasurementService
 from api.operations.service import OperationsService
 from api.questionnaires.service import QuestionnaireService
 from api.runtime import Runtime
@@ -68,6 +69,7 @@ class Providers:
             "viewer_pages": Provide(self.viewer_pages, sync_to_thread=False),
             "health_cards": Provide(self.health_cards, sync_to_thread=False),
             "questionnaires": Provide(self.questionnaires, sync_to_thread=False),
+            "measurements": Provide(self.measurements, sync_to_thread=False),
         }
 
     def facilities(self) -> FacilityService:
@@ -126,6 +128,9 @@ class Providers:
 
     def sharing(self) -> ShareService:
         return self.runtime.sharing
+
+    def measurements(self) -> MeasurementService:
+        return self.runtime.measurements
 
     def viewer_pages(self) -> ViewerPages:
         return self.runtime.viewer_pages

@@ -57,6 +57,7 @@ from api.facilities.service import FacilityService, Places
 from api.health_book import access_log
 from api.health_book.book import BookReader
 from api.health_book.export import patient_url as export_patient_url
+from api.health_book.home import HomeEntries
 from api.health_book.ingest import IngestConfig
 from api.health_book.publishing import BookChanges, SummaryService
 from api.health_book.pull.http import FhirHttp
@@ -73,6 +74,7 @@ from api.identity.service import IdentityService
 from api.insurance.episodes import XmlEpisodeMapper
 from api.insurance.service import InsuranceService
 from api.insurance.service import Limits as InsuranceLimits
+from api.measurements.service import MeasurementLimits, MeasurementService
 from api.operations.service import OperationsService
 from api.questionnaires.service import QuestionnaireService
 from api.sharing.consents import Consents
@@ -360,6 +362,22 @@ class Runtime:
             clock=self.clock,
             service_url=self.settings.issuer,
             consents=self.consents,
+        )
+
+    @cached_property
+    def measurements(self) -> MeasurementService:
+        """Home readings citizens record and import: entries of the book (HomeEntries), its
+        overview dropped after each change."""
+        settings = self.settings.measurements
+        return MeasurementService(
+            uow=self.uow,
+            clock=self.clock,
+            book=HomeEntries(),
+            changes=self.book_changes,
+            cursors=self.cursors,
+            limits=MeasurementLimits(
+                max_per_citizen=settings.max_per_citizen, max_batch=settings.max_batch
+            ),
         )
 
     @cached_property

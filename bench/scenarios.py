@@ -601,3 +601,69 @@ register(
         ),
     )
 )
+
+
+# --- home measurements ------------------------------------------------------------------------
+
+# wrk: request i (counted across wrk runs in a file) records a blood pressure reading for citizen
+# i % #tokens, with a new Idempotency-Key and values that vary with i.
+MEASUREMENT_LUA = """
+local data = dofile(wrk.headers["X-Bench-Data"])
+wrk.headers["X-Bench-Data"] = nil
+local counter = 0
+
+init = function(args)
+  local file = io.open(data.counter_file, "r")
+  if file then
+    counter = tonumber(file:read("*a")) or 0
+    file:close()
+  end
+  math.randomseed(os.time() + math.floor(os.clock() * 1000000))
+end
+
+request = function()
+  local i = counter
+  counter = counter + 1
+  if i % 100 == 0 then
+    local file = io.open(data.counter_file, "w")
+    file:write(tostring(counter + 100))
+    file:close()
+  end
+  local headers = {
+    ["Authorization"] = "Bearer " .. data.tokens[i % #data.tokens + 1],
+    ["Content-Type"] = "application/json",
+    ["Idempotency-Key"] = string.format("bench-%d-%d", i, math.random(1000000000)),
+  }
+  local body = string.format(
+    '{"kind":"blood_pressure","systolic":%d,"diastolic":%d,"unit":"mm[Hg]",' ..
+    '"effective_at":"%s","device":{"manufacturer":"Omron","model":"M3"}}',
+    110 + i % 40, 70 + i % 20, data.at)
+  return wrk.format("POST", nil, headers, body)
+end
+"""
+
+
+def _measurement_setup(ctx: SetupContext) -> Prepared:
+    from bench.setups import home_measurements
+
+    return home_measurements(ctx)
+
+
+register(
+    Scenario(
+        name="home_measurement_record",
+        path="/citizens/me/measurements",
+        method="POST",
+        expect_status=201,
+        setup=_measurement_setup,
+        lua=MEASUREMENT_LUA,
+        connections=16,
+        target_rps=500,
+        description=(
+            "50 citizens record blood pressure readings (with a meter): the key's lookup, units "
+            "and ranges checked, the FHIR Observation built, the bookkeeping row and the book's "
+            "entry (encrypted) in one transaction, the overview dropped after it. Target: 500 "
+            "readings/s on one worker."
+        ),
+    )
+)

@@ -630,3 +630,30 @@ def share_manifests(ctx: SetupContext) -> Prepared:
     data = ctx.data_dir / "shl_manifest.lua"
     data.write_text(f"return {{ paths = {_lua_list(paths)} }}\n")
     return Prepared(path=paths[0], headers={"X-Bench-Data": str(data)})
+
+
+def home_measurements(ctx: SetupContext) -> Prepared:
+    """50 citizens, each recording blood pressure readings (``bench.scenarios.MEASUREMENT_LUA``:
+    request ``i`` for citizen ``i % 50``, a new Idempotency-Key each, values that vary)."""
+    name = "home_measurements"
+    tokens = booking_citizens(ctx, 50, 2_000_000_000)
+    at = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).isoformat()
+    data = ctx.data_dir / f"{name}.lua"
+    data.write_text(
+        "return {\n"
+        f"  tokens = {_lua_list(tokens)},\n"
+        f"  at = {json.dumps(at)},\n"
+        f"  counter_file = {json.dumps(str(ctx.data_dir / f'{name}.counter'))},\n"
+        "}\n"
+    )
+    body = {"kind": "blood_pressure", "systolic": 120, "diastolic": 80, "unit": "mm[Hg]"}
+    return Prepared(
+        path="/citizens/me/measurements",
+        headers={
+            "Authorization": f"Bearer {tokens[0]}",
+            "Content-Type": "application/json",
+            "Idempotency-Key": f"{name}-check-{secrets.token_hex(8)}",
+            "X-Bench-Data": str(data),
+        },
+        body=json.dumps({**body, "effective_at": at}).encode(),
+    )

@@ -48,6 +48,8 @@ TAGS = {
     "facilities": "Facilities and their departments (public)",
     "sharing": "SMART Health Links of the book: the citizen shares and revokes; recipients "
     "open the manifest and its encrypted files without an account",
+    "home measurements": "Readings the citizen takes at home (blood pressure, glucose, weight...), "
+    "entered or imported from a companion app; in the book marked patient-reported",
     "health-cards": "SMART Health Cards of the book (signed, verifiable offline): the citizen "
     "issues and revokes; anyone verifies a card and reads the revocation lists",
     "hospital: health records": "Hospitals publish FHIR R4 summaries (errors are FHIR "

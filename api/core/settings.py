@@ -517,6 +517,18 @@ class SharingSettings(_Section, frozen=True, rename=_env("SHARING_")):
     """How often ``healthbook worker`` sweeps."""
 
 
+class MeasurementSettings(_Section, frozen=True, rename=_env("MEASUREMENTS_")):
+    """Home measurements citizens record and import (README, "Home measurements")."""
+
+    max_per_citizen: Annotated[int, Meta(ge=1, le=10_000_000)] = 200_000
+    """Most home readings one person's book holds (deleted ones not counted); past it a
+    reading is refused (422 ``measurement-limit-reached``, or the sample's reason in an
+    import)."""
+
+    max_batch: Annotated[int, Meta(ge=1, le=10_000)] = 1000
+    """Most samples in one JSON batch (``POST …/measurements/batch``)."""
+
+
 class HealthCardSettings(_Section, frozen=True, rename=_env("HEALTH_CARD_")):
     """SMART Health Cards this service signs and verifies (README, "SMART Health Cards")."""
 
@@ -563,6 +575,7 @@ class Settings(
     insurance: InsuranceSettings = msgspec.field(default_factory=InsuranceSettings)
     sharing: SharingSettings = msgspec.field(default_factory=SharingSettings)
     health_cards: HealthCardSettings = msgspec.field(default_factory=HealthCardSettings)
+    measurements: MeasurementSettings = msgspec.field(default_factory=MeasurementSettings)
 
     @property
     def effective_database_url(self) -> str:

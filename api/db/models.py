@@ -8,6 +8,7 @@ from api.health_book import models as health_book_models
 from api.health_cards import models as health_card_models
 from api.identity import models as identity_models
 from api.insurance import models as insurance_models
+from api.measurements import models as measurement_models
 from api.questionnaires import models as questionnaire_models
 from api.sharing import models as sharing_models
 from notifications import models as notification_models
@@ -21,6 +22,7 @@ __all__ = [
     "health_card_models",
     "identity_models",
     "insurance_models",
+    "measurement_models",
     "notification_models",
     "questionnaire_models",
     "sharing_models",

@@ -33,7 +33,7 @@ from api.core.redis import RedisClient
 from api.facilities import service as facilities
 from api.health_book import schemas
 from api.health_book.ingest import first_version_id
-from api.health_book.models import AccessLogEntry, HealthDocument, HealthEntry
+from api.health_book.models import HOME_FACILITY, AccessLogEntry, HealthDocument, HealthEntry
 from api.health_book.statements import STATEMENTS, WITHDRAWN
 from api.identity import citizens
 
@@ -92,6 +92,11 @@ async def book_version(session: AsyncSession, citizen_id: uuid.UUID) -> str:
     many versions, the last received, the last whose status changed) and profile (its last
     update). Any process that stores, supersedes or withdraws a document changes it."""
     profile = citizens.profile_changed_at(citizen_id)
+    home = (
+        select(func.count(HealthEntry.id), func.max(HealthEntry.received_at))
+        .where(HealthEntry.citizen_id == citizen_id, HealthEntry.facility_id == HOME_FACILITY)
+        .subquery()
+    )
     row = (
         await session.execute(
             select(
@@ -102,7 +107,8 @@ async def book_version(session: AsyncSession, citizen_id: uuid.UUID) -> str:
             ).where(HealthDocument.citizen_id == citizen_id)
         )
     ).one()
-    return "|".join("" if value is None else str(value) for value in row)
+    readings = (await session.execute(select(home))).one()
+    return "|".join("" if value is None else str(value) for value in (*row, *readings))
 
 
 async def build_overview(
@@ -137,6 +143,7 @@ async def build_overview(
     medications: list[schemas.EntryBrief] = []
     immunizations: list[schemas.EntryBrief] = []
     vitals: dict[tuple[str | None, str | None], schemas.VitalSign] = {}
+    home_readings: dict[tuple[str | None, str | None], schemas.VitalSign] = {}
     recorded_since: dict[str, dt.datetime] = {}  # topic -> when its newest shown entry came
 
     def shown(topic: str, entry: HealthEntry) -> schemas.EntryBrief:
@@ -156,13 +163,15 @@ async def build_overview(
             immunizations.append(shown("immunizations", entry))
         elif entry.category == "observations":
             summary = entry.summary
-            if "vital-signs" not in summary.get("categories", []):
+            home = entry.facility_id == HOME_FACILITY
+            if not home and "vital-signs" not in summary.get("categories", []):
                 continue
+            shown_in = home_readings if home else vitals
             key = (entry.code_system, entry.code)
-            if key in vitals:
+            if key in shown_in:
                 continue  # rows come newest first: the first one per code is the latest
             value = summary.get("value") or {}
-            vitals[key] = schemas.VitalSign(
+            shown_in[key] = schemas.VitalSign(
                 code=schemas.Code(system=entry.code_system, code=entry.code, display=entry.display),
                 text=entry.display,
                 value=_number(value),
@@ -178,6 +187,7 @@ async def build_overview(
                 ],
                 effective_at=entry.effective_at,
                 entry_id=str(entry.id),
+                source="home" if home else "clinical",
             )
     statements = await _statements(session, citizen_id, recorded_since)
     names = facilities.names()
@@ -223,6 +233,9 @@ async def build_overview(
         active_problems=problems,
         current_medications=medications,
         latest_vital_signs=sorted(vitals.values(), key=lambda v: (v.text or "", v.code.code or "")),
+        latest_home_readings=sorted(
+            home_readings.values(), key=lambda v: (v.text or "", v.code.code or "")
+        ),
         last_visits=visits,
         immunizations=immunizations,
         statements=statements,

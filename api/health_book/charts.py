@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.errors import InvalidInput
 from api.health_book import schemas
-from api.health_book.models import HealthEntry
+from api.health_book.models import HOME_FACILITY, HealthEntry
 
 LOINC = "http://loinc.org"
 BLOOD_PRESSURE_PANELS = ("85354-9", "55284-4")
@@ -74,10 +74,15 @@ def _value_text(value: dict[str, Any]) -> str | None:
 
 
 def _point(
-    entry_id: uuid.UUID, at: dt.datetime, summary: dict[str, Any], names: dict[str, str]
+    entry_id: uuid.UUID,
+    at: dt.datetime,
+    summary: dict[str, Any],
+    names: dict[str, str],
+    facility_id: str = "",
 ) -> schemas.SeriesPoint:
     value = summary.get("value") or {}
     point = schemas.SeriesPoint(
+        source="home" if facility_id == HOME_FACILITY else "clinical",
         at=at,
         value=_number(value),
         unit=value.get("unit"),
@@ -116,7 +121,11 @@ async def observation_series(
     if value in BLOOD_PRESSURE_PANELS and system in ("", LOINC):
         codes = list(BLOOD_PRESSURE_PANELS)
     query = select(
-        HealthEntry.id, _sort_at, HealthEntry.display, HealthEntry.code, HealthEntry.summary
+        HealthEntry.id,
+        _sort_at,
+        HealthEntry.display,
+        HealthEntry.facility_id,
+        HealthEntry.summary,
     ).where(
         HealthEntry.citizen_id == citizen_id,
         HealthEntry.category == "observations",
@@ -132,7 +141,10 @@ async def observation_series(
     ).all()
     rows = newest_first[::-1]
     names: dict[str, str] = {}
-    points = [_point(entry_id, at, summary, names) for entry_id, at, _, _, summary in rows]
+    points = [
+        _point(entry_id, at, summary, names, facility_id)
+        for entry_id, at, _, facility_id, summary in rows
+    ]
     units = Counter(p.unit for p in points if p.unit)
     return schemas.Series(
         code=code.strip(),
@@ -160,7 +172,11 @@ def _label(value: float, step: float) -> str:
     return f"{value:.{decimals}f}"
 
 
-def _thin(line: list[tuple[float, float]]) -> list[tuple[float, float]]:
+Line = list[tuple[float, float, bool]]
+"""(timestamp, value, a home reading) per point."""
+
+
+def _thin(line: Line) -> Line:
     """At most :data:`MAX_DRAWN` points, evenly picked, first and last kept."""
     if len(line) <= MAX_DRAWN:
         return line
@@ -195,14 +211,14 @@ def _time_ticks(t0: float, t1: float) -> list[tuple[float, str]]:
     return [(m.timestamp(), m.strftime(date_format)) for m in marks if t0 <= m.timestamp() <= t1]
 
 
-def _lines(series: schemas.Series) -> list[tuple[str, list[tuple[float, float]]]]:
-    """(legend label, [(timestamp, value)]) per component, or one for the value."""
+def _lines(series: schemas.Series) -> list[tuple[str, Line]]:
+    """(legend label, [(timestamp, value, home)]) per component, or one for the value."""
     if series.component_codes:
         return [
             (
                 f"{name} ({code})",
                 [
-                    (p.at.timestamp(), v)
+                    (p.at.timestamp(), v, p.source == "home")
                     for p in series.points
                     if (v := p.components.get(code)) is not None
                 ],
@@ -210,7 +226,7 @@ def _lines(series: schemas.Series) -> list[tuple[str, list[tuple[float, float]]]
             for code, name in series.component_codes.items()
         ]
     line = [
-        (p.at.timestamp(), p.value)
+        (p.at.timestamp(), p.value, p.source == "home")
         for p in series.points
         if p.value is not None and (p.unit == series.unit or p.unit is None)
     ]
@@ -229,6 +245,7 @@ def render_svg(series: schemas.Series) -> bytes:
         f"{escape_xml(title)}</text>",
     ]
     lines = [(label, _thin(line)) for label, line in _lines(series) if line]
+    has_home = any(home for _, line in lines for _, _, home in line)
     if not lines:
         out.append(
             f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" fill="#666666">'
@@ -243,8 +260,8 @@ def render_svg(series: schemas.Series) -> bytes:
         ),
         None,
     )
-    times = [t for _, line in lines for t, _ in line]
-    values = [v for _, line in lines for _, v in line]
+    times = [t for _, line in lines for t, _, _ in line]
+    values = [v for _, line in lines for _, v, _ in line]
     values += [v for v in band or () if v is not None]
     t0, t1 = min(times), max(times)
     if t1 - t0 < 1:
@@ -293,20 +310,36 @@ def render_svg(series: schemas.Series) -> bytes:
         )
     for index, (label, line) in enumerate(lines):
         colour = COLOURS[index % len(COLOURS)]
-        coordinates = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in line)
+        coordinates = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v, _ in line)
         out.append(
             f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{coordinates}"/>'
         )
         if len(line) <= 60:
             out.extend(
-                f'<circle cx="{x(t):.1f}" cy="{y(v):.1f}" r="3" fill="{colour}"/>' for t, v in line
+                f'<circle cx="{x(t):.1f}" cy="{y(v):.1f}" r="3" fill="{colour}"/>'
+                for t, v, home in line
+                if not home
             )
-        room = plot_w // len(lines)
+        # home readings: hollow squares, always marked, so they stand apart from a hospital's
+        out.extend(
+            f'<rect class="home" x="{x(t) - 4:.1f}" y="{y(v) - 4:.1f}" width="8" height="8" '
+            f'fill="#ffffff" stroke="{colour}" stroke-width="2"/>'
+            for t, v, home in line
+            if home
+        )
+        room = plot_w // (len(lines) + (1 if has_home else 0))
         lx = LEFT + index * room
         out.append(
             f'<rect x="{lx}" y="{HEIGHT - 22}" width="12" height="12" fill="{colour}"/>'
             f'<text x="{lx + 18}" y="{HEIGHT - 12}">'
             f"{escape_xml(label[: max(room // 7 - 3, 8)])}</text>"
+        )
+    if has_home:
+        lx = LEFT + len(lines) * (plot_w // (len(lines) + 1))
+        out.append(
+            f'<rect x="{lx + 2}" y="{HEIGHT - 20}" width="8" height="8" fill="#ffffff" '
+            f'stroke="#333333" stroke-width="2"/><text x="{lx + 18}" y="{HEIGHT - 12}">'
+            "home reading</text>"
         )
     out.append("</svg>")
     return "".join(out).encode()

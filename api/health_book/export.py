@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import msgspec
-from sqlalchemy import func, literal, select
+from sqlalchemy import and_, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.health_book.book import ACTIVE_PROBLEM
@@ -41,7 +41,7 @@ from api.health_book.fhir.context import Context
 from api.health_book.fhir.resources import Composition
 from api.health_book.fhir.validate import KEPT_TYPES
 from api.health_book.ingest import CATEGORIES
-from api.health_book.models import HealthDocument, HealthEntry
+from api.health_book.models import HOME_FACILITY, HealthDocument, HealthEntry
 from api.health_book.statements import STATEMENTS, WITHDRAWN
 from api.identity import citizens
 from api.identity.schemas import CitizenRecord
@@ -123,7 +123,8 @@ def labelled_restricted(raw: bytes) -> bool:
 class ExportEntry(msgspec.Struct):
     """An active entry as exported: where it comes from, what the IPS narrative shows."""
 
-    document_id: uuid.UUID
+    document_id: uuid.UUID | None
+    """None for the citizen's own readings (facility ``~home``)."""
     facility_id: str
     category: str
     source_key: str
@@ -132,6 +133,7 @@ class ExportEntry(msgspec.Struct):
     status: str | None
     effective_at: dt.datetime | None
     encounter_key: str | None
+    received_at: dt.datetime
     resource: bytes
     summary: dict[str, Any]
     full_url: str = ""
@@ -272,6 +274,27 @@ class _Assembly:
         return parts
 
 
+PROVENANCE_AGENT = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+
+
+def home_provenance(entry: ExportEntry, *, patient_reference: str) -> dict[str, Any]:
+    """The ``Provenance`` of one of the citizen's own readings: the patient its author (and its
+    source, the patient-entered data of an app or a meter, is the Observation's ``device``)."""
+    return {
+        "resourceType": "Provenance",
+        "target": [{"reference": entry.full_url}],
+        "recorded": instant(entry.received_at),
+        "agent": [
+            {
+                "type": {
+                    "coding": [{"system": PROVENANCE_AGENT, "code": "author", "display": "Author"}]
+                },
+                "who": {"reference": patient_reference},
+            }
+        ],
+    }
+
+
 def patient_url(citizen_id: uuid.UUID) -> str:
     """The fullUrl of the citizen's Patient in every export of their book."""
     return _Assembly(citizen_id, {}).patient_url
@@ -349,12 +372,19 @@ async def _load(
                 HealthEntry.summary if with_summary else literal(None),
                 HealthDocument.restricted,
             )
-            .join(HealthDocument, HealthDocument.id == HealthEntry.document_id)
+            .outerjoin(HealthDocument, HealthDocument.id == HealthEntry.document_id)
             .where(
                 HealthEntry.citizen_id == citizen_id,
                 HealthEntry.active.is_(True),
-                HealthDocument.citizen_id == citizen_id,
-                HealthDocument.status == "current",
+                or_(
+                    and_(
+                        HealthEntry.document_id.is_(None), HealthEntry.facility_id == HOME_FACILITY
+                    ),
+                    and_(
+                        HealthDocument.citizen_id == citizen_id,
+                        HealthDocument.status == "current",
+                    ),
+                ),
             )
             .order_by(_sort_at, HealthEntry.id)
         )
@@ -368,7 +398,7 @@ async def _load(
             entry.category = CATEGORY_OF_TYPE.get(entry.resource_type, "")
             if entry.category not in CATEGORIES:
                 continue
-        if not _in_scope(entry, scope, visit, row[-1]):
+        if not _in_scope(entry, scope, visit, bool(row[-1])):
             continue
         entries.append(entry)
     entries.sort(key=lambda e: CATEGORIES.index(e.category))
@@ -378,7 +408,10 @@ async def _load(
         .order_by(HealthDocument.received_at.desc(), HealthDocument.version.desc())
     )
     latest = await session.scalar(current.limit(1))
-    wanted = sorted({entry.document_id for entry in entries} | ({latest} if latest else set()))
+    wanted = sorted(
+        {entry.document_id for entry in entries if entry.document_id is not None}
+        | ({latest} if latest else set())
+    )
     found: list[HealthDocument] = []
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
@@ -395,7 +428,9 @@ async def _load(
         entries = [
             e
             for e in entries
-            if e.document_id not in documents or not documents[e.document_id].restricted
+            if e.document_id is None
+            or e.document_id not in documents
+            or not documents[e.document_id].restricted
         ]
     return entries, documents, latest
 
@@ -549,10 +584,19 @@ async def export_book(
         entry.full_url = assembly.url(entry.facility_id, entry.category, entry.source_key)
         assembly.active[(entry.facility_id, entry.category, entry.source_key)] = entry.full_url
     parts: list[bytes] = []
+    provenances: list[bytes] = []
     for entry in entries:
-        document = documents.get(entry.document_id)
+        document = documents.get(entry.document_id) if entry.document_id else None
         raw = entry.resource if document is None else assembly.rewrite(document, entry.resource)
         parts.append(bundle_entry(entry.full_url, raw))
+        if entry.facility_id == HOME_FACILITY:
+            provenances.append(
+                bundle_entry(
+                    assembly.url(HOME_FACILITY, "provenance", entry.source_key),
+                    _encoder.encode(home_provenance(entry, patient_reference=assembly.patient_url)),
+                )
+            )
+    parts += provenances
     patient_document = documents.get(latest) if latest else None
     if patient_document is not None and patient_document.patient is not None:
         patient_raw = assembly.rewrite(patient_document, bytes(patient_document.patient.raw))

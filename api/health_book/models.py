@@ -24,6 +24,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from api.core.db import Base, UtcDateTime
 from api.core.encryption import EncryptedBlob
 
+HOME_FACILITY = "~home"
+"""The facility of the citizen's own readings (api/health_book/home.py): no facility code can
+have a ``~``."""
+
 
 class HealthDocument(Base):
     """One version of a document a facility published (or we pulled) about a citizen.
@@ -90,9 +94,11 @@ class HealthEntry(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    document_id: Mapped[uuid.UUID] = mapped_column(
+    document_id: Mapped[uuid.UUID | None] = mapped_column(
         Uuid, ForeignKey("health_document.id", ondelete="CASCADE"), index=True
     )
+    """The document version it was extracted from; none for a home reading (facility
+    ``~home``, api/health_book/home.py)."""
     citizen_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("citizen.id", ondelete="CASCADE")
     )

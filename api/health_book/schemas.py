@@ -51,6 +51,8 @@ class VitalSign(msgspec.Struct, kw_only=True):
     components: list[dict[str, Any]]
     effective_at: dt.datetime | None
     entry_id: str
+    source: Literal["clinical", "home"] = "clinical"
+    """``home``: the citizen's own reading (patient-reported)."""
 
 
 class VisitBrief(msgspec.Struct, kw_only=True):
@@ -105,6 +107,9 @@ class Overview(msgspec.Struct, kw_only=True):
     """Absent/unknown statements (the latest per topic) and refuted ones; not entries."""
     counts: dict[str, int]
     built_at: dt.datetime
+    latest_home_readings: list[VitalSign] = []
+    """The newest reading of each kind the citizen took at home (patient-reported; not in
+    ``latest_vital_signs``, which holds a facility's)."""
 
 
 class EntryPage(Page, kw_only=True):
@@ -130,6 +135,9 @@ class VisitDetail(msgspec.Struct, kw_only=True):
 
 
 class SeriesPoint(msgspec.Struct, kw_only=True, omit_defaults=True):
+    source: Literal["clinical", "home", ""] = ""
+    """``home``: a reading the citizen took (patient-reported); ``clinical``: from a facility.
+    Every point the API answers has one (the empty default is for points made by hand)."""
     at: dt.datetime
     value: float | None = None
     unit: str | None = None

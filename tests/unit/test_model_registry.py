@@ -23,6 +23,7 @@ MODEL_MODULES = (
     "api.sharing.models",
     "api.health_cards.models",
     "api.questionnaires.models",
+    "api.measurements.models",
     "notifications.models",
 )
 
