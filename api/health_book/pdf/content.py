@@ -357,8 +357,11 @@ class _Gatherer:
             )
         return rows
 
-    async def documents(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, HealthDocument]:
-        wanted = set(ids)
+    async def documents(
+        self, ids: Iterable[uuid.UUID | None]
+    ) -> dict[uuid.UUID | None, HealthDocument]:
+        """The documents of these ids (a home reading has none: ``None`` is skipped)."""
+        wanted = {id_ for id_ in ids if id_ is not None}
         if not wanted:
             return {}
         found = (
@@ -366,7 +369,7 @@ class _Gatherer:
         ).all()
         return {d.id: d for d in found}
 
-    def shown(self, entry: HealthEntry, documents: dict[uuid.UUID, HealthDocument]) -> bool:
+    def shown(self, entry: HealthEntry, documents: dict[uuid.UUID | None, HealthDocument]) -> bool:
         if self.include_restricted:
             return True
         document = documents.get(entry.document_id)
