@@ -160,7 +160,11 @@ def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
         prepare_sqlite_path(url)
         engine = create_async_engine(
             url,
+            # a fixed pool, as on PostgreSQL (the pool gauges and timeouts mean the same)
             poolclass=CountingQueuePool,
+            pool_size=settings.database.pool_size,
+            max_overflow=0,
+            pool_timeout=settings.database.timeout_seconds,
             connect_args={"timeout": settings.database.timeout_seconds * 2},
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
