@@ -96,10 +96,14 @@ class MetricsServer:
     async def _read_request(
         connection: h11.Connection, reader: asyncio.StreamReader
     ) -> h11.Request | None:
+        received = 0
         while True:
             event = connection.next_event()
             if event is h11.NEED_DATA:
                 data = await reader.read(_READ_CHUNK)
+                received += len(data)
+                if received > MAX_REQUEST_BYTES:
+                    return None  # a request head this large is not a scrape
                 connection.receive_data(data)  # b"": the peer closed; h11 says what that means
                 continue
             if isinstance(event, h11.Request):
