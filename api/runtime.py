@@ -43,12 +43,17 @@ from api.core.access_tokens import AccessTokens
 from api.core.background import BackgroundTasks
 from api.core.cache import Invalidations
 from api.core.clock import Clock, SystemClock
-from api.core.db import ping
+from api.core.db import DatabasePoolCollector, ping
 from api.core.errors import ProblemCatalogue
 from api.core.observability import Metrics
 from api.core.pagination import Cursors
 from api.core.ratelimit import RateLimiter
-from api.core.redis import RedisClient, create_redis, create_subscriber_redis
+from api.core.redis import (
+    RedisClient,
+    RedisPoolCollector,
+    create_redis,
+    create_subscriber_redis,
+)
 from api.core.security import SigningKeys, load_or_create_secret
 from api.core.settings import Settings
 from api.core.uow import UnitOfWorkFactory
@@ -80,6 +85,7 @@ from api.questionnaires.service import QuestionnaireService
 from api.sharing.consents import Consents
 from api.sharing.service import POLL_CLASS, ShareService, poll_budget
 from api.sharing.viewer_page import ViewerPages
+from notifications.backlog import OutboxBacklog
 from notifications.outbox import Wakeup, bind_wakeup
 from notifications.relay import Relay, RelayConfig, RelayStats
 from notifications.senders import Sender, build_sender
@@ -118,6 +124,7 @@ class Runtime:
     def engine(self) -> AsyncEngine:
         engine = open_engine(self.settings)
         self._closers.append(engine.dispose)
+        self.metrics.registry.register(DatabasePoolCollector(engine))  # metrics: pool gauges
         return engine
 
     @cached_property
@@ -135,6 +142,7 @@ class Runtime:
     def redis(self) -> RedisClient:
         redis = create_redis(self.settings)
         self._closers.append(redis.aclose)
+        self.metrics.registry.register(RedisPoolCollector(redis))  # metrics: pool gauges
         return redis
 
     @cached_property
@@ -204,7 +212,9 @@ class Runtime:
 
     @cached_property
     def rate_limiter(self) -> RateLimiter:
-        return RateLimiter.from_settings(self.settings, self.redis, self.clock)
+        return RateLimiter.from_settings(
+            self.settings, self.redis, self.clock, rejections=self.metrics.rate_limited
+        )
 
     # --- identity ---------------------------------------------------------------------------
 
@@ -242,6 +252,7 @@ class Runtime:
             cooldown=settings.identity.jwks_refetch_cooldown_seconds,
             max_staleness=settings.identity.jwks_max_staleness_seconds,
             fetch_timeout=settings.identity.jwks_fetch_timeout_seconds,
+            fetches=self.metrics.jwks_fetches,
         )
 
     @cached_property
@@ -399,7 +410,10 @@ class Runtime:
             consents=self.consents,
             location_secret=self.identifier_key,
             polls=RateLimiter(
-                self.redis, self.clock, {POLL_CLASS: poll_budget(self.settings.sharing)}
+                self.redis,
+                self.clock,
+                {POLL_CLASS: poll_budget(self.settings.sharing)},
+                rejections=self.metrics.rate_limited,
             ),
             cards=self.health_cards,
         )
@@ -429,6 +443,7 @@ class Runtime:
             cooldown=settings.identity.jwks_refetch_cooldown_seconds,
             max_staleness=settings.identity.jwks_max_staleness_seconds,
             fetch_timeout=settings.identity.jwks_fetch_timeout_seconds,
+            fetches=self.metrics.jwks_fetches,
         )
 
     @cached_property
@@ -464,6 +479,7 @@ class Runtime:
             ingest_config=pull_ingest_config(settings, self.identifier_key),
             clock=self.clock,
             book=self.book_changes,
+            outcomes=self.metrics.pulls,
         )
 
     # --- appointments, check-in -------------------------------------------------------------
@@ -614,6 +630,13 @@ class Runtime:
             wakeup.local = relay.wake
         self._closers.append(relay.stop)
         return relay
+
+    @cached_property
+    def outbox_backlog(self) -> OutboxBacklog:
+        """The outbox's due rows and the oldest one's age, as gauges the worker refreshes."""
+        backlog = OutboxBacklog(self.uow, self.clock)
+        self.metrics.registry.register(backlog)
+        return backlog
 
     @staticmethod
     def _unbind(unbind: Callable[[], None]) -> Callable[[], Awaitable[None]]:

@@ -15,8 +15,10 @@ import asyncio
 import gc
 import logging
 import signal
+import time
 
 from api.core.background import cancel_and_wait
+from api.core.metrics_server import MetricsServer
 from api.core.settings import Settings
 from api.db.migrate import upgrade
 from api.runtime import Runtime
@@ -37,6 +39,28 @@ def heartbeat_max_age(settings: Settings) -> float:
     return 3 * max(settings.notifications.relay_poll_seconds, heartbeat_interval(settings)) + (
         settings.notifications.relay_lease_seconds
     )
+
+
+def relay_alive(settings: Settings, last_cycle: float, now: float | None = None) -> bool:
+    """The worker's ``/health/live``: the relay went round its loop recently (the same rule as
+    ``healthbook worker-alive`` applies to the heartbeat file)."""
+    return (time.time() if now is None else now) - last_cycle <= heartbeat_max_age(settings)
+
+
+async def serve_metrics(settings: Settings, runtime: Runtime) -> MetricsServer | None:
+    """``/metrics`` and ``/health/live`` on WORKER_METRICS_HOST:WORKER_METRICS_PORT (not when
+    the port is 0), with the outbox backlog measured every poll for the gauges."""
+    port = settings.notifications.worker_metrics_port
+    if port == 0:
+        return None
+    relay = runtime.relay
+    server = MetricsServer(
+        exposition=runtime.metrics.exposition,
+        alive=lambda: relay_alive(settings, relay.last_cycle),
+        token=settings.observability.metrics_token,
+    )
+    await server.start(settings.notifications.worker_metrics_host, port)
+    return server
 
 
 async def run_worker(settings: Settings) -> None:
@@ -65,6 +89,15 @@ async def run_worker(settings: Settings) -> None:
             ),
             name="worker-heartbeat",
         )
+        server = await serve_metrics(settings, runtime)
+        measuring = (
+            asyncio.create_task(
+                runtime.outbox_backlog.run(settings.notifications.relay_poll_seconds),
+                name="outbox-backlog",
+            )
+            if server is not None
+            else None
+        )
         try:
             # The worker also re-syncs, every PULL_INTERVAL_SECONDS, the patients it already
             # knows at facilities with a FHIR API (two replicas doing so at once store nothing
@@ -84,3 +117,7 @@ async def run_worker(settings: Settings) -> None:
         finally:
             logger.info("worker stopping")
             await cancel_and_wait(beating)
+            if measuring is not None:
+                await cancel_and_wait(measuring)
+            if server is not None:
+                await server.stop()

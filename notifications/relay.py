@@ -159,8 +159,7 @@ class Relay:
                 await asyncio.sleep(delay)
                 delay = min(2.0, delay * 2)
                 continue
-            stats.pushes.update(batch.stats.pushes)
-            stats.rows.update(batch.stats.rows)
+            stats.merge(batch.stats)
             batch.stats = stats
             return
 

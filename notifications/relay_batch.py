@@ -303,6 +303,8 @@ class Batch:
             status = _STATUS_OF[result.outcome]
             self.summary[status] += 1
             self.stats.pushes[status] += 1
+            if result.error is not None and result.outcome != "sent":
+                self.stats.count_error(status, result.error)
             outcomes.append(_outcome(target, status, result.error, result.message_id, now))
             if result.outcome == "retry":
                 failures[target.row.id].append(result)

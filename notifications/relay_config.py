@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
@@ -71,12 +72,27 @@ class RelayConfig:
         return dt.timedelta(days=self.device_stale_days)
 
 
+_ERROR_CODE = re.compile(r"[A-Z][A-Z0-9_]{0,47}")
+
+
 class RelayStats:
     """Counters of one process's relay, exported to Prometheus with the app's metrics."""
 
     def __init__(self) -> None:
         self.pushes: Counter[str] = Counter()
         self.rows: Counter[str] = Counter()
+        self.errors: Counter[tuple[str, str]] = Counter()
+        """Pushes that failed, by outcome and the provider's error code."""
+
+    def count_error(self, outcome: str, code: str) -> None:
+        """One failed push; a code that is not an upper-case word counts as ``OTHER`` (the
+        label stays few-valued whatever a provider answers)."""
+        self.errors[(outcome, code if _ERROR_CODE.fullmatch(code) else "OTHER")] += 1
+
+    def merge(self, other: RelayStats) -> None:
+        self.pushes.update(other.pushes)
+        self.rows.update(other.rows)
+        self.errors.update(other.errors)
 
     def describe(self) -> list[Any]:
         return []
@@ -98,3 +114,13 @@ class RelayStats:
         for result, value in sorted(self.rows.items()):
             rows.add_metric((result,), value)
         yield rows
+        errors = CounterMetricFamily(
+            "healthbook_notification_push_errors",
+            "Pushes that failed, by outcome (failed, retry, token removal) and the provider's "
+            "error code (FCM's UNREGISTERED, QUOTA_EXCEEDED, UNAVAILABLE...; SENDER_ERROR when "
+            "the sender itself failed).",
+            labels=("outcome", "code"),
+        )
+        for (outcome, code), value in sorted(self.errors.items()):
+            errors.add_metric((outcome, code), value)
+        yield errors

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import DateTime, MetaData, TypeDecorator, event, text
+from sqlalchemy import exc as sa_errors
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -22,6 +24,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.pool import AsyncAdaptedQueuePool, PoolProxiedConnection
 
 from api.core.dialect import dialect_of, request_locks
 from api.core.encryption import attach_document_keys, document_keys
@@ -92,6 +95,64 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+class CountingQueuePool(AsyncAdaptedQueuePool):
+    """The engine's pool, counting the checkouts that found no connection within the pool
+    timeout (``healthbook_db_pool_timeouts_total``); the count survives ``dispose``."""
+
+    timeouts: int = 0
+
+    def connect(self) -> PoolProxiedConnection:
+        try:
+            return super().connect()
+        except sa_errors.TimeoutError:
+            self.timeouts += 1
+            raise
+
+    def recreate(self) -> CountingQueuePool:
+        pool = super().recreate()
+        assert isinstance(pool, CountingQueuePool)
+        pool.timeouts = self.timeouts
+        return pool
+
+
+class DatabasePoolCollector:
+    """The engine's pool as Prometheus sees it, read at scrape time (no I/O)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterator[Any]:
+        pool = self.engine.sync_engine.pool
+        if not isinstance(pool, CountingQueuePool):
+            return
+        connections = GaugeMetricFamily(
+            "healthbook_db_pool_connections",
+            "Pooled database connections by state (in_use: checked out; idle: in the pool).",
+            labels=("state",),
+        )
+        connections.add_metric(("in_use",), pool.checkedout())
+        connections.add_metric(("idle",), pool.checkedin())
+        yield connections
+        yield GaugeMetricFamily(
+            "healthbook_db_pool_size",
+            "Connections the pool keeps (DATABASE_POOL_SIZE).",
+            value=pool.size(),
+        )
+        yield GaugeMetricFamily(
+            "healthbook_db_pool_overflow_connections",
+            "Connections open beyond the pool's size.",
+            value=max(0, pool.overflow()),
+        )
+        yield CounterMetricFamily(
+            "healthbook_db_pool_timeouts",
+            "Checkouts that found no pooled connection within the pool timeout (a 503).",
+            value=pool.timeouts,
+        )
+
+
 def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
     """Build the async engine for the configured backend."""
     url = url or settings.effective_database_url
@@ -99,6 +160,11 @@ def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
         prepare_sqlite_path(url)
         engine = create_async_engine(
             url,
+            # a fixed pool, as on PostgreSQL (the pool gauges and timeouts mean the same)
+            poolclass=CountingQueuePool,
+            pool_size=settings.database.pool_size,
+            max_overflow=0,
+            pool_timeout=settings.database.timeout_seconds,
             connect_args={"timeout": settings.database.timeout_seconds * 2},
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -112,6 +178,7 @@ def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
         # opening one costs milliseconds of CPU (TLS negotiation, authentication, type
         # introspection). No pre-ping round trip per checkout either: a connection found dead
         # fails its request fast (503) and is replaced; pool_recycle bounds connection age.
+        poolclass=CountingQueuePool,
         pool_size=settings.database.pool_size,
         max_overflow=0,
         pool_timeout=timeout,

@@ -19,7 +19,14 @@ from bisect import bisect_left
 from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
 import msgspec
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 
 if TYPE_CHECKING:
@@ -89,17 +96,69 @@ class _HttpCollector:
         yield latency
 
 
+class EventCounter:
+    """A labelled counter kept in a plain dict and exported at scrape time (like the HTTP
+    counts). Labels are few-valued by construction (a class, a provider, an outcome): never an
+    identifier of a person."""
+
+    def __init__(self, name: str, documentation: str, labels: tuple[str, ...]) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labels = labels
+        self.counts: dict[tuple[str, ...], int] = {}
+
+    def inc(self, *values: str, amount: int = 1) -> None:
+        self.counts[values] = self.counts.get(values, 0) + amount
+
+    def value(self, *values: str) -> int:
+        return self.counts.get(values, 0)
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Any:
+        family = CounterMetricFamily(self.name, self.documentation, labels=self.labels)
+        for values, count in sorted(self.counts.items()):
+            family.add_metric(values, count)
+        yield family
+
+
 class Metrics:
     """The service's Prometheus metrics, in a registry of their own (one per app).
 
     Each process exposes its own: run one API worker per container and let Prometheus scrape
-    every replica (the Kubernetes manifests do), or sum across workers in the query.
+    every replica (the Kubernetes manifests do), or sum across workers in the query. The
+    registry also holds the client library's process, garbage-collector and platform
+    collectors (``process_*``, ``python_gc_*``, ``python_info``).
     """
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
+        for standard in (PROCESS_COLLECTOR, GC_COLLECTOR, PLATFORM_COLLECTOR):
+            self.registry.register(standard)
         self.http = _HttpCollector()
         self.registry.register(self.http)
+        self.rate_limited = self.counter(
+            "healthbook_rate_limit_rejections",
+            "Requests refused with 429 by rate-limit class.",
+            ("limit_class",),
+        )
+        self.jwks_fetches = self.counter(
+            "healthbook_jwks_fetches",
+            "Fetches of a provider's JWKS (identity providers, health card issuers) by result "
+            "(ok, failed); provider: the host of its JWKS URI.",
+            ("provider", "result"),
+        )
+        self.pulls = self.counter(
+            "healthbook_pulls",
+            "Pulls of a patient's records from a facility's FHIR API by facility and outcome.",
+            ("facility", "outcome"),
+        )
+
+    def counter(self, name: str, documentation: str, labels: tuple[str, ...]) -> EventCounter:
+        counter = EventCounter(name, documentation, labels)
+        self.registry.register(counter)
+        return counter
 
     def exposition(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST.replace("; charset=utf-8", "")

@@ -48,6 +48,7 @@ from redis.exceptions import RedisError
 
 from api.core.clock import Clock
 from api.core.errors import DomainError, ServiceUnavailable, problem_type
+from api.core.observability import EventCounter
 from api.core.settings import RATE_CLASSES, Settings
 
 if TYPE_CHECKING:
@@ -127,8 +128,13 @@ class RateLimiter:
         *,
         fail_closed: frozenset[str] = frozenset(),
         max_in_flight: int = 32,
+        rejections: EventCounter | None = None,
     ) -> None:
         self.redis = redis
+        # 429s by class (``healthbook_rate_limit_rejections_total``)
+        self.rejections = rejections or EventCounter(
+            "healthbook_rate_limit_rejections", "", ("limit_class",)
+        )
         # A burst of requests queues here for a moment rather than take every pooled Redis
         # connection (REDIS_MAX_CONNECTIONS) and starve the other users of the client.
         self._in_flight = asyncio.Semaphore(max_in_flight)
@@ -143,12 +149,19 @@ class RateLimiter:
         }
 
     @classmethod
-    def from_settings(cls, settings: Settings, redis: RedisClient, clock: Clock) -> RateLimiter:
+    def from_settings(
+        cls,
+        settings: Settings,
+        redis: RedisClient,
+        clock: Clock,
+        rejections: EventCounter | None = None,
+    ) -> RateLimiter:
         return cls(
             redis,
             clock,
             settings.rate_limits.budgets,
             fail_closed=frozenset(settings.rate_limits.fail_closed),
+            rejections=rejections,
         )
 
     @staticmethod
@@ -184,6 +197,7 @@ class RateLimiter:
                 await self.redis.zrem(key, member)
         except (RedisError, OSError, TimeoutError) as exc:
             return self._unavailable(limit_class, exc)
+        self.rejections.inc(limit_class)
         raise RateLimited(
             f"more than {limit} requests of class {limit_class} in {window_s} s; retry in "
             f"{reset} s",

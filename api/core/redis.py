@@ -12,9 +12,11 @@ Cluster", lists the keys and their hash tags.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any, TypeAlias
 
 import redis.asyncio as redis_asyncio
+from prometheus_client.core import GaugeMetricFamily
 from redis.asyncio.cluster import ClusterNode, ClusterPubSub, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
@@ -117,3 +119,54 @@ def _embedded(server: Any, max_connections: int, settings: Settings) -> RedisCli
     assert isinstance(pool, redis_asyncio.BlockingConnectionPool)  # connection_pool_class above
     pool.timeout = settings.redis.timeout_seconds
     return client
+
+
+class RedisPoolCollector:
+    """The Redis client's connection pool as Prometheus sees it, read at scrape time (no I/O):
+    connections in use and available (summed over the nodes on Redis Cluster), and the most the
+    pool opens (REDIS_MAX_CONNECTIONS)."""
+
+    def __init__(self, client: RedisClient) -> None:
+        self.client = client
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def _counts(self) -> tuple[int, int, int] | None:
+        client: Any = self.client
+        if isinstance(client, RedisCluster):
+            in_use = available = most = 0
+            for node in client.get_nodes():
+                node_any: Any = node
+                free = len(getattr(node_any, "_free", ()))
+                available += free
+                in_use += len(getattr(node_any, "_connections", ())) - free
+                most += int(getattr(node_any, "max_connections", 0))
+            return in_use, available, most
+        pool = getattr(client, "connection_pool", None)
+        if pool is None:
+            return None
+        return (
+            len(getattr(pool, "_in_use_connections", ())),
+            len(getattr(pool, "_available_connections", ())),
+            int(getattr(pool, "max_connections", 0)),
+        )
+
+    def collect(self) -> Iterator[Any]:
+        counts = self._counts()
+        if counts is None:
+            return
+        in_use, available, most = counts
+        connections = GaugeMetricFamily(
+            "healthbook_redis_pool_connections",
+            "Redis connections by state (in_use: taken by a command; available: idle, open).",
+            labels=("state",),
+        )
+        connections.add_metric(("in_use",), in_use)
+        connections.add_metric(("available",), available)
+        yield connections
+        yield GaugeMetricFamily(
+            "healthbook_redis_pool_max_connections",
+            "The most connections the pool opens (REDIS_MAX_CONNECTIONS).",
+            value=most,
+        )

@@ -349,6 +349,14 @@ class NotificationSettings(
     ``healthbook worker-alive`` (the liveness check). Unset: ``healthbook-worker.heartbeat`` in
     the system's temporary directory."""
 
+    worker_metrics_host: str = "127.0.0.1"
+    """Address ``healthbook worker`` serves ``/metrics`` and ``/health/live`` on (``0.0.0.0`` in
+    a container Prometheus scrapes)."""
+
+    worker_metrics_port: Annotated[int, Meta(ge=0, le=65535)] = 0
+    """Port of the worker's ``/metrics`` (METRICS_TOKEN applies) and ``/health/live`` (200 while
+    the relay's last cycle is fresh, 503 otherwise). 0: not served."""
+
     max_attempts: PositiveInt = 8
     """Attempts before a notification that keeps failing on some device is dead-lettered."""
 

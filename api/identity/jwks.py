@@ -18,10 +18,13 @@ import logging
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import jwt
 from jwt import PyJWK
+
+from api.core.observability import EventCounter
 
 logger = logging.getLogger("healthbook.jwks")
 
@@ -29,6 +32,11 @@ ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
 _MAX_JWKS_BYTES = 256 * 1024
+
+
+def _provider(uri: str) -> str:
+    """A provider's label in the metrics: the host of its JWKS URI (a configured few)."""
+    return urlsplit(uri).hostname or "unknown"
 
 
 class JwksUnavailable(Exception):
@@ -55,8 +63,13 @@ class JwksCache:
         max_staleness: float,
         fetch_timeout: float = 5.0,
         monotonic: Callable[[], float] = time.monotonic,
+        fetches: EventCounter | None = None,
     ) -> None:
         self.http = http
+        # fetches by provider (the JWKS URI's host) and result: healthbook_jwks_fetches_total
+        self.fetches = fetches or EventCounter(
+            "healthbook_jwks_fetches", "", ("provider", "result")
+        )
         self.fetch_timeout = fetch_timeout
         self.ttl = ttl
         self.cooldown = cooldown
@@ -116,11 +129,13 @@ class JwksCache:
             async with asyncio.timeout(self.fetch_timeout):
                 keys = await self._fetch(uri)
         except Exception as exc:  # network, timeout, HTTP status, bad JSON: keep the last good keys
+            self.fetches.inc(_provider(uri), "failed")
             logger.warning(
                 "JWKS fetch failed; keeping the last good keys",
                 extra={"jwks_uri": uri, "error": type(exc).__name__},
             )
         else:
+            self.fetches.inc(_provider(uri), "ok")
             entry.keys = keys
             entry.fetched_at = self._now()
         finally:

@@ -33,6 +33,7 @@ from typing import Literal, Protocol
 import msgspec
 
 from api.core.clock import Clock
+from api.core.observability import EventCounter
 from api.core.progress import Progress
 from api.core.settings import Settings
 from api.core.uow import UnitOfWorkFactory
@@ -105,7 +106,10 @@ class PullService:
         ingest_config: ingest.IngestConfig,
         clock: Clock,
         book: OverviewRebuilder,
+        outcomes: EventCounter | None = None,
     ) -> None:
+        # pulls by facility and outcome: healthbook_pulls_total
+        self._outcomes = outcomes or EventCounter("healthbook_pulls", "", ("facility", "outcome"))
         self._store = PullStore(uow, ingest_config, on_change=book.rebuilt)
         self._fetcher = Fetcher(http, settings)
         self._settings = settings
@@ -197,7 +201,14 @@ class PullService:
         self, target: Target, identifiers: Sequence[tuple[str, str]]
     ) -> SyncResult:
         budget = Budget(self._settings.pull.max_bytes)
-        remote_id = await self._fetcher.find_patient(target, identifiers, budget)
+        try:
+            remote_id = await self._fetcher.find_patient(target, identifiers, budget)
+        except PatientNotFound:
+            self._outcomes.inc(target.facility_id, "not_found")
+            raise
+        except PullError:
+            self._outcomes.inc(target.facility_id, "failed")
+            raise
         return await self._sync_remote(target, remote_id, budget)
 
     async def _sync_remote(
@@ -209,6 +220,7 @@ class PullService:
                 target, remote_id, link, budget or Budget(self._settings.pull.max_bytes)
             )
         except PullError as exc:
+            self._outcomes.inc(target.facility_id, "failed")
             logger.warning(
                 "pull failed",
                 extra={"facility_id": target.facility_id, "patient": remote_id, "why": str(exc)},
@@ -218,6 +230,7 @@ class PullService:
                     target.facility_id, remote_id, str(exc), self._clock.now()
                 )
             raise
+        self._outcomes.inc(target.facility_id, result.outcome)
         logger.info(
             "pulled",
             extra={

@@ -193,10 +193,26 @@ def test_the_worker_runs_the_relay() -> None:
     (worker,) = pod_spec(deployment)["containers"]
     assert runs(worker) == ["healthbook", "worker"]
     assert deployment["spec"]["replicas"] >= 2
-    # a hung relay is restarted: the probe runs the heartbeat check, which exists in the CLI
+    # a hung relay is restarted: the probe asks the worker's /health/live on its metrics port,
+    # which the worker serves there (and Prometheus scrapes, per the pod's annotations)
     probe = worker["livenessProbe"]
-    assert probe["exec"]["command"] == ["healthbook", "worker-alive"]
-    assert "worker-alive" in main.commands
+    assert probe["httpGet"] == {"path": "/health/live", "port": "metrics"}
+    assert worker["ports"] == [{"name": "metrics", "containerPort": 9102, "protocol": "TCP"}]
+    environment = {variable["name"]: variable.get("value") for variable in worker["env"]}
+    assert environment["WORKER_METRICS_PORT"] == "9102"
+    assert environment["WORKER_METRICS_HOST"] == "0.0.0.0"
+    metrics_settings = {
+        name: environment[name] for name in ("WORKER_METRICS_HOST", "WORKER_METRICS_PORT")
+    }
+    seen = Settings.from_env({**production_environment(), **metrics_settings})
+    assert seen.notifications.worker_metrics_port == 9102
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": "9102",
+        "prometheus.io/path": "/metrics",
+    }
+    assert "worker-alive" in main.commands  # the heartbeat check, for runtimes without HTTP
     mounts = {mount["mountPath"]: mount for mount in worker["volumeMounts"]}
     assert "/tmp" in mounts  # where the heartbeat goes (the root file system is read-only)
     assert worker["securityContext"]["readOnlyRootFilesystem"] is True
@@ -263,7 +279,7 @@ def secret_files(spec: dict[str, Any], container: dict[str, Any]) -> dict[str, s
     ("kind", "name", "needs"),
     [
         ("Deployment", "healthbook-api", set(SECRET_VALUES)),
-        ("Deployment", "healthbook-worker", set(SECRET_VALUES) - {"METRICS_TOKEN"}),
+        ("Deployment", "healthbook-worker", set(SECRET_VALUES)),
         ("Job", "healthbook-migrate", set(SECRET_VALUES) - {"METRICS_TOKEN"}),
     ],
 )
@@ -369,6 +385,19 @@ def egress_ports(policy: dict[str, Any]) -> set[tuple[str, int]]:
     }
 
 
+def prometheus_scrape(port: int) -> dict[str, Any]:
+    """The ingress rule letting the cluster's Prometheus scrape ``port``."""
+    return {
+        "from": [
+            {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+                "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+            }
+        ],
+        "ports": [{"protocol": "TCP", "port": port}],
+    }
+
+
 def test_network_policies_cover_every_pod_and_allow_only_what_each_needs() -> None:
     for workload in workloads():
         labels = workload["spec"]["template"]["metadata"]["labels"]
@@ -377,15 +406,17 @@ def test_network_policies_cover_every_pod_and_allow_only_what_each_needs() -> No
     api = policy_for(
         resource("Deployment", "healthbook-api")["spec"]["template"]["metadata"]["labels"]
     )
-    (rule,) = api["spec"]["ingress"]
+    rule, scrape = api["spec"]["ingress"]
     (peer,) = rule["from"]
     assert peer["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "ingress-nginx"}
     assert rule["ports"] == [{"protocol": "TCP", "port": 8000}]
+    assert scrape == prometheus_scrape(8000)
     everything = {("TCP", 5432), ("TCP", 6379), ("UDP", 53), ("TCP", 53), ("TCP", 443)}
     assert egress_ports(api) == everything
     worker_labels = resource("Deployment", "healthbook-worker")["spec"]["template"]["metadata"]
     worker = policy_for(worker_labels["labels"])
-    assert "ingress" not in worker["spec"]  # nothing connects to a relay
+    # nothing connects to a relay but Prometheus, to its metrics port
+    assert worker["spec"]["ingress"] == [prometheus_scrape(9102)]
     assert egress_ports(worker) == everything
     migrate_labels = resource("Job", "healthbook-migrate")["spec"]["template"]["metadata"]
     assert egress_ports(policy_for(migrate_labels["labels"])) == {
