@@ -144,7 +144,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         if settings.rate_limits.enabled
         else [],
         lifespan=[lifespan, live_queue_feeds],  # the second ends first
-        openapi_config=openapi_config(package_version()),
+        openapi_config=openapi_config(package_version(), settings.issuer),
         request_max_body_size=settings.http.max_request_body_bytes,
         request_class=StrictRequest,
         before_request=refuse_nul,

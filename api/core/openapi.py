@@ -444,8 +444,9 @@ def _declare_client_scopes(app: Litestar, scopes: dict[str, set[str]]) -> None:
 DOCS_PATH = "/schema"
 
 
-def openapi_config(version: str) -> OpenAPIConfig:
-    """The OpenAPI document's settings and its documentation pages (built per app)."""
+def openapi_config(version: str, issuer: str) -> OpenAPIConfig:
+    """The OpenAPI document's settings and its documentation pages (built per app). ``issuer``:
+    the public base URL (OAuth requires an absolute token URL)."""
     return OpenAPIConfig(
         title="Sổ Sức Khỏe API",
         version=version,
@@ -472,7 +473,9 @@ def openapi_config(version: str) -> OpenAPIConfig:
                 CLIENT_CREDENTIALS: SecurityScheme(
                     type="oauth2",
                     description=CLIENT_CREDENTIALS_DESCRIPTION,
-                    flows=OAuthFlows(client_credentials=OAuthFlow(token_url=TOKEN_URL, scopes={})),
+                    flows=OAuthFlows(
+                        client_credentials=OAuthFlow(token_url=issuer + TOKEN_URL, scopes={})
+                    ),
                 ),
                 METRICS_TOKEN: SecurityScheme(
                     type="http",
