@@ -28,6 +28,7 @@ from api.health_cards.routes import HEALTH_CARD_ROUTES
 from api.identity.deps import IDENTITY_DEPENDENCIES
 from api.identity.routes import IDENTITY_ROUTES, demo_routes
 from api.insurance.routes import INSURANCE_ROUTES
+from api.openapi_examples import ANSWER_EXAMPLES
 from api.operations.routes import OperationsController
 from api.providers import Providers
 from api.runtime import Runtime, package_version
@@ -152,7 +153,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         debug=False,
         logging_config=None,
     )
-    document_shared_answers(app, rate_limits=settings.rate_limits.enabled)
+    document_shared_answers(app, rate_limits=settings.rate_limits.enabled, examples=ANSWER_EXAMPLES)
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.clock = clock or SystemClock()

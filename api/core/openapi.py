@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -310,10 +311,14 @@ def _response_headers(
 
 
 def _finishing(
-    base: type[Operation], *, security: list[dict[str, list[str]]] | None, rate_limited: bool
+    base: type[Operation],
+    *,
+    security: list[dict[str, list[str]]] | None,
+    rate_limited: bool,
+    examples: Mapping[str, Mapping[int, Any]],
 ) -> type[Operation]:
-    """``base`` (a handler's operation class) also setting the operation's security and the
-    headers of its answers."""
+    """``base`` (a handler's operation class) also setting the operation's security, the
+    headers of its answers and the examples of its main answers."""
 
     @dataclass
     class FinishedOperation(base):
@@ -340,6 +345,10 @@ def _finishing(
                     **(response.headers or {}),
                     **{name: Reference(ref=f"#/components/headers/{name}") for name in names},
                 }
+                example = examples.get(self.operation_id or "", {}).get(int(status))
+                if example is not None:
+                    for media in (response.content or {}).values():
+                        media.examples = {"example": Example(value=example)}
 
     return FinishedOperation
 
@@ -361,7 +370,12 @@ def _security(handler: Any, path: str) -> list[dict[str, list[str]]] | None:
     return []
 
 
-def document_shared_answers(app: Litestar, *, rate_limits: bool) -> None:
+def document_shared_answers(
+    app: Litestar,
+    *,
+    rate_limits: bool,
+    examples: Mapping[str, Mapping[int, Any]] | None = None,
+) -> None:
     """Document what routes share without declaring it one by one.
 
     - 413 on every operation that takes a body (each body has a size limit: the route's, or
@@ -370,7 +384,8 @@ def document_shared_answers(app: Litestar, *, rate_limits: bool) -> None:
     - the security requirement: the client scope of a ``requires_client`` guard
       (``ClientCredentials``), the citizen's ``BearerToken`` the route declares, or ``[]`` for
       public operations;
-    - the response headers of :data:`HEADERS` on the answers that carry them.
+    - the response headers of :data:`HEADERS` on the answers that carry them;
+    - ``examples``: answers by operation id and status, shown in their media types.
 
     A route whose errors are not problem details (the FHIR endpoints) gets them in the media type
     and schema of its other errors, as its exception handlers answer them.
@@ -420,6 +435,7 @@ def document_shared_answers(app: Litestar, *, rate_limits: bool) -> None:
                 handler.operation_class,
                 security=_security(handler, route.path),
                 rate_limited=rate_limits and limited,
+                examples=examples or {},
             )
     _declare_client_scopes(app, client_scopes)
 

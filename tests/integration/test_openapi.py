@@ -371,3 +371,23 @@ async def test_documented_headers_are_sent(client: httpx.AsyncClient) -> None:
     assert response.headers.get("x-request-id")
     page = await client.get("/viewer")
     assert page.headers.get("etag")
+
+
+def test_main_answers_have_examples_that_validate(document: dict[str, Any]) -> None:
+    from api.openapi_examples import ANSWER_EXAMPLES
+
+    by_id = {operation["operationId"]: operation for _, _, operation in operations(document)}
+    problems: list[str] = []
+    for operation_id, statuses in ANSWER_EXAMPLES.items():
+        for status in statuses:
+            media = by_id[operation_id]["responses"][str(status)]["content"]["application/json"]
+            found = [example["value"] for example in (media.get("examples") or {}).values()]
+            if not found:
+                problems.append(f"{operation_id} {status}: no example")
+            for value in found:
+                for error in validator(document, media["schema"]).iter_errors(value):
+                    problems.append(f"{operation_id} {status}: {error.message}")
+    assert not problems, "\n".join(problems)
+    assert {"IssueToken", "SearchFacilities", "SearchSlots", "GetQueueStatus"} <= set(
+        ANSWER_EXAMPLES
+    )
