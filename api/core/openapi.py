@@ -293,13 +293,15 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 def _response_headers(
-    operation_id: str, status: str, *, rate_limited: bool, idempotent: bool
+    operation_id: str, status: str, description: str, *, rate_limited: bool, idempotent: bool
 ) -> list[str]:
-    """The headers (of :data:`HEADERS`) an answer of an operation carries."""
+    """The headers (of :data:`HEADERS`) an answer of an operation carries. A 503 says when to
+    retry, unless it only means a setting is missing (a ``…-not-configured`` problem)."""
     names = ["X-Request-ID"]
     if rate_limited:
         names += ["RateLimit-Policy", "RateLimit"]
-    if status in ("429", "503") or (idempotent and status == "409"):
+    transient = status == "503" and "not-configured" not in description
+    if status == "429" or transient or (idempotent and status == "409"):
         names.append("Retry-After")
     if status == "201":
         names.append("Location")
@@ -338,6 +340,7 @@ def _finishing(
                 names = _response_headers(
                     self.operation_id or "",
                     status,
+                    response.description or "",
                     rate_limited=rate_limited,
                     idempotent=idempotent,
                 )
