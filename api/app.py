@@ -29,6 +29,7 @@ from api.identity.deps import IDENTITY_DEPENDENCIES
 from api.identity.routes import IDENTITY_ROUTES, demo_routes
 from api.insurance.routes import INSURANCE_ROUTES
 from api.measurements.routes import MEASUREMENT_ROUTES
+from api.openapi_examples import ANSWER_EXAMPLES
 from api.operations.routes import OperationsController
 from api.providers import Providers
 from api.questionnaires.routes import QUESTIONNAIRE_ROUTES
@@ -148,7 +149,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         if settings.rate_limits.enabled
         else [],
         lifespan=[lifespan, live_queue_feeds],  # the second ends first
-        openapi_config=openapi_config(package_version()),
+        openapi_config=openapi_config(package_version(), settings.issuer),
         request_max_body_size=settings.http.max_request_body_bytes,
         request_class=StrictRequest,
         before_request=refuse_nul,
@@ -156,7 +157,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         debug=False,
         logging_config=None,
     )
-    document_shared_answers(app, rate_limits=settings.rate_limits.enabled)
+    document_shared_answers(app, rate_limits=settings.rate_limits.enabled, examples=ANSWER_EXAMPLES)
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.clock = clock or SystemClock()

@@ -32,13 +32,13 @@ async def department_by_code(
 
 async def department(
     session: AsyncSession, facility_id: str, department_id: uuid.UUID
-) -> schemas.Department:
+) -> schemas.SlotDepartment:
     directory = facilities.places_of(session).departments
     return view(await directory.by_id(session, facility_id, department_id))
 
 
-def view(department: facility_schemas.Department) -> schemas.Department:
-    return schemas.Department(
+def view(department: facility_schemas.Department) -> schemas.SlotDepartment:
+    return schemas.SlotDepartment(
         code=department.code, name=department.name, name_en=department.name_en, room=department.room
     )
 

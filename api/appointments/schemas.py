@@ -63,7 +63,9 @@ class SlotPublishResult(msgspec.Struct, kw_only=True):
     slots: list[SlotOutcome]
 
 
-class Department(msgspec.Struct, kw_only=True):
+class SlotDepartment(msgspec.Struct, kw_only=True):
+    """Where a slot or an appointment is: the department of the facility, with its room."""
+
     code: str
     name: str
     name_en: str | None = None
@@ -75,7 +77,7 @@ class Slot(msgspec.Struct, kw_only=True):
 
     id: str
     facility_id: str
-    department: Department
+    department: SlotDepartment
     service: str | None
     start: dt.datetime
     end: dt.datetime
@@ -103,7 +105,7 @@ class Appointment(msgspec.Struct, kw_only=True):
     slot_id: str
     facility_id: str
     facility_name: str
-    department: Department
+    department: SlotDepartment
     service: str | None
     start: dt.datetime
     end: dt.datetime
@@ -125,7 +127,7 @@ class AppointmentPage(Page, kw_only=True):
     items: list[Appointment]
 
 
-class Patient(msgspec.Struct, kw_only=True):
+class ExpectedPatient(msgspec.Struct, kw_only=True):
     """Who the hospital will see (never the national ID number, which is not stored)."""
 
     citizen_id: str
@@ -143,12 +145,12 @@ class HospitalAppointment(msgspec.Struct, kw_only=True):
     slot_id: str
     slot_ref: str
     """The hospital's own id of the slot."""
-    department: Department
+    department: SlotDepartment
     service: str | None
     start: dt.datetime
     end: dt.datetime
     booked_at: dt.datetime
-    patient: Patient
+    patient: ExpectedPatient
     cancelled_by: CancelledBy | None = None
     checked_in_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
@@ -162,7 +164,7 @@ class HospitalAppointmentPage(Page, kw_only=True):
     items: list[HospitalAppointment]
 
 
-class HospitalAppointmentStatus(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class AppointmentStatusChange(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     status: HospitalStatus
     reason: Reason | None = None
     """For ``cancelled``: shown to the citizen in the app."""

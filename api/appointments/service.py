@@ -126,7 +126,7 @@ async def set_status(
     *,
     facility_id: str,
     appointment_id: uuid.UUID,
-    data: schemas.HospitalAppointmentStatus,
+    data: schemas.AppointmentStatusChange,
     limits: Limits,
     now: dt.datetime,
 ) -> None:
@@ -308,7 +308,7 @@ class AppointmentService:
         *,
         facility_id: str,
         appointment_id: uuid.UUID,
-        data: schemas.HospitalAppointmentStatus,
+        data: schemas.AppointmentStatusChange,
     ) -> schemas.HospitalAppointment:
         """The hospital's change, committed; then the appointment as it now stands."""
         now = self._clock.now()

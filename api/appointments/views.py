@@ -118,7 +118,7 @@ async def hospital_view(
         start=appointment.start_at,
         end=appointment.end_at,
         booked_at=appointment.created_at,
-        patient=schemas.Patient(
+        patient=schemas.ExpectedPatient(
             citizen_id=str(appointment.citizen_id),
             full_name=profile.full_name,
             birth_date=profile.birth_date,

@@ -85,7 +85,7 @@ class CallNext(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Where the patient is called to; the department's room when not given."""
 
 
-class Patient(msgspec.Struct, kw_only=True):
+class CheckedInPatient(msgspec.Struct, kw_only=True):
     """What a citizen shares with the facility by checking in or scanning its code."""
 
     citizen_id: str
@@ -105,7 +105,7 @@ class Arrival(msgspec.Struct, kw_only=True):
     issued_at: dt.datetime
     called_at: dt.datetime | None
     room: str | None
-    patient: Patient
+    patient: CheckedInPatient
 
 
 class ArrivalPage(msgspec.Struct, kw_only=True):

@@ -10,7 +10,7 @@ from typing import cast
 from api.checkin import queues
 from api.checkin.models import QueueTicket
 from api.checkin.queue_messages import Place
-from api.checkin.schemas import Arrival, Patient, Ticket, TicketSource, TicketStatus
+from api.checkin.schemas import Arrival, CheckedInPatient, Ticket, TicketSource, TicketStatus
 from api.core.errors import NotFound
 from api.facilities import schemas as facility_schemas
 from api.facilities.service import ActiveFacility
@@ -61,20 +61,22 @@ def ticket_view(
     )
 
 
-async def patient(directory: CitizenDirectory, citizen_id: uuid.UUID, now: dt.datetime) -> Patient:
+async def patient(
+    directory: CitizenDirectory, citizen_id: uuid.UUID, now: dt.datetime
+) -> CheckedInPatient:
     """The profile the citizen shares with the facility: name, birth year, sex, insurance card
     (no full birth date, phone or national ID)."""
     try:
         profile = await directory.profile(citizen_id, now)
     except NotFound:
-        return Patient(
+        return CheckedInPatient(
             citizen_id=str(citizen_id),
             full_name=None,
             birth_year=None,
             sex=None,
             insurance_card=None,
         )
-    return Patient(
+    return CheckedInPatient(
         citizen_id=str(citizen_id),
         full_name=profile.full_name,
         birth_year=profile.birth_date.year if profile.birth_date else None,

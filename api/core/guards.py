@@ -168,6 +168,9 @@ async def requires_citizen_access(
     connection.scope["state"][_ON_BEHALF] = target != own
 
 
+_CLIENT_REQUIREMENT = "client_requirement"
+
+
 def requires_client(kind: CallerKind, scope: str | None = None) -> Guard:
     """A guard admitting clients of ``kind`` holding ``scope``."""
 
@@ -179,7 +182,14 @@ def requires_client(kind: CallerKind, scope: str | None = None) -> Guard:
             raise InsufficientScope(f"the `{scope}` scope is required")
 
     guard.__name__ = f"requires_{kind}" + (f"_{scope.replace(':', '_')}" if scope else "")
+    setattr(guard, _CLIENT_REQUIREMENT, (kind, scope))
     return guard
+
+
+def client_requirement(guard: object) -> tuple[CallerKind, str | None] | None:
+    """The client kind and scope a guard made by :func:`requires_client` admits (None for any
+    other guard): the OpenAPI document names the scope an operation needs from it."""
+    return getattr(guard, _CLIENT_REQUIREMENT, None)
 
 
 requires_admin = requires_client("admin", "admin")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -9,11 +10,17 @@ import msgspec
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.spec import (
     Components,
+    Contact,
     Example,
+    License,
+    OAuthFlow,
+    OAuthFlows,
+    OpenAPIHeader,
     OpenAPIMediaType,
     OpenAPIResponse,
     OpenAPIType,
     Operation,
+    Reference,
     RequestBody,
     Schema,
     SecurityScheme,
@@ -30,6 +37,7 @@ from api.core.errors import (
     Problem,
     ProblemType,
 )
+from api.core.guards import client_requirement
 from api.core.ratelimit import EXEMPT, RATE_LIMITED, classify
 
 if TYPE_CHECKING:
@@ -204,16 +212,192 @@ def documented(
     return DocumentedOperation
 
 
-def document_shared_answers(app: Litestar, *, rate_limits: bool) -> None:
-    """Document the answers routes share without declaring them one by one.
+BEARER = "BearerToken"
+CLIENT_CREDENTIALS = "ClientCredentials"
+METRICS_TOKEN = "MetricsToken"
+
+TOKEN_URL = "/auth/token"
+
+BEARER_DESCRIPTION = f"""\
+An access token (a JWT, minutes long) from `POST {TOKEN_URL}` (form-encoded), sent as
+`Authorization: Bearer <token>`.
+
+- **Citizens** (the app): token exchange (RFC 8693). Sign in at the national identity provider,
+  then send its ID token: `grant_type=urn:ietf:params:oauth:grant-type:token-exchange`,
+  `subject_token=<ID token>`, `subject_token_type=urn:ietf:params:oauth:token-type:id_token`.
+  The answer holds an access token (scope `citizen`) and a refresh token: rotate it with
+  `grant_type=refresh_token&refresh_token=<token>`; `POST /auth/logout` ends the session.
+- **Hospitals, kiosks and operators**: the client credentials grant, see `{CLIENT_CREDENTIALS}`.
+"""
+
+CLIENT_CREDENTIALS_DESCRIPTION = f"""\
+Registered clients (hospital systems, kiosks, operators' tools) use the OAuth 2.0 client
+credentials grant at `POST {TOKEN_URL}`, authenticating with a JWT signed by their own key
+(RFC 7523 `private_key_jwt`; there are no client secrets): `grant_type=client_credentials`,
+`client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer`,
+`client_assertion=<JWT with iss = sub = the client id, aud = the token URL, a fresh jti and exp>`,
+and optionally `scope` (space separated; by default every scope the client holds). An operator
+registers the client and its public keys (`POST /admin/clients`). The access token is then sent
+as `Authorization: Bearer <token>`.
+"""
+
+HEADERS: dict[str, OpenAPIHeader] = {
+    "X-Request-ID": OpenAPIHeader(
+        schema=Schema(type=OpenAPIType.STRING),
+        description="The request's id: the caller's own `X-Request-ID` when well formed, "
+        "otherwise one the service made. Logs carry it; quote it when reporting a problem.",
+    ),
+    "RateLimit-Policy": OpenAPIHeader(
+        schema=Schema(type=OpenAPIType.STRING),
+        description='The rate limit this operation counts against (IETF draft "RateLimit '
+        'header fields for HTTP"): `"<class>";q=<requests>;w=<window seconds>`. Sent while '
+        "rate limits are on and the limiter could be asked.",
+    ),
+    "RateLimit": OpenAPIHeader(
+        schema=Schema(type=OpenAPIType.STRING),
+        description='What is left of it: `"<class>";r=<remaining>;t=<seconds until a request '
+        "leaves the window>`.",
+    ),
+    "Retry-After": OpenAPIHeader(
+        schema=Schema(type=OpenAPIType.INTEGER, minimum=0),
+        description="Seconds to wait before sending the request again.",
+    ),
+    "Location": OpenAPIHeader(
+        schema=Schema(type=OpenAPIType.STRING),
+        description="The path of what was created (for a PUT, the request's own path; for a "
+        "queue ticket, the queue it joined).",
+    ),
+    "ETag": OpenAPIHeader(
+        schema=Schema(type=OpenAPIType.STRING),
+        description="The version of the representation: send it back in `If-None-Match` to get "
+        "`304 Not Modified` while it has not changed.",
+    ),
+    "Idempotent-Replayed": OpenAPIHeader(
+        schema=Schema(type=OpenAPIType.STRING, enum=["true"]),
+        description="`true` when this is the stored answer to an earlier request with the same "
+        "`Idempotency-Key` (nothing was done again).",
+    ),
+}
+"""Response headers, documented once under ``components.headers`` and referenced by the
+responses that carry them."""
+
+ETAG_OPERATIONS = frozenset(
+    {
+        "GetHealthBookOverview",
+        "GetKioskPage",
+        "GetQueueBoardPage",
+        "GetCheckInPageAsset",
+        "GetLinkViewerPage",
+        "GetLinkViewerAsset",
+    }
+)
+"""Operations whose 200 (and 304) answers carry an ``ETag``."""
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def _response_headers(
+    operation_id: str, status: str, description: str, *, rate_limited: bool, idempotent: bool
+) -> list[str]:
+    """The headers (of :data:`HEADERS`) an answer of an operation carries. A 503 says when to
+    retry, unless it only means a setting is missing (a ``…-not-configured`` problem)."""
+    names = ["X-Request-ID"]
+    if rate_limited:
+        names += ["RateLimit-Policy", "RateLimit"]
+    transient = status == "503" and "not-configured" not in description
+    if status == "429" or transient or (idempotent and status == "409"):
+        names.append("Retry-After")
+    if status == "201":
+        names.append("Location")
+    if operation_id in ETAG_OPERATIONS and status in ("200", "304"):
+        names.append("ETag")
+    if idempotent and (status[0] == "2" or status in ("409", "422")):
+        names.append("Idempotent-Replayed")
+    return names
+
+
+def _finishing(
+    base: type[Operation],
+    *,
+    security: list[dict[str, list[str]]] | None,
+    rate_limited: bool,
+    examples: Mapping[str, Mapping[int, Any]],
+) -> type[Operation]:
+    """``base`` (a handler's operation class) also setting the operation's security, the
+    headers of its answers and the examples of its main answers."""
+
+    @dataclass
+    class FinishedOperation(base):
+        def __post_init__(self) -> None:
+            parent = getattr(super(), "__post_init__", None)
+            if parent is not None:
+                parent()
+            if security is not None:
+                self.security = security
+            idempotent = any(
+                str(getattr(parameter, "name", "")).lower() == IDEMPOTENCY_HEADER.lower()
+                for parameter in self.parameters or ()
+            )
+            for status, response in (self.responses or {}).items():
+                if not isinstance(response, OpenAPIResponse):
+                    continue
+                names = _response_headers(
+                    self.operation_id or "",
+                    status,
+                    response.description or "",
+                    rate_limited=rate_limited,
+                    idempotent=idempotent,
+                )
+                response.headers = {
+                    **(response.headers or {}),
+                    **{name: Reference(ref=f"#/components/headers/{name}") for name in names},
+                }
+                example = examples.get(self.operation_id or "", {}).get(int(status))
+                if example is not None:
+                    for media in (response.content or {}).values():
+                        media.examples = {"example": Example(value=example)}
+
+    return FinishedOperation
+
+
+def _security(handler: Any, path: str) -> list[dict[str, list[str]]] | None:
+    """The security requirement of an operation: the client scope its guard asks for, the
+    citizen's bearer token (declared on the route), the scraper's token for ``/metrics``, or
+    none at all (``[]``: a public operation). None keeps what the route declared."""
+    scopes: list[str] = []
+    for guard in handler.resolve_guards():
+        requirement = client_requirement(guard)
+        if requirement is not None:
+            scopes += [requirement[1]] if requirement[1] else []
+            return [{CLIENT_CREDENTIALS: scopes}]
+    if handler.resolve_security():
+        return None
+    if path == "/metrics":
+        return [{METRICS_TOKEN: []}, {}]
+    return []
+
+
+def document_shared_answers(
+    app: Litestar,
+    *,
+    rate_limits: bool,
+    examples: Mapping[str, Mapping[int, Any]] | None = None,
+) -> None:
+    """Document what routes share without declaring it one by one.
 
     - 413 on every operation that takes a body (each body has a size limit: the route's, or
       ``MAX_REQUEST_BODY_BYTES``);
-    - 429 on every operation the rate limiter counts, when rate limits are on.
+    - 429 on every operation the rate limiter counts, when rate limits are on;
+    - the security requirement: the client scope of a ``requires_client`` guard
+      (``ClientCredentials``), the citizen's ``BearerToken`` the route declares, or ``[]`` for
+      public operations;
+    - the response headers of :data:`HEADERS` on the answers that carry them;
+    - ``examples``: answers by operation id and status, shown in their media types.
 
     A route whose errors are not problem details (the FHIR endpoints) gets them in the media type
     and schema of its other errors, as its exception handlers answer them.
     """
+    client_scopes: dict[str, set[str]] = {}
     for route in app.routes:
         if not isinstance(route, HTTPRoute):
             continue
@@ -250,16 +434,47 @@ def document_shared_answers(app: Litestar, *, rate_limits: bool) -> None:
                     ),
                 )
             handler.responses = responses
+            for guard in handler.resolve_guards():
+                requirement = client_requirement(guard)
+                if requirement is not None and requirement[1] is not None:
+                    client_scopes.setdefault(requirement[1], set()).add(requirement[0])
+            handler.operation_class = _finishing(
+                handler.operation_class,
+                security=_security(handler, route.path),
+                rate_limited=rate_limits and limited,
+                examples=examples or {},
+            )
+    _declare_client_scopes(app, client_scopes)
+
+
+def _declare_client_scopes(app: Litestar, scopes: dict[str, set[str]]) -> None:
+    """List in the ``ClientCredentials`` flow every scope a route asks for, and who holds it."""
+    config = app.openapi_config
+    components = config.components if config is not None else None
+    if not isinstance(components, Components) or not components.security_schemes:
+        return
+    scheme = components.security_schemes.get(CLIENT_CREDENTIALS)
+    if not isinstance(scheme, SecurityScheme) or scheme.flows is None:
+        return
+    flow = scheme.flows.client_credentials
+    if flow is not None:
+        flow.scopes = {
+            scope: f"{' and '.join(sorted(kinds))} clients"
+            for scope, kinds in sorted(scopes.items())
+        }
 
 
 DOCS_PATH = "/schema"
 
 
-def openapi_config(version: str) -> OpenAPIConfig:
-    """The OpenAPI document's settings and its documentation pages (built per app)."""
+def openapi_config(version: str, issuer: str) -> OpenAPIConfig:
+    """The OpenAPI document's settings and its documentation pages (built per app). ``issuer``:
+    the public base URL (OAuth requires an absolute token URL)."""
     return OpenAPIConfig(
         title="Sổ Sức Khỏe API",
         version=version,
+        contact=Contact(name="Sổ Sức Khỏe operators"),
+        license=License(name="Apache-2.0", identifier="Apache-2.0"),
         description=(
             "Personal electronic health book: citizens read their records and book "
             "appointments, hospitals publish FHIR R4 summaries and slots, kiosks check patients "
@@ -272,13 +487,27 @@ def openapi_config(version: str) -> OpenAPIConfig:
         render_plugins=[OfflineSwaggerUI(docs_path=DOCS_PATH, path=["/", "/swagger"])],
         components=Components(
             security_schemes={
-                "BearerToken": SecurityScheme(
+                BEARER: SecurityScheme(
                     type="http",
                     scheme="bearer",
                     bearer_format="JWT",
-                    description="Our access token, from POST /auth/token",
-                )
-            }
+                    description=BEARER_DESCRIPTION,
+                ),
+                CLIENT_CREDENTIALS: SecurityScheme(
+                    type="oauth2",
+                    description=CLIENT_CREDENTIALS_DESCRIPTION,
+                    flows=OAuthFlows(
+                        client_credentials=OAuthFlow(token_url=issuer + TOKEN_URL, scopes={})
+                    ),
+                ),
+                METRICS_TOKEN: SecurityScheme(
+                    type="http",
+                    scheme="bearer",
+                    description="The scraper's token (`METRICS_TOKEN`), when one is set; "
+                    "without one `/metrics` is open (keep it off the public network).",
+                ),
+            },
+            headers=dict(HEADERS),
         ),
         tags=[Tag(name=name, description=description) for name, description in TAGS.items()],
         use_handler_docstrings=True,

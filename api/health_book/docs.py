@@ -6,19 +6,25 @@ from typing import Any
 
 from litestar.openapi.spec import OpenAPIType, Schema
 
+from api.health_book.fhir.parse import ACCEPTED_BUNDLE_TYPES
+
 BUNDLE_SCHEMA = Schema(
     type=OpenAPIType.OBJECT,
     required=["resourceType", "type"],
     properties={
         "resourceType": Schema(const="Bundle"),
-        "type": Schema(enum=["document", "collection", "transaction"]),
+        "type": Schema(enum=sorted(ACCEPTED_BUNDLE_TYPES)),
         "entry": Schema(
             type=OpenAPIType.ARRAY,
             items=Schema(
                 type=OpenAPIType.OBJECT,
                 properties={
                     "fullUrl": Schema(type=OpenAPIType.STRING),
-                    "resource": Schema(type=OpenAPIType.OBJECT, required=["resourceType"]),
+                    "resource": Schema(
+                        type=OpenAPIType.OBJECT,
+                        required=["resourceType"],
+                        properties={"resourceType": Schema(type=OpenAPIType.STRING)},
+                    ),
                 },
             ),
         ),

@@ -227,7 +227,9 @@ class IdentityService:
             logger.info("ID token rejected", extra={"provider": provider.id, "reason": str(exc)})
             raise InvalidGrant("the ID token was rejected") from exc
         except JwksUnavailable as exc:
-            raise ServiceUnavailable("the identity provider's keys cannot be fetched") from exc
+            raise ServiceUnavailable(
+                "the identity provider's keys cannot be fetched", headers={"Retry-After": "5"}
+            ) from exc
 
     async def _first_login(self, number: str) -> None:
         if self.on_first_login is not None:
@@ -440,7 +442,9 @@ class IdentityService:
         try:
             first = await self.redis.set(key, b"1", nx=True, ex=max(ttl, 1))
         except RedisError as exc:
-            raise ServiceUnavailable("cannot check assertion replay right now") from exc
+            raise ServiceUnavailable(
+                "cannot check assertion replay right now", headers={"Retry-After": "5"}
+            ) from exc
         if not first:
             raise InvalidClient("the client assertion was already used")
 

@@ -25,6 +25,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jsonschema
 import pytest
 import schemathesis
@@ -296,3 +297,120 @@ async def test_served_document_is_the_app_document(client, app) -> None:
     served_document = response.json()
     assert served_document["paths"].keys() == app.openapi_schema.to_schema()["paths"].keys()
     assert served_document["info"]["title"] == "Sổ Sức Khỏe API"
+
+
+def test_schema_names_are_distinct_and_carry_no_module_prefix(document: dict[str, Any]) -> None:
+    """Litestar names a schema after its class and, when two classes share a name, prefixes both
+    with their modules (``appointments_schemas_Department``): generated clients then drop answers.
+    Every component name is a plain class name, and no two differ only by case."""
+    names = list(document["components"]["schemas"])
+    prefixed = [name for name in names if not re.fullmatch(r"[A-Z][A-Za-z0-9]*", name)]
+    assert prefixed == []
+    lowered = [name.lower() for name in names]
+    assert len(set(lowered)) == len(lowered)
+    # the classes that once shared the names Department and Patient
+    assert {"Department", "SlotDepartment", "ExpectedPatient", "CheckedInPatient"} <= set(names)
+
+
+def test_every_operation_declares_its_security(document: dict[str, Any]) -> None:
+    """Public operations say ``security: []``; the others name a declared scheme, clients' with
+    a scope the client credentials flow lists and a kind of client holds."""
+    from api.identity.registry import DEFAULT_CLIENT_SCOPES
+
+    schemes = document["components"]["securitySchemes"]
+    flow = schemes["ClientCredentials"]["flows"]["clientCredentials"]
+    assert flow["tokenUrl"].endswith("/auth/token")
+    held = set().union(*DEFAULT_CLIENT_SCOPES.values())
+    assert set(flow["scopes"]) <= held
+    assert {"summaries:write", "slots:write", "checkin:write", "admin"} <= set(flow["scopes"])
+    assert "token-exchange" in schemes["BearerToken"]["description"]
+    public = {"GetLiveness", "SearchFacilities", "GetShareManifest", "GetJwks", "IssueToken"}
+    problems: list[str] = []
+    for method, path, operation in operations(document):
+        where = f"{method} {path}"
+        if "security" not in operation:
+            problems.append(f"{where}: no security requirement")
+            continue
+        for requirement in operation["security"]:
+            for scheme, scopes in requirement.items():
+                if scheme not in schemes:
+                    problems.append(f"{where}: undeclared scheme {scheme}")
+                if scheme == "ClientCredentials" and not set(scopes) <= set(flow["scopes"]):
+                    problems.append(f"{where}: scopes {scopes} not in the flow")
+        if operation["operationId"] in public and operation["security"] != []:
+            problems.append(f"{where}: public, yet security is {operation['security']}")
+        if path.startswith(("/hospital/", "/kiosk/", "/admin/")) and not any(
+            "ClientCredentials" in requirement for requirement in operation["security"]
+        ):
+            problems.append(f"{where}: a client's operation without its client scope")
+        if path.startswith("/citizens/") and operation["security"] != [{"BearerToken": []}]:
+            problems.append(f"{where}: a citizen's operation without the bearer token")
+    assert not problems, "\n".join(problems)
+
+
+def test_response_headers_are_documented(document: dict[str, Any]) -> None:
+    headers = document["components"]["headers"]
+    problems: list[str] = []
+    for method, path, operation in operations(document):
+        for status, response in operation["responses"].items():
+            where = f"{method} {path} {status}"
+            named = {
+                ref["$ref"].removeprefix("#/components/headers/")
+                for ref in (response.get("headers") or {}).values()
+            }
+            if not named <= headers.keys():
+                problems.append(f"{where}: undeclared headers {named - headers.keys()}")
+            wanted = {"X-Request-ID"}
+            if status == "201":
+                wanted.add("Location")
+            if status == "429" or (
+                status == "503" and "not-configured" not in response["description"]
+            ):
+                wanted.add("Retry-After")
+            if status == "429":
+                wanted |= {"RateLimit", "RateLimit-Policy"}
+            if not wanted <= named:
+                problems.append(f"{where}: lacks {sorted(wanted - named)}")
+    assert not problems, "\n".join(problems)
+    book = document["paths"]["/citizens/{citizen_id}/appointments"]["post"]["responses"]
+    assert "Idempotent-Replayed" in book["201"]["headers"]
+    assert "Retry-After" in book["409"]["headers"]
+    overview = document["paths"]["/citizens/{citizen_id}/health-book"]["get"]["responses"]
+    assert "ETag" in overview["200"]["headers"]
+
+
+def test_bundle_types_are_those_the_parser_ingests(document: dict[str, Any]) -> None:
+    from api.health_book.fhir.parse import ACCEPTED_BUNDLE_TYPES
+
+    body = document["paths"]["/hospital/summaries"]["post"]["requestBody"]["content"]
+    enum = body["application/fhir+json"]["schema"]["properties"]["type"]["enum"]
+    assert sorted(enum) == sorted(ACCEPTED_BUNDLE_TYPES)
+
+
+async def test_documented_headers_are_sent(client: httpx.AsyncClient) -> None:
+    """What the document promises on a public answer is on the wire."""
+    response = await client.get("/facilities")
+    assert response.status_code == 200
+    assert response.headers.get("x-request-id")
+    page = await client.get("/viewer")
+    assert page.headers.get("etag")
+
+
+def test_main_answers_have_examples_that_validate(document: dict[str, Any]) -> None:
+    from api.openapi_examples import ANSWER_EXAMPLES
+
+    by_id = {operation["operationId"]: operation for _, _, operation in operations(document)}
+    problems: list[str] = []
+    for operation_id, statuses in ANSWER_EXAMPLES.items():
+        for status in statuses:
+            media = by_id[operation_id]["responses"][str(status)]["content"]["application/json"]
+            found = [example["value"] for example in (media.get("examples") or {}).values()]
+            if not found:
+                problems.append(f"{operation_id} {status}: no example")
+            for value in found:
+                for error in validator(document, media["schema"]).iter_errors(value):
+                    problems.append(f"{operation_id} {status}: {error.message}")
+    assert not problems, "\n".join(problems)
+    assert {"IssueToken", "SearchFacilities", "SearchSlots", "GetQueueStatus"} <= set(
+        ANSWER_EXAMPLES
+    )

@@ -67,7 +67,7 @@ class HospitalAppointmentController(Controller):
     async def set_status(
         self,
         appointment_id: FromPath[uuid.UUID],
-        data: Annotated[schemas.HospitalAppointmentStatus, Body(examples=docs.STATUS_EXAMPLES)],
+        data: Annotated[schemas.AppointmentStatusChange, Body(examples=docs.STATUS_EXAMPLES)],
         principal: NamedDependency[Principal],
         appointments: NamedDependency[AppointmentService],
     ) -> schemas.HospitalAppointment:

@@ -11,7 +11,7 @@ from litestar.params import Body
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from api.core.access_tokens import Principal
-from api.core.errors import UNSUPPORTED_MEDIA_TYPE
+from api.core.errors import UNAVAILABLE, UNSUPPORTED_MEDIA_TYPE
 from api.core.guards import requires_citizen
 from api.core.openapi import documented, problem_responses
 from api.identity.docs import AUTH_ERRORS, LOGOUT_EXAMPLES, TOKEN_EXAMPLES
@@ -53,7 +53,11 @@ class AuthController(Controller):
         ),
         status_code=HTTP_200_OK,
         responses=problem_responses(
-            OAUTH_INVALID_REQUEST, OAUTH_INVALID_GRANT, OAUTH_INVALID_CLIENT, UNSUPPORTED_MEDIA_TYPE
+            OAUTH_INVALID_REQUEST,
+            OAUTH_INVALID_GRANT,
+            OAUTH_INVALID_CLIENT,
+            UNSUPPORTED_MEDIA_TYPE,
+            UNAVAILABLE,  # the identity provider's keys cannot be fetched
         ),
         request_max_body_size=64 * 1024,
         exception_handlers=TOKEN_EXCEPTION_HANDLERS,
