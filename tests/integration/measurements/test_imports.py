@@ -13,6 +13,7 @@ import httpx
 from sqlalchemy import func, select
 
 from api.measurements.models import HomeMeasurement, MeasurementImport
+from api.measurements.service import MeasurementLimits
 from api.measurements.uploads import ImportLimits
 from tests.integration.measurements.conftest import MEASUREMENTS
 from tests.support.apple_health_export import correlation, document, record, zipped
@@ -257,3 +258,13 @@ async def test_a_guardian_imports_for_a_child_and_others_cannot(client, family, 
     # another citizen's import id under one's own book
     mine = await client.get(f"{IMPORTS}/{done['id']}", headers=someone)
     assert mine.status_code == 404
+
+
+async def test_a_full_book_refuses_the_rest_saying_so(client, someone, app) -> None:
+    app.state.runtime.measurements.limits = MeasurementLimits(max_per_citizen=2)
+    done = await _until_ended(client, someone, await _upload(client, someone, _export(), XML))
+    assert done["status"] == "done"
+    assert _counts(done) == (2, 0, 3)
+    full = [r for r in done["refusals"] if "the most it may" in r["reason"]]
+    assert len(full) == 2
+    assert len((await client.get(MEASUREMENTS, headers=someone)).json()["items"]) == 2
