@@ -19,6 +19,7 @@ from api.identity.registry import RegistryService
 from api.identity.service import IdentityService
 from api.insurance.service import InsuranceService
 from api.measurements.service import MeasurementService
+from api.measurements.uploads import MeasurementImports
 from api.operations.service import OperationsService
 from api.questionnaires.service import QuestionnaireService
 from api.runtime import Runtime
@@ -70,6 +71,7 @@ class Providers:
             "health_cards": Provide(self.health_cards, sync_to_thread=False),
             "questionnaires": Provide(self.questionnaires, sync_to_thread=False),
             "measurements": Provide(self.measurements, sync_to_thread=False),
+            "measurement_imports": Provide(self.measurement_imports, sync_to_thread=False),
         }
 
     def facilities(self) -> FacilityService:
@@ -131,6 +133,9 @@ class Providers:
 
     def measurements(self) -> MeasurementService:
         return self.runtime.measurements
+
+    def measurement_imports(self) -> MeasurementImports:
+        return self.runtime.measurement_imports
 
     def viewer_pages(self) -> ViewerPages:
         return self.runtime.viewer_pages

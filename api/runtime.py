@@ -80,6 +80,7 @@ from api.insurance.episodes import XmlEpisodeMapper
 from api.insurance.service import InsuranceService
 from api.insurance.service import Limits as InsuranceLimits
 from api.measurements.service import MeasurementLimits, MeasurementService
+from api.measurements.uploads import ImportLimits, MeasurementImports, directory_of
 from api.operations.service import OperationsService
 from api.questionnaires.service import QuestionnaireService
 from api.sharing.consents import Consents
@@ -388,6 +389,24 @@ class Runtime:
             cursors=self.cursors,
             limits=MeasurementLimits(
                 max_per_citizen=settings.max_per_citizen, max_batch=settings.max_batch
+            ),
+        )
+
+    @cached_property
+    def measurement_imports(self) -> MeasurementImports:
+        """Apple Health exports uploaded into DATA_DIR and imported in this process's
+        background (api/measurements/uploads.py)."""
+        settings = self.settings.measurements
+        return MeasurementImports(
+            uow=self.uow,
+            clock=self.clock,
+            measurements=self.measurements,
+            background=self.background,
+            directory=directory_of(Path(self.settings.data_dir)),
+            limits=ImportLimits(
+                max_bytes=settings.import_max_bytes,
+                per_day=settings.imports_per_day,
+                stale_after=dt.timedelta(seconds=settings.import_stale_seconds),
             ),
         )
 

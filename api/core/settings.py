@@ -536,6 +536,18 @@ class MeasurementSettings(_Section, frozen=True, rename=_env("MEASUREMENTS_")):
     max_batch: Annotated[int, Meta(ge=1, le=10_000)] = 1000
     """Most samples in one JSON batch (``POST …/measurements/batch``)."""
 
+    import_max_bytes: Annotated[int, Meta(ge=1024, le=64 * 1024**3)] = 4 * 1024**3
+    """Largest Apple Health export uploaded (``POST …/measurements/imports``, the zip or the
+    xml as sent); a larger one is refused (413) as it arrives. It waits in
+    DATA_DIR/measurement-imports until imported, so the disk needs this much free per import."""
+
+    imports_per_day: Annotated[int, Meta(ge=1, le=1000)] = 10
+    """Most imports one person starts in 24 hours (429 past it); one runs at a time (409)."""
+
+    import_stale_seconds: Annotated[int, Meta(ge=30, le=86_400)] = 600
+    """An import whose job row has not moved for this long (its process stopped) is reported
+    failed, its readings deleted."""
+
 
 class HealthCardSettings(_Section, frozen=True, rename=_env("HEALTH_CARD_")):
     """SMART Health Cards this service signs and verifies (README, "SMART Health Cards")."""

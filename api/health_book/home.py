@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 import msgspec
-from sqlalchemy import insert, select, update
+from sqlalchemy import Select, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.health_book import access_log
@@ -223,6 +223,20 @@ class HomeEntries:
             )
         )
         return {entry_id: (found, resource) for entry_id, found, resource in rows}
+
+    async def discard(
+        self, session: AsyncSession, citizen_id: uuid.UUID, ids: Select[uuid.UUID]
+    ) -> int:
+        """Delete outright the citizen's home readings whose ids ``ids`` selects (a failed
+        import's readings, which never were part of the book); the number deleted."""
+        result = await session.execute(
+            delete(HealthEntry).where(
+                HealthEntry.citizen_id == citizen_id,
+                HealthEntry.facility_id == HOME_FACILITY,
+                HealthEntry.id.in_(ids),
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     @staticmethod
     def log(

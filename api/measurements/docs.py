@@ -71,3 +71,13 @@ BATCH_EXAMPLES = examples(
         }
     }
 )
+
+UPLOAD_DESCRIPTION = """The file the Health app's "Export All Health Data" writes, as the raw
+body: `Content-Type: application/zip` for export.zip, `application/xml` (or `text/xml`) for
+export.xml; any other type is refused (415). The body is written to disk as it arrives (up to
+MEASUREMENTS_IMPORT_MAX_BYTES, else 413) and imported in the background: the answer is 202
+with the job and its `Location`, to poll until `status` is `done` or `failed`. Blood pressure,
+heart rate, weight, height, temperature, oxygen saturation and glucose records are imported
+(a sample seen before is a duplicate); other records are counted in `skipped`. A file that
+turns out not to be a readable export fails the job with its problem and keeps none of its
+readings. One import runs at a time per book (409), MEASUREMENTS_IMPORTS_PER_DAY a day (429)."""

@@ -6,8 +6,20 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, Uuid
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    Uuid,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.core.db import Base, UtcDateTime
@@ -46,3 +58,51 @@ class HomeMeasurement(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     version: Mapped[int] = mapped_column(Integer)
+    import_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    """The file import (:class:`MeasurementImport`) that stored it, if any: a failed import's
+    readings are deleted by this key."""
+
+
+class MeasurementImport(Base):
+    """One uploaded Apple Health export and its background import: its status
+    (``queued``, ``running``, ``done``, ``failed``), progress and summary. ``active`` while
+    queued or running; at most one active import per citizen (a partial unique index)."""
+
+    __tablename__ = "measurement_import"
+    __table_args__ = (
+        Index(
+            "uq_measurement_import_active",
+            "citizen_id",
+            unique=True,
+            postgresql_where=text("active"),
+            sqlite_where=text("active"),
+        ),
+        Index(None, "citizen_id", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    citizen_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("citizen.id", ondelete="CASCADE")
+    )
+    status: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean)
+    media_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    """Bytes uploaded."""
+    bytes_read: Mapped[int] = mapped_column(BigInteger)
+    """Bytes of export.xml read so far (decompressed)."""
+    bytes_total: Mapped[int | None] = mapped_column(BigInteger)
+    samples: Mapped[int] = mapped_column(Integer)
+    imported: Mapped[int] = mapped_column(Integer)
+    duplicates: Mapped[int] = mapped_column(Integer)
+    refused: Mapped[int] = mapped_column(Integer)
+    refusals: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    """The first refusals: ``line``, ``record_type``, ``reason``."""
+    skipped: Mapped[dict[str, int]] = mapped_column(JSON)
+    problem: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """Why a failed import failed (a problem detail)."""
+    recorded_by: Mapped[str] = mapped_column(String(64))
+    guardian: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)

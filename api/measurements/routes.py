@@ -9,10 +9,17 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import Body, FromPath, FromQuery, HeaderParameter, QueryParameter
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
 from api.core.access_tokens import Principal
-from api.core.errors import InvalidInput, NotFound
+from api.core.errors import (
+    CONFLICT,
+    PAYLOAD_TOO_LARGE,
+    TOO_MANY_REQUESTS,
+    UNSUPPORTED_MEDIA_TYPE,
+    InvalidInput,
+    NotFound,
+)
 from api.core.guards import (
     INSUFFICIENT_SCOPE,
     INVALID_TOKEN,
@@ -23,6 +30,7 @@ from api.core.openapi import problem_responses
 from api.measurements import docs, errors, schemas
 from api.measurements.kinds import Kind
 from api.measurements.service import MeasurementService
+from api.measurements.uploads import MeasurementImports
 
 _ERRORS = problem_responses(
     INVALID_TOKEN,
@@ -46,6 +54,15 @@ IdempotencyKey = Annotated[
         ),
     ),
 ]
+_UPLOAD_ERRORS = problem_responses(
+    INVALID_TOKEN,
+    INSUFFICIENT_SCOPE,
+    NotFound.problem,
+    CONFLICT,
+    PAYLOAD_TOO_LARGE,
+    UNSUPPORTED_MEDIA_TYPE,
+    TOO_MANY_REQUESTS,
+)
 Limit = Annotated[int, QueryParameter(ge=1, le=200, description="1 to 200")]
 Cursor = Annotated[str | None, QueryParameter(max_length=500)]
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -116,6 +133,81 @@ class MeasurementController(Controller):
             target_citizen_id, data, actor=actor, guardian=guardian
         )
         return Response(summary, headers=_NO_STORE)
+
+    @post(
+        "/imports",
+        operation_id="UploadAppleHealthExport",
+        summary="Upload an Apple Health export (export.zip or export.xml) to import it",
+        description=docs.UPLOAD_DESCRIPTION,
+        status_code=HTTP_202_ACCEPTED,
+        responses=_UPLOAD_ERRORS,
+        request_max_body_size=None,
+    )
+    async def upload(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        target_citizen_id: NamedDependency[uuid.UUID],
+        measurement_imports: NamedDependency[MeasurementImports],
+    ) -> Response[schemas.MeasurementImportJob]:
+        actor, guardian = _who(request, principal)
+        media_type = measurement_imports.media_type(request.headers.get("content-type"))
+        await measurement_imports.check_can_start(target_citizen_id)
+        declared = request.headers.get("content-length")
+        job_id = uuid.uuid4()
+        path, size = await measurement_imports.receive(
+            request.stream(),
+            declared=int(declared) if declared and declared.isdigit() else None,
+            job_id=job_id,
+        )
+        job = await measurement_imports.start(
+            target_citizen_id,
+            job_id=job_id,
+            path=path,
+            media_type=media_type,
+            size=size,
+            actor=actor,
+            guardian=guardian,
+        )
+        location = f"{request.url.path.rstrip('/')}/{job.id}"
+        return Response(
+            job,
+            status_code=HTTP_202_ACCEPTED,
+            headers={**_NO_STORE, "Location": location},
+        )
+
+    @get(
+        "/imports",
+        operation_id="ListAppleHealthImports",
+        summary="This book's Apple Health imports, newest first",
+        responses=_ERRORS,
+    )
+    async def list_imports(
+        self,
+        principal: NamedDependency[Principal],
+        target_citizen_id: NamedDependency[uuid.UUID],
+        measurement_imports: NamedDependency[MeasurementImports],
+    ) -> Response[schemas.MeasurementImports]:
+        del principal
+        found = await measurement_imports.list(target_citizen_id)
+        return Response(found, headers=_NO_STORE)
+
+    @get(
+        "/imports/{import_id:uuid}",
+        operation_id="GetAppleHealthImport",
+        summary="One Apple Health import: status, progress and summary (poll it)",
+        responses=_ERRORS,
+    )
+    async def get_import(
+        self,
+        import_id: FromPath[uuid.UUID],
+        principal: NamedDependency[Principal],
+        target_citizen_id: NamedDependency[uuid.UUID],
+        measurement_imports: NamedDependency[MeasurementImports],
+    ) -> Response[schemas.MeasurementImportJob]:
+        del principal
+        found = await measurement_imports.get(target_citizen_id, import_id)
+        return Response(found, headers=_NO_STORE)
 
     @get(
         "/",

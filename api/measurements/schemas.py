@@ -117,3 +117,47 @@ class ImportSummary(msgspec.Struct, kw_only=True):
     results: list[SampleResult]
     """One per sample that was not imported (duplicates and refusals), and per imported sample
     when the caller asked for them."""
+
+
+ImportStatus = Literal["queued", "running", "done", "failed"]
+
+
+class ImportRefusal(msgspec.Struct, kw_only=True):
+    """A record of the export that was not imported: where (``line`` of export.xml), what
+    (its HealthKit type) and why."""
+
+    line: int | None = None
+    record_type: str | None = None
+    reason: str
+
+
+class MeasurementImportJob(msgspec.Struct, kw_only=True):
+    """An Apple Health export upload and its background import (poll it until ``done`` or
+    ``failed``)."""
+
+    id: str
+    status: ImportStatus
+    media_type: str
+    size: int
+    """Bytes uploaded."""
+    bytes_read: int
+    """Bytes of export.xml read so far (decompressed); with ``bytes_total``, the progress."""
+    bytes_total: int | None
+    samples: int
+    """Samples of the kinds this service keeps read so far."""
+    imported: int
+    duplicates: int
+    refused: int
+    refusals: list[ImportRefusal]
+    """The first refusals (``refused`` counts them all)."""
+    skipped: dict[str, int]
+    """Records of other types (steps, workouts…), by type: not imported."""
+    problem: dict[str, Any] | None
+    """Why a failed import failed (a problem detail); none of its readings were kept."""
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    finished_at: dt.datetime | None
+
+
+class MeasurementImports(msgspec.Struct, kw_only=True):
+    items: list[MeasurementImportJob]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import msgspec
-from sqlalchemy import func, insert, select
+from sqlalchemy import Select, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -65,6 +65,10 @@ class HomeBook(Protocol):
     async def stored(
         self, session: AsyncSession, citizen_id: uuid.UUID, ids: Sequence[uuid.UUID]
     ) -> dict[uuid.UUID, tuple[dict[str, Any], bytes]]: ...
+
+    async def discard(
+        self, session: AsyncSession, citizen_id: uuid.UUID, ids: Select[uuid.UUID]
+    ) -> int: ...
 
     def log(
         self,
@@ -373,6 +377,7 @@ class MeasurementService:
                     "updated_at": now,
                     "deleted_at": None,
                     "version": 1,
+                    "import_id": None,
                 },
             )
             await self._book.add(session, citizen_id, [reading], now)
@@ -574,17 +579,19 @@ class MeasurementService:
         guardian: str | None = None,
         every: bool = False,
         label: str = "import",
+        import_id: uuid.UUID | None = None,
     ) -> schemas.ImportSummary:
         """Import samples (the JSON batch, or the Apple Health import by chunks): each one is
         imported, a duplicate (its key or its dedup key seen before, here or in the book) or
         refused with its reason; one transaction (a refused sample stores nothing). A
         :class:`~api.measurements.schemas.SampleResult` in ``samples`` is a sample refused
-        before (it keeps its place). ``every``: a result for each sample, imported ones too."""
+        before (it keeps its place). ``every``: a result for each sample, imported ones too.
+        ``import_id``: the file import storing them (its readings go if it fails)."""
         try:
-            return await self._import(citizen_id, samples, actor, guardian, every, label)
+            return await self._import(citizen_id, samples, actor, guardian, every, label, import_id)
         except IntegrityError:
             # a concurrent import stored some of these: what it stored is a duplicate now
-            return await self._import(citizen_id, samples, actor, guardian, every, label)
+            return await self._import(citizen_id, samples, actor, guardian, every, label, import_id)
 
     async def _import(
         self,
@@ -594,6 +601,7 @@ class MeasurementService:
         guardian: str | None,
         every: bool,
         label: str,
+        import_id: uuid.UUID | None,
     ) -> schemas.ImportSummary:
         now = self._clock.now()
         results: list[schemas.SampleResult | None] = [None] * len(samples)
@@ -693,6 +701,7 @@ class MeasurementService:
                         "updated_at": now,
                         "deleted_at": None,
                         "version": 1,
+                        "import_id": import_id,
                     }
                 )
                 readings.append(
@@ -735,3 +744,23 @@ class MeasurementService:
         return schemas.ImportSummary(
             imported=imported, duplicates=duplicates, refused=refused, results=done
         )
+
+    async def discard_import(
+        self, session: AsyncSession, citizen_id: uuid.UUID, import_id: uuid.UUID
+    ) -> int:
+        """Delete every reading a file import stored (out of the book and its bookkeeping), in
+        the caller's transaction: a failed import leaves nothing. The caller registers the
+        book's change after its commit (:meth:`changed`)."""
+        ids = select(HomeMeasurement.id).where(
+            HomeMeasurement.citizen_id == citizen_id, HomeMeasurement.import_id == import_id
+        )
+        removed = await self._book.discard(session, citizen_id, ids)
+        await session.execute(
+            delete(HomeMeasurement).where(
+                HomeMeasurement.citizen_id == citizen_id, HomeMeasurement.import_id == import_id
+            )
+        )
+        return removed
+
+    async def changed(self, citizen_id: uuid.UUID) -> None:
+        await self._changes.changed(citizen_id)
