@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import Body, FromPath, FromQuery, HeaderParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
@@ -86,7 +87,17 @@ class MeasurementController(Controller):
         summary="Record a home reading (`me` or a dependent), with an Idempotency-Key",
         description=docs.RECORD_DESCRIPTION,
         status_code=HTTP_201_CREATED,
-        responses=_ERRORS,
+        responses={
+            200: ResponseSpec(
+                data_container=schemas.Measurement,
+                description=(
+                    "The same Idempotency-Key and body again: the reading recorded the first "
+                    "time (`Idempotent-Replayed: true`), nothing recorded twice"
+                ),
+                generate_examples=False,
+            ),
+            **_ERRORS,
+        },
         request_max_body_size=8 * 1024,
     )
     async def record(

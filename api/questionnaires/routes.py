@@ -80,6 +80,7 @@ class HospitalQuestionnaireController(Controller):
 
     @put(
         "/Questionnaire/{questionnaire_id:str}",
+        media_type=FHIR_JSON,
         operation_id="PublishQuestionnaire",
         summary="Publish a questionnaire (new version of the same id supersedes)",
         description=PUBLISH_DESCRIPTION,
@@ -119,6 +120,7 @@ class HospitalQuestionnaireController(Controller):
 
     @get(
         "/Questionnaire",
+        media_type=FHIR_JSON,
         operation_id="SearchQuestionnaires",
         summary="The facility's questionnaires (latest version of each), as a searchset Bundle",
         guards=[requires_client("hospital")],
@@ -139,6 +141,7 @@ class HospitalQuestionnaireController(Controller):
 
     @get(
         "/Questionnaire/{questionnaire_id:str}",
+        media_type=FHIR_JSON,
         operation_id="ReadQuestionnaire",
         summary="A questionnaire at its latest version",
         guards=[requires_client("hospital")],
@@ -157,7 +160,8 @@ class HospitalQuestionnaireController(Controller):
         )
 
     @get(
-        "/Questionnaire/{questionnaire_id:str}/_history/{version:int}",
+        "/Questionnaire/{questionnaire_id:str}/_history/{version:str}",
+        media_type=FHIR_JSON,
         operation_id="ReadQuestionnaireVersion",
         summary="One version of a questionnaire",
         guards=[requires_client("hospital")],
@@ -178,6 +182,7 @@ class HospitalQuestionnaireController(Controller):
 
     @delete(
         "/Questionnaire/{questionnaire_id:str}",
+        media_type=FHIR_JSON,
         operation_id="RetireQuestionnaire",
         summary="Retire a questionnaire: no longer asked for; answers keep their version",
         guards=[requires_client("hospital", "questionnaires:write")],
@@ -198,6 +203,7 @@ class HospitalQuestionnaireController(Controller):
 
     @get(
         "/QuestionnaireResponse/{response_id:str}",
+        media_type=FHIR_JSON,
         operation_id="ReadQuestionnaireResponse",
         summary="A patient's answers (written to the patient's access log)",
         guards=[requires_client("hospital", "appointments:read")],
@@ -219,6 +225,7 @@ class HospitalQuestionnaireController(Controller):
 
     @get(
         "/QuestionnaireResponse",
+        media_type=FHIR_JSON,
         operation_id="SearchQuestionnaireResponses",
         summary="Answers by appointment and/or patient (each read written to the access log)",
         guards=[requires_client("hospital", "appointments:read")],
@@ -254,6 +261,7 @@ class AdminQuestionnaireController(Controller):
 
     @put(
         "/{questionnaire_id:str}",
+        media_type=FHIR_JSON,
         operation_id="PublishQuestionnaireAdmin",
         summary="Publish a facility's questionnaire (as the hospital's PUT)",
         description=PUBLISH_DESCRIPTION,
@@ -284,6 +292,7 @@ class AdminQuestionnaireController(Controller):
 
     @get(
         "/{questionnaire_id:str}",
+        media_type=FHIR_JSON,
         operation_id="ReadQuestionnaireAdmin",
         summary="A facility's questionnaire at its latest version",
         responses=_ERRORS,
@@ -300,6 +309,7 @@ class AdminQuestionnaireController(Controller):
 
     @delete(
         "/{questionnaire_id:str}",
+        media_type=FHIR_JSON,
         operation_id="RetireQuestionnaireAdmin",
         summary="Retire a facility's questionnaire",
         responses=_ERRORS,
@@ -317,7 +327,7 @@ class AdminQuestionnaireController(Controller):
 
 
 class CitizenQuestionnaireController(Controller):
-    path = "/citizens/{citizen_id:str}/appointments/{appointment_id:uuid}/questionnaires"
+    path = "/citizens/{citizen_id:str}/appointments/{appointment_id:str}/questionnaires"
     tags = ("appointments",)
     guards = (requires_citizen_access,)
     exception_handlers = FHIR_EXCEPTION_HANDLERS
@@ -325,6 +335,7 @@ class CitizenQuestionnaireController(Controller):
 
     @get(
         "/{questionnaire_id:str}",
+        media_type=FHIR_JSON,
         operation_id="GetAppointmentQuestionnaire",
         summary="A form to fill in for the appointment (FHIR Questionnaire)",
         responses=_ERRORS,
@@ -346,6 +357,7 @@ class CitizenQuestionnaireController(Controller):
 
     @put(
         "/{questionnaire_id:str}/response",
+        media_type=FHIR_JSON,
         operation_id="AnswerAppointmentQuestionnaire",
         summary="Answer (or amend the answers to) a form, until the visit",
         description=(
@@ -383,6 +395,7 @@ class CitizenQuestionnaireController(Controller):
 
     @get(
         "/{questionnaire_id:str}/response",
+        media_type=FHIR_JSON,
         operation_id="GetAppointmentQuestionnaireResponse",
         summary="The answers given to a form",
         responses=_ERRORS,

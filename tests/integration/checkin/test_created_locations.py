@@ -35,6 +35,8 @@ CREATED_OPERATIONS = {
     "WalkIn",
     "AddInsuranceCertificate",
     "CreateShare",
+    "RecordMeasurement",
+    "PublishQuestionnaire",
 }
 
 
@@ -184,3 +186,39 @@ async def test_device_booking_and_tickets(
     assert read.json()["id"] == share.json()["id"]
     assert "key" not in read.json()
     assert "shlink" not in read.json()
+
+
+async def test_recorded_measurement_and_published_questionnaire(
+    app: Litestar, clinic: Clinic, person: MakePerson
+) -> None:
+    someone = await person()
+    at = app.state.clock.now() - dt.timedelta(minutes=5)
+    recorded = await someone.http.post(
+        "/citizens/me/measurements",
+        json={"kind": "heart_rate", "value": 72, "unit": "/min", "effective_at": at.isoformat()},
+        headers={**someone.headers, "Idempotency-Key": "created-location-1"},
+    )
+    location = _created(recorded, f"/citizens/me/measurements/{recorded.json()['id']}")
+    read = await someone.http.get(location, headers=someone.headers)
+    assert read.status_code == 200, read.text
+    assert read.json()["id"] == recorded.json()["id"]
+
+    questionnaire = {
+        "resourceType": "Questionnaire",
+        "status": "active",
+        "title": "Phiếu khai trước khám",
+        "item": [{"linkId": "reason", "type": "text", "text": "Lý do khám", "required": True}],
+    }
+    published = await clinic.http.put(
+        "/hospital/fhir/Questionnaire/intake-location",
+        params={"department": "NOI", "required": "true"},
+        json=questionnaire,
+        headers={**clinic.hospital.headers, "content-type": "application/fhir+json"},
+    )
+    version = published.json()["meta"]["versionId"]
+    location = _created(
+        published, f"/hospital/fhir/Questionnaire/intake-location/_history/{version}"
+    )
+    read = await clinic.http.get(location, headers=clinic.hospital.headers)
+    assert read.status_code == 200, read.text
+    assert read.json()["title"] == "Phiếu khai trước khám"
