@@ -95,6 +95,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+SQLITE_POOL_WAIT_FACTOR = 6
+"""On SQLite a checkout waits up to this many times ``DATABASE_TIMEOUT_SECONDS``."""
+
+
 class CountingQueuePool(AsyncAdaptedQueuePool):
     """The engine's pool, counting the checkouts that found no connection within the pool
     timeout (``healthbook_db_pool_timeouts_total``); the count survives ``dispose``."""
@@ -160,11 +164,14 @@ def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
         prepare_sqlite_path(url)
         engine = create_async_engine(
             url,
-            # a fixed pool, as on PostgreSQL (the pool gauges and timeouts mean the same)
+            # a fixed pool, as on PostgreSQL (the pool gauges and timeouts mean the same); the
+            # embedded file takes one writer at a time, so a burst queues for its connections
+            # longer than a server's requests would (30 s with the default timeout, as before
+            # the pool was fixed)
             poolclass=CountingQueuePool,
             pool_size=settings.database.pool_size,
             max_overflow=0,
-            pool_timeout=settings.database.timeout_seconds,
+            pool_timeout=settings.database.timeout_seconds * SQLITE_POOL_WAIT_FACTOR,
             connect_args={"timeout": settings.database.timeout_seconds * 2},
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
